@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs what it needs when missing, so a fresh
+# machine (Debian, rustup, root or sudo) passes on its first run:
+#   - the rustup target thumbv7em-none-eabihf and the llvm-tools component
+#   - Debian's qemu-system-arm (firmware under QEMU)
+#   - flip-link (the firmware's linker wrapper)
+#   - a Python virtual environment in .venv with gymnasium (CartPole parity)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== core builds for thumbv7em-none-eabihf (no_std)"
+cargo build -p core --target thumbv7em-none-eabihf --release
+echo "== cargo test --workspace (optimized test profile)"
+cargo test --workspace
