@@ -5,6 +5,8 @@
 
 mod error;
 pub mod math;
+pub mod nn;
+pub mod optim;
 pub mod rl;
 
 pub use error::Error;

@@ -1,0 +1,8 @@
+//! Optimizers with fixed-size state. Both refuse a non-finite gradient and then leave the
+//! parameters and their own state unchanged.
+
+mod adam;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use sgd::Sgd;
