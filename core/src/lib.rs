@@ -4,6 +4,7 @@
 //! placeholder crate docs
 
 mod error;
+pub mod dist;
 pub mod math;
 pub mod nn;
 pub mod optim;

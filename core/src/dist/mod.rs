@@ -1,0 +1,76 @@
+//! Relaxable distributions over logits.
+//!
+//! One interface (in the spirit of pydrobert's `ConditionalStraightThrough`): from uniform
+//! noise draw `z = S(u, l)`; harden it to `b = H(z)`; draw the conditional `z~ ~ p(z | b, l)`
+//! together with what its pathwise derivative `dz~/dl` needs (the derivative carries the
+//! dependence on `l`: duvenaud/relax#6); `log p(b | l)` and the score `d log p(b | l) / dl`;
+//! and the relaxation `x = sigma_lambda(z)` with the derivatives the variance loss needs.
+//!
+//! Hard samples `b` are `[f32; D]`: bits for [`Bernoulli`], a one-hot vector for
+//! [`Categorical`], so one objective `f(b)` also accepts relaxed inputs `x`.
+
+mod bernoulli;
+mod categorical;
+mod gaussian;
+
+pub use bernoulli::Bernoulli;
+pub use categorical::Categorical;
+pub use gaussian::Gaussian;
+
+use rand_core::Rng;
+
+/// A conditional sample `z~ ~ p(z | b, l)` with the coefficients of its Jacobian `dz~/dl`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conditional<const D: usize> {
+    /// The sample `z~`.
+    pub z: [f32; D],
+    /// Per-coordinate derivative coefficients (the meaning is the distribution's own; use
+    /// [`Relaxed::zt_jvp`] and [`Relaxed::zt_vjp`]).
+    pub coef: [f32; D],
+}
+
+/// A discrete distribution over `D` logits with a continuous relaxation and a conditional
+/// reparameterisation, the interface REBAR and RELAX need.
+pub trait Relaxed<const D: usize> {
+    /// `z = S(u, l)` with fresh uniform noise `u`.
+    fn sample_z<R: Rng + ?Sized>(logits: &[f32; D], rng: &mut R) -> [f32; D];
+    /// `b = H(z)`.
+    fn harden(z: &[f32; D]) -> [f32; D];
+    /// `z~ ~ p(z | b, l)` with fresh noise (the paper's appendix B).
+    fn sample_conditional<R: Rng + ?Sized>(
+        logits: &[f32; D],
+        b: &[f32; D],
+        rng: &mut R,
+    ) -> Conditional<D>;
+    /// Jacobian-vector product `(dz/dl) dl` at fixed noise.
+    fn z_jvp(logits: &[f32; D], dl: &[f32; D]) -> [f32; D];
+    /// Vector-Jacobian product `gz^T (dz/dl)` at fixed noise.
+    fn z_vjp(logits: &[f32; D], gz: &[f32; D]) -> [f32; D];
+    /// `(dz~/dl) dl` at fixed noise and fixed `b`.
+    fn zt_jvp(logits: &[f32; D], cond: &Conditional<D>, dl: &[f32; D]) -> [f32; D];
+    /// `gz^T (dz~/dl)` at fixed noise and fixed `b`.
+    fn zt_vjp(logits: &[f32; D], cond: &Conditional<D>, gz: &[f32; D]) -> [f32; D];
+    /// `log p(b | l)`.
+    fn log_prob(logits: &[f32; D], b: &[f32; D]) -> f32;
+    /// The score `d log p(b | l) / dl`.
+    fn score(logits: &[f32; D], b: &[f32; D]) -> [f32; D];
+    /// The relaxation `x = sigma_lambda(z)` (sigmoid or softmax of `z / lambda`).
+    fn relax(z: &[f32; D], temperature: f32) -> [f32; D];
+    /// `J u` with `J = dx/dz` at `x = relax(z)` (J is symmetric for both relaxations, so this is
+    /// also the vector-Jacobian product).
+    fn relax_jvp(x: &[f32; D], temperature: f32, u: &[f32; D]) -> [f32; D];
+    /// `dx / d log(lambda)` at fixed `z`.
+    fn relax_dlogtemp(z: &[f32; D], x: &[f32; D], temperature: f32) -> [f32; D];
+    /// `d (J u) / d log(lambda)` at fixed `z` and `u`.
+    fn relax_jvp_dlogtemp(z: &[f32; D], x: &[f32; D], temperature: f32, u: &[f32; D]) -> [f32; D];
+    /// Whether `b` is a valid hard sample (bits, or one-hot).
+    fn is_valid_hard(b: &[f32; D]) -> bool;
+}
+
+#[inline]
+pub(crate) fn dot<const D: usize>(a: &[f32; D], b: &[f32; D]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! Finite-difference checks of every closed-form derivative of the distributions, and
+//! Monte Carlo checks that the conditional samples have the law of `z | b`.
+
+use super::*;
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+const H: f32 = 1e-2;
+
+fn close(a: f32, b: f32, what: &str) {
+    let tol = 2e-3 + 1e-2 * b.abs().max(a.abs());
+    assert!((a - b).abs() <= tol, "{what}: closed form {a} vs finite difference {b}");
+}
+
+fn basis<const D: usize>(j: usize) -> [f32; D] {
+    let mut e = [0.0; D];
+    e[j] = 1.0;
+    e
+}
+
+/// Checks `zt_jvp`/`zt_vjp`/`z_jvp`/`z_vjp` against central differences at fixed noise.
+fn check_pathwise<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u64) {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let z = Dist::sample_z(&l, &mut rng);
+    let b = Dist::harden(&z);
+    let cond_seed = seed + 1000;
+    let cond = Dist::sample_conditional(&l, &b, &mut Xoshiro128PlusPlus::seed_from_u64(cond_seed));
+    assert_eq!(Dist::harden(&cond.z), b, "argmax / sign of z~ must equal b");
+    let g: [f32; D] = core::array::from_fn(|i| 0.7 - 0.3 * i as f32);
+    for j in 0..D {
+        let (mut lp, mut lm) = (l, l);
+        lp[j] += H;
+        lm[j] -= H;
+        let zp = Dist::sample_z(&lp, &mut Xoshiro128PlusPlus::seed_from_u64(seed));
+        let zm = Dist::sample_z(&lm, &mut Xoshiro128PlusPlus::seed_from_u64(seed));
+        let ztp =
+            Dist::sample_conditional(&lp, &b, &mut Xoshiro128PlusPlus::seed_from_u64(cond_seed));
+        let ztm =
+            Dist::sample_conditional(&lm, &b, &mut Xoshiro128PlusPlus::seed_from_u64(cond_seed));
+        let jz = Dist::z_jvp(&l, &basis(j));
+        let jzt = Dist::zt_jvp(&l, &cond, &basis(j));
+        for i in 0..D {
+            let fd_z = (zp[i] - zm[i]) / (2.0 * H);
+            let fd_zt = (ztp.z[i] - ztm.z[i]) / (2.0 * H);
+            close(jz[i], fd_z, "dz/dl");
+            close(jzt[i], fd_zt, "dz~/dl");
+        }
+        // vjp is the transpose of jvp
+        let vz = Dist::z_vjp(&l, &g);
+        let vzt = Dist::zt_vjp(&l, &cond, &g);
+        close(vz[j], dot(&g, &jz), "z vjp");
+        close(vzt[j], dot(&g, &jzt), "z~ vjp");
+    }
+}
+
+fn check_score_and_relaxation<Dist: Relaxed<D>, const D: usize>(l: [f32; D], b: [f32; D]) {
+    let s = Dist::score(&l, &b);
+    for j in 0..D {
+        let (mut lp, mut lm) = (l, l);
+        lp[j] += H;
+        lm[j] -= H;
+        let fd = (Dist::log_prob(&lp, &b) - Dist::log_prob(&lm, &b)) / (2.0 * H);
+        close(s[j], fd, "score");
+    }
+    let z: [f32; D] = core::array::from_fn(|i| 0.9 - 0.8 * i as f32);
+    let u: [f32; D] = core::array::from_fn(|i| 0.4 + 0.5 * i as f32);
+    for &lam in &[0.3f32, 0.5, 1.7] {
+        let x = Dist::relax(&z, lam);
+        let ju = Dist::relax_jvp(&x, lam, &u);
+        let hz = 1e-3;
+        let mut zp = z;
+        let mut zm = z;
+        for i in 0..D {
+            zp[i] += hz * u[i];
+            zm[i] -= hz * u[i];
+        }
+        let (xp, xm) = (Dist::relax(&zp, lam), Dist::relax(&zm, lam));
+        let dt = 1e-3;
+        let (lp, lm) = (lam * libm::expf(dt), lam * libm::expf(-dt));
+        let (xtp, xtm) = (Dist::relax(&z, lp), Dist::relax(&z, lm));
+        let dx = Dist::relax_dlogtemp(&z, &x, lam);
+        let djudt = Dist::relax_jvp_dlogtemp(&z, &x, lam, &u);
+        let (jup, jum) = (
+            Dist::relax_jvp(&xtp, lp, &u),
+            Dist::relax_jvp(&xtm, lm, &u),
+        );
+        for i in 0..D {
+            close(ju[i], (xp[i] - xm[i]) / (2.0 * hz), "relaxation jvp");
+            close(dx[i], (xtp[i] - xtm[i]) / (2.0 * dt), "dx/dlog(lambda)");
+            close(djudt[i], (jup[i] - jum[i]) / (2.0 * dt), "d(Ju)/dlog(lambda)");
+        }
+    }
+}
+
+#[test]
+fn bernoulli_derivatives_match_finite_differences() {
+    for (seed, l) in [[0.3f32, -1.2, 2.0], [8.0, -8.0, 0.0], [-3.0, 4.0, 0.01]]
+        .into_iter()
+        .enumerate()
+    {
+        for s in 0..20 {
+            check_pathwise::<Bernoulli<3>, 3>(l, (seed * 100 + s) as u64);
+        }
+        check_score_and_relaxation::<Bernoulli<3>, 3>(l, [1.0, 0.0, 1.0]);
+        check_score_and_relaxation::<Bernoulli<3>, 3>(l, [0.0, 1.0, 0.0]);
+    }
+}
+
+#[test]
+fn bernoulli_conditional_covers_both_branches() {
+    // b = 0 and b = 1 both occur for each coordinate over the seeds used above.
+    let l = [0.3f32, -1.2, 2.0];
+    let mut seen = [[false; 2]; 3];
+    for s in 0..20u64 {
+        let z = Bernoulli::<3>::sample_z(&l, &mut Xoshiro128PlusPlus::seed_from_u64(s));
+        for i in 0..3 {
+            seen[i][(z[i] > 0.0) as usize] = true;
+        }
+    }
+    assert!(seen.iter().all(|s| s[0] && s[1]));
+}
+
+#[test]
+fn categorical_derivatives_match_finite_differences() {
+    for (seed, l) in [
+        [0.5f32, -1.0, 2.0, 0.0],
+        [8.0, -8.0, 0.0, 1.0],
+        [0.0, 0.0, 0.0, 0.0],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for s in 0..20 {
+            check_pathwise::<Categorical<4>, 4>(l, (seed * 100 + s) as u64);
+        }
+        for k in 0..4 {
+            check_score_and_relaxation::<Categorical<4>, 4>(l, Categorical::<4>::one_hot(k));
+        }
+    }
+}
+
+/// The joint law of (b, z~) must equal that of (b, z): compare E[b_i h(z_j)] and E[h(z_j)]
+/// for a bounded test function h, with a 4-standard-error tolerance.
+fn check_conditional_law<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u64) {
+    let n = 200_000;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let h = |v: f32| libm::tanhf(0.5 * v);
+    // statistics: for each (i, j) E[b_i h(z_j)] under z and under z~
+    let mut sz = [[0.0f64; D]; D];
+    let mut szt = [[0.0f64; D]; D];
+    let mut sq = [[0.0f64; D]; D];
+    for _ in 0..n {
+        let z = Dist::sample_z(&l, &mut rng);
+        let b = Dist::harden(&z);
+        let zt = Dist::sample_conditional(&l, &b, &mut rng).z;
+        // a second, independent z for the comparison sample
+        let z2 = Dist::sample_z(&l, &mut rng);
+        let b2 = Dist::harden(&z2);
+        for i in 0..D {
+            for j in 0..D {
+                let a = (b2[i] * h(z2[j])) as f64;
+                let c = (b[i] * h(zt[j])) as f64;
+                sz[i][j] += a;
+                szt[i][j] += c;
+                sq[i][j] += (a - c) * (a - c);
+            }
+        }
+    }
+    for i in 0..D {
+        for j in 0..D {
+            let diff = (szt[i][j] - sz[i][j]) / n as f64;
+            let var = sq[i][j] / n as f64 - diff * diff;
+            let se = (var / n as f64).sqrt().max(1e-12);
+            assert!(diff.abs() < 4.0 * se, "E[b_{i} h(z_{j})]: z-score {}", diff / se);
+        }
+    }
+}
+
+#[test]
+fn bernoulli_conditional_has_the_law_of_z_given_b() {
+    check_conditional_law::<Bernoulli<2>, 2>([0.4, -2.0], 11);
+}
+
+#[test]
+fn categorical_conditional_has_the_law_of_z_given_b() {
+    check_conditional_law::<Categorical<3>, 3>([0.4, -1.0, 1.5], 12);
+}
+
+#[test]
+fn gaussian_score_matches_finite_differences() {
+    let m = [0.3f32, -1.0];
+    let s = [-0.5f32, 0.4];
+    let b = [0.9f32, -2.2];
+    let (gm, gs) = Gaussian::<2>::score(&m, &s, &b);
+    for j in 0..2 {
+        let (mut mp, mut mm, mut sp, mut sm) = (m, m, s, s);
+        mp[j] += H;
+        mm[j] -= H;
+        sp[j] += H;
+        sm[j] -= H;
+        let fdm = (Gaussian::<2>::log_prob(&mp, &s, &b) - Gaussian::<2>::log_prob(&mm, &s, &b))
+            / (2.0 * H);
+        let fds = (Gaussian::<2>::log_prob(&m, &sp, &b) - Gaussian::<2>::log_prob(&m, &sm, &b))
+            / (2.0 * H);
+        close(gm[j], fdm, "gaussian score mean");
+        close(gs[j], fds, "gaussian score log-std");
+    }
+    let eps = [0.5f32, -1.5];
+    let d = Gaussian::<2>::dsample_dlogstd(&s, &eps);
+    for j in 0..2 {
+        let (mut sp, mut sm) = (s, s);
+        sp[j] += H;
+        sm[j] -= H;
+        let fd = (Gaussian::<2>::transform(&m, &sp, &eps)[j]
+            - Gaussian::<2>::transform(&m, &sm, &eps)[j])
+            / (2.0 * H);
+        close(d[j], fd, "db/ds");
+    }
+}
