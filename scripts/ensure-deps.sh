@@ -6,3 +6,26 @@ if ! rustup target list --installed 2>/dev/null | grep -q '^thumbv7em-none-eabih
   echo "== rustup target add thumbv7em-none-eabihf"
   rustup target add thumbv7em-none-eabihf
 fi
+
+# CartPole parity with gymnasium (tests/tests/gym_parity.rs): a Python virtual
+# environment in .venv at the repository root, with the versions pinned in
+# tests/python/requirements.txt. Skipped when .venv already has the pinned gymnasium.
+_relax_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+_relax_gym="$(sed -n 's/^gymnasium==//p' "$_relax_root/tests/python/requirements.txt")"
+if [ "$("$_relax_root/.venv/bin/python" -c 'import gymnasium; print(gymnasium.__version__)' 2>/dev/null)" != "$_relax_gym" ]; then
+  echo "== Python venv .venv with gymnasium $_relax_gym"
+  # Debian's python3 makes venvs only with python3-venv (it carries ensurepip).
+  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    echo "== apt-get install python3-venv"
+    _sudo apt-get update
+    _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+  fi
+  # A .venv without a working pip (left by a failed attempt) is made again.
+  if ! "$_relax_root/.venv/bin/python" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$_relax_root/.venv"
+    python3 -m venv "$_relax_root/.venv"
+  fi
+  "$_relax_root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$_relax_root/tests/python/requirements.txt"
+fi
+unset _relax_root _relax_gym
