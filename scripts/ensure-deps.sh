@@ -29,3 +29,22 @@ if [ "$("$_relax_root/.venv/bin/python" -c 'import gymnasium; print(gymnasium.__
     -r "$_relax_root/tests/python/requirements.txt"
 fi
 unset _relax_root _relax_gym
+
+# Firmware (firmware/, tests/tests/firmware_qemu.rs, scripts/firmware-measure.sh):
+# Debian's QEMU runs the Cortex-M4F image on netduinoplus2; flip-link is the firmware's
+# linker wrapper (firmware/.cargo/config.toml); llvm-tools gives llvm-size and llvm-nm
+# for the size report. probe-rs (real boards only, a 15-minute build) is not installed
+# here: see firmware/README.md.
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+  echo "== apt-get install qemu-system-arm"
+  _sudo apt-get update
+  _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+fi
+if ! command -v flip-link >/dev/null 2>&1; then
+  echo "== cargo install flip-link"
+  cargo install flip-link --locked
+fi
+if ! rustup component list --installed 2>/dev/null | grep -q '^llvm-tools'; then
+  echo "== rustup component add llvm-tools"
+  rustup component add llvm-tools
+fi
