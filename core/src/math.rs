@@ -146,8 +146,32 @@ mod tests {
         }
         // mean 1/2, standard error sqrt(1/12/n) = 6.5e-4
         assert!((sum / n as f64 - 0.5).abs() < 4.0 * 6.5e-4);
-        // the extreme values are representable and inside (0, 1)
-        assert!(0.5f32 / 8_388_608.0 > 0.0);
-        assert!((8_388_607.0f32 + 0.5) / 8_388_608.0 < 1.0);
+    }
+
+    /// A generator that always returns the same word, to reach the extremes.
+    struct Constant(u32);
+    impl rand_core::TryRng for Constant {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(self.0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(self.0 as u64)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            dst.fill(0);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn uniform_extremes_stay_inside_and_logs_are_finite() {
+        let lo = uniform_open(&mut Constant(0));
+        let hi = uniform_open(&mut Constant(u32::MAX));
+        assert!(lo > 0.0 && hi < 1.0, "{lo} {hi}");
+        for u in [lo, hi] {
+            let z = libm::logf(u) - libm::log1pf(-u);
+            assert!(z.is_finite() && z.abs() < 16.7, "{z}");
+        }
     }
 }

@@ -42,17 +42,13 @@ impl<const N: usize> Relaxed<N> for Bernoulli<N> {
     /// `v' = v (1 - theta)` if `b = 0`, `v' = v theta + (1 - theta)` if `b = 1`, and
     /// `z~ = l + log v' - log(1 - v')`. Both `v'` and `1 - v'` are formed without cancellation.
     /// `coef` holds `dz~/dl`: `theta v / v'` (b = 1) or `(1 - theta)(1 - v) / (1 - v')` (b = 0).
-    fn sample_conditional<R: Rng + ?Sized>(
-        logits: &[f32; N],
-        b: &[f32; N],
-        rng: &mut R,
-    ) -> Conditional<N> {
+    fn conditional_from_noise(logits: &[f32; N], b: &[f32; N], v: &[f32; N]) -> Conditional<N> {
         let mut out = Conditional {
             z: [0.0; N],
             coef: [0.0; N],
         };
         for i in 0..N {
-            let v = uniform_open(rng);
+            let v = v[i];
             let l = logits[i];
             let th = sigmoid(l);
             let one_m_th = sigmoid(-l);
@@ -68,6 +64,23 @@ impl<const N: usize> Relaxed<N> for Bernoulli<N> {
             out.coef[i] = coef;
         }
         out
+    }
+
+    /// With `u = sigmoid(z - l)`: `b = 1` gives `v' = u`, `coef = (u - (1 - theta)) / u`;
+    /// `b = 0` gives `coef = ((1 - theta) - u) / (1 - u)`.
+    fn tie(logits: &[f32; N], z: &[f32; N], b: &[f32; N]) -> Conditional<N> {
+        let mut coef = [0.0; N];
+        for i in 0..N {
+            let u = sigmoid(z[i] - logits[i]);
+            let one_m_u = sigmoid(logits[i] - z[i]);
+            let one_m_th = sigmoid(-logits[i]);
+            coef[i] = if b[i] > 0.5 {
+                ((u - one_m_th) / u).clamp(0.0, 1.0)
+            } else {
+                ((one_m_th - u) / one_m_u).clamp(0.0, 1.0)
+            };
+        }
+        Conditional { z: *z, coef }
     }
 
     fn z_jvp(_logits: &[f32; N], dl: &[f32; N]) -> [f32; N] {

@@ -67,17 +67,10 @@ impl<const K: usize> Relaxed<K> for Categorical<K> {
     /// `z~_b = -log E_b` and, for `i != b`, `z~_i = -log(E_i / theta_i + E_b)`, computed as
     /// `log theta_i - log(E_i + E_b theta_i)` so that tiny probabilities cannot overflow.
     /// `coef_i = dz~_i / d log theta_i = E_i / (E_i + E_b theta_i)` (0 at `b`).
-    fn sample_conditional<R: Rng + ?Sized>(
-        logits: &[f32; K],
-        b: &[f32; K],
-        rng: &mut R,
-    ) -> Conditional<K> {
+    fn conditional_from_noise(logits: &[f32; K], b: &[f32; K], v: &[f32; K]) -> Conditional<K> {
         let lt = log_softmax(logits);
         let k = Self::argmax(b);
-        let mut e = [0.0; K];
-        for ei in e.iter_mut() {
-            *ei = -libm::logf(uniform_open(rng));
-        }
+        let e: [f32; K] = core::array::from_fn(|i| -libm::logf(v[i]));
         let mut out = Conditional {
             z: [0.0; K],
             coef: [0.0; K],
@@ -93,6 +86,18 @@ impl<const K: usize> Relaxed<K> for Categorical<K> {
             }
         }
         out
+    }
+
+    /// Inverting the conditional map at `z`: `coef_i = 1 - e^{z_i - z_b}` for `i != b`.
+    fn tie(_logits: &[f32; K], z: &[f32; K], b: &[f32; K]) -> Conditional<K> {
+        let k = Self::argmax(b);
+        let mut coef = [0.0; K];
+        for i in 0..K {
+            if i != k {
+                coef[i] = (-libm::expm1f(z[i] - z[k])).clamp(0.0, 1.0);
+            }
+        }
+        Conditional { z: *z, coef }
     }
 
     fn z_jvp(logits: &[f32; K], dl: &[f32; K]) -> [f32; K] {

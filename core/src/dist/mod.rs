@@ -41,7 +41,17 @@ pub trait Relaxed<const D: usize> {
         logits: &[f32; D],
         b: &[f32; D],
         rng: &mut R,
-    ) -> Conditional<D>;
+    ) -> Conditional<D> {
+        let v: [f32; D] = core::array::from_fn(|_| crate::math::uniform_open(rng));
+        Self::conditional_from_noise(logits, b, &v)
+    }
+    /// The conditional reparameterisation `z~(l, v, b)` for given uniform noise `v` in (0, 1).
+    fn conditional_from_noise(logits: &[f32; D], b: &[f32; D], v: &[f32; D]) -> Conditional<D>;
+    /// The *tied* conditional sample of the reference code (Tucker et al.'s `force_same`):
+    /// the noise `v` that maps to `z` itself under `b`'s conditional reparameterisation, so
+    /// `z~ = z` in value while `dz~/dl` holds `v` fixed. `v` is uniform given `b`, so the
+    /// estimators stay unbiased; only their variance changes.
+    fn tie(logits: &[f32; D], z: &[f32; D], b: &[f32; D]) -> Conditional<D>;
     /// Jacobian-vector product `(dz/dl) dl` at fixed noise.
     fn z_jvp(logits: &[f32; D], dl: &[f32; D]) -> [f32; D];
     /// Vector-Jacobian product `gz^T (dz/dl)` at fixed noise.

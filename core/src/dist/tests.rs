@@ -9,7 +9,10 @@ const H: f32 = 1e-2;
 
 fn close(a: f32, b: f32, what: &str) {
     let tol = 2e-3 + 1e-2 * b.abs().max(a.abs());
-    assert!((a - b).abs() <= tol, "{what}: closed form {a} vs finite difference {b}");
+    assert!(
+        (a - b).abs() <= tol,
+        "{what}: closed form {a} vs finite difference {b}"
+    );
 }
 
 fn basis<const D: usize>(j: usize) -> [f32; D] {
@@ -80,14 +83,15 @@ fn check_score_and_relaxation<Dist: Relaxed<D>, const D: usize>(l: [f32; D], b: 
         let (xtp, xtm) = (Dist::relax(&z, lp), Dist::relax(&z, lm));
         let dx = Dist::relax_dlogtemp(&z, &x, lam);
         let djudt = Dist::relax_jvp_dlogtemp(&z, &x, lam, &u);
-        let (jup, jum) = (
-            Dist::relax_jvp(&xtp, lp, &u),
-            Dist::relax_jvp(&xtm, lm, &u),
-        );
+        let (jup, jum) = (Dist::relax_jvp(&xtp, lp, &u), Dist::relax_jvp(&xtm, lm, &u));
         for i in 0..D {
             close(ju[i], (xp[i] - xm[i]) / (2.0 * hz), "relaxation jvp");
             close(dx[i], (xtp[i] - xtm[i]) / (2.0 * dt), "dx/dlog(lambda)");
-            close(djudt[i], (jup[i] - jum[i]) / (2.0 * dt), "d(Ju)/dlog(lambda)");
+            close(
+                djudt[i],
+                (jup[i] - jum[i]) / (2.0 * dt),
+                "d(Ju)/dlog(lambda)",
+            );
         }
     }
 }
@@ -171,7 +175,11 @@ fn check_conditional_law<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u6
             let diff = (szt[i][j] - sz[i][j]) / n as f64;
             let var = sq[i][j] / n as f64 - diff * diff;
             let se = (var / n as f64).sqrt().max(1e-12);
-            assert!(diff.abs() < 4.0 * se, "E[b_{i} h(z_{j})]: z-score {}", diff / se);
+            assert!(
+                diff.abs() < 4.0 * se,
+                "E[b_{i} h(z_{j})]: z-score {}",
+                diff / se
+            );
         }
     }
 }
@@ -215,5 +223,61 @@ fn gaussian_score_matches_finite_differences() {
             - Gaussian::<2>::transform(&m, &sm, &eps)[j])
             / (2.0 * H);
         close(d[j], fd, "db/ds");
+    }
+}
+
+/// The tied conditional: `z~ = z`, and its coefficients are `dz~/dl` at the noise `v` that
+/// reproduces `z` (recovered here by inverting the conditional map), checked by differences.
+#[test]
+fn tied_conditional_matches_the_recovered_noise() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    for l in [[0.3f32, -1.2, 2.0], [8.0, -8.0, 0.1]] {
+        for _ in 0..30 {
+            let z = Bernoulli::<3>::sample_z(&l, &mut rng);
+            let b = Bernoulli::<3>::harden(&z);
+            let tied = Bernoulli::<3>::tie(&l, &z, &b);
+            assert_eq!(tied.z, z);
+            let v: [f32; 3] = core::array::from_fn(|i| {
+                let th = crate::math::sigmoid(l[i]) as f64;
+                let u = crate::math::sigmoid(z[i] - l[i]) as f64;
+                (if b[i] > 0.5 {
+                    (u - (1.0 - th)) / th
+                } else {
+                    u / (1.0 - th)
+                }) as f32
+            });
+            let back = Bernoulli::<3>::conditional_from_noise(&l, &b, &v);
+            for i in 0..3 {
+                assert!(
+                    (back.z[i] - z[i]).abs() < 1e-3 * (1.0 + z[i].abs()),
+                    "z~(v) = z"
+                );
+                close(tied.coef[i], back.coef[i], "tied bernoulli coef");
+            }
+        }
+    }
+    let l = [0.5f32, -1.0, 2.0, 0.0];
+    for _ in 0..30 {
+        let z = Categorical::<4>::sample_z(&l, &mut rng);
+        let b = Categorical::<4>::harden(&z);
+        let k = Categorical::<4>::argmax(&b);
+        let tied = Categorical::<4>::tie(&l, &z, &b);
+        let th = Categorical::<4>::probs(&l);
+        let eb = libm::exp(-(z[k] as f64));
+        let v: [f32; 4] = core::array::from_fn(|i| {
+            if i == k {
+                libm::exp(-eb) as f32
+            } else {
+                libm::exp(-(th[i] as f64) * (libm::exp(-(z[i] as f64)) - eb)) as f32
+            }
+        });
+        let back = Categorical::<4>::conditional_from_noise(&l, &b, &v);
+        for i in 0..4 {
+            assert!(
+                (back.z[i] - z[i]).abs() < 1e-2 * (1.0 + z[i].abs()),
+                "z~(v) = z"
+            );
+            close(tied.coef[i], back.coef[i], "tied categorical coef");
+        }
     }
 }

@@ -12,7 +12,11 @@ use rand_core::Rng;
 /// and `layers` hidden layers: use it to spell the `P` parameter, e.g.
 /// `Mlp<4, 10, 2, 2, { mlp_param_count(4, 10, 2, 2) }>`.
 pub const fn mlp_param_count(inputs: usize, hidden: usize, outputs: usize, layers: usize) -> usize {
-    hidden * inputs + hidden + (layers - 1) * (hidden * hidden + hidden) + outputs * hidden + outputs
+    hidden * inputs
+        + hidden
+        + (layers - 1) * (hidden * hidden + hidden)
+        + outputs * hidden
+        + outputs
 }
 
 /// Activations of one forward pass, kept for the backward pass.
@@ -404,7 +408,11 @@ mod tests {
                 xp[k] += eps;
                 xm[k] -= eps;
                 let fd = (obj(&net, &xp) - obj(&net, &xm)) / (2.0 * eps as f64);
-                assert!((fd - x_bar[k] as f64).abs() < 2e-3, "x {k}: {fd} vs {}", x_bar[k]);
+                assert!(
+                    (fd - x_bar[k] as f64).abs() < 2e-3,
+                    "x {k}: {fd} vs {}",
+                    x_bar[k]
+                );
             }
             for i in 0..grad.len() {
                 let mut p = net.clone();
@@ -412,7 +420,11 @@ mod tests {
                 p.params[i] += eps;
                 m.params[i] -= eps;
                 let fd = (obj(&p, &X) - obj(&m, &X)) / (2.0 * eps as f64);
-                assert!((fd - grad[i] as f64).abs() < 2e-3, "w {i}: {fd} vs {}", grad[i]);
+                assert!(
+                    (fd - grad[i] as f64).abs() < 2e-3,
+                    "w {i}: {fd} vs {}",
+                    grad[i]
+                );
             }
             let (o2, xb2) = net.value_and_input_grad(&X, &ALPHA);
             assert_eq!(out, o2);
@@ -449,7 +461,11 @@ mod tests {
                 m.params[i] -= h;
                 let fd = (q_fd(&p, &X) - q_fd(&m, &X)) / (2.0 * h as f64);
                 let tol = 3e-3 + 3e-2 * fd.abs();
-                assert!((fd - grad[i] as f64).abs() < tol, "w {i}: {fd} vs {}", grad[i]);
+                assert!(
+                    (fd - grad[i] as f64).abs() < tol,
+                    "w {i}: {fd} vs {}",
+                    grad[i]
+                );
             }
             for k in 0..3 {
                 let mut xp = X;
@@ -458,7 +474,11 @@ mod tests {
                 xm[k] -= h;
                 let fd = (q_fd(&net, &xp) - q_fd(&net, &xm)) / (2.0 * h as f64);
                 let tol = 3e-3 + 3e-2 * fd.abs();
-                assert!((fd - x_bar[k] as f64).abs() < tol, "x {k}: {fd} vs {}", x_bar[k]);
+                assert!(
+                    (fd - x_bar[k] as f64).abs() < tol,
+                    "x {k}: {fd} vs {}",
+                    x_bar[k]
+                );
             }
         }
     }

@@ -126,10 +126,16 @@ mod tests {
 
     #[test]
     fn refuses_bad_input_and_keeps_state() {
-        assert_eq!(Adam::<1>::new(AdamConfig::new(-1.0)).err(), Some(Error::InvalidHyperparameter));
+        assert_eq!(
+            Adam::<1>::new(AdamConfig::new(-1.0)).err(),
+            Some(Error::InvalidHyperparameter)
+        );
         let mut adam = Adam::<2>::new(AdamConfig::new(0.1)).unwrap();
         let mut p = [1.0, 2.0];
-        assert_eq!(adam.step(&mut p, &[f32::NAN, 0.0]), Err(Error::NonFiniteGradient));
+        assert_eq!(
+            adam.step(&mut p, &[f32::NAN, 0.0]),
+            Err(Error::NonFiniteGradient)
+        );
         assert_eq!(p, [1.0, 2.0]);
         assert_eq!(adam.step(&mut p, &[0.0]), Err(Error::SizeMismatch));
         assert_eq!(adam.beta1_t, 1.0);

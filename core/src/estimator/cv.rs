@@ -1,0 +1,445 @@
+//! Learned control variates `c_phi(z)` and the exact gradient of the variance loss.
+//!
+//! The estimators ask a control variate for two things: its value and `z`-gradient, and the
+//! `phi`-gradient of `Q = alpha c(z) + u . grad_z c(z)` for a scalar `alpha` and a direction `u`.
+//! The single-sample variance loss `sum_j g_j^2` of RELAX has `phi`-gradient equal to a sum of
+//! two such terms (at `z` and at `z~`), so exactly this is what training needs.
+
+use super::{check_temperature, checked_relaxed, RelaxedObjective};
+use crate::dist::{dot, Relaxed};
+use crate::nn::Mlp;
+use crate::optim::{Adam, AdamConfig};
+use crate::Error;
+use core::marker::PhantomData;
+
+/// A learned control variate `c_phi(z)` over `D` relaxed coordinates for objective `O`.
+pub trait ControlVariate<const D: usize, O: ?Sized> {
+    /// `c(z)`, writing `dc/dz` into `grad`.
+    fn eval(&mut self, f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error>;
+
+    /// Adds `d/dphi [alpha c(z) + u . dc/dz (z)]` to the accumulated variance gradient.
+    fn accumulate(
+        &mut self,
+        f: &mut O,
+        z: &[f32; D],
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<(), Error>;
+
+    /// One optimizer step on the accumulated gradient, which is then cleared. Refuses (and
+    /// clears) a non-finite gradient without touching the parameters.
+    fn step(&mut self) -> Result<(), Error>;
+
+    /// Clears the accumulated gradient.
+    fn clear(&mut self);
+
+    /// Relaxed objective evaluations made since the last call (then resets the counter).
+    fn take_relaxed_evals(&mut self) -> u32 {
+        0
+    }
+}
+
+/// REBAR's control variate `c(z) = eta f(sigma_lambda(z))` with learnable `eta` (init 1) and
+/// log-temperature (init `log 0.5`), both trained by Adam on the variance loss.
+///
+/// The `eta`-gradient is exact. The log-temperature gradient needs `f`'s Hessian: exact when the
+/// objective provides [`RelaxedObjective::hvp`], otherwise a central difference in
+/// log-temperature with step [`RebarCv::fd_step`] (two more relaxed evaluations per point).
+#[derive(Debug, Clone)]
+pub struct RebarCv<Dist, const D: usize> {
+    /// `[eta, log lambda]`.
+    params: [f32; 2],
+    pub(crate) grad: [f32; 2],
+    adam: Adam<2>,
+    fd_step: f32,
+    evals: u32,
+    _dist: PhantomData<Dist>,
+}
+
+impl<Dist: Relaxed<D>, const D: usize> RebarCv<Dist, D> {
+    /// `eta` and temperature `lambda > 0`, trained by Adam with `config`.
+    pub fn new(eta: f32, temperature: f32, config: AdamConfig) -> Result<Self, Error> {
+        check_temperature(temperature)?;
+        if !eta.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        Ok(Self {
+            params: [eta, libm::logf(temperature)],
+            grad: [0.0; 2],
+            adam: Adam::new(config)?,
+            fd_step: 1e-2,
+            evals: 0,
+            _dist: PhantomData,
+        })
+    }
+
+    /// The paper's defaults: `eta = 1`, `lambda = 0.5`, Adam with `lr`.
+    pub fn paper_default(lr: f32) -> Result<Self, Error> {
+        Self::new(1.0, 0.5, AdamConfig::new(lr))
+    }
+
+    /// `eta`.
+    pub fn eta(&self) -> f32 {
+        self.params[0]
+    }
+
+    /// `lambda`.
+    pub fn temperature(&self) -> f32 {
+        libm::expf(self.params[1])
+    }
+
+    /// The central-difference step in log-temperature used without a Hessian-vector product.
+    pub fn fd_step(&self) -> f32 {
+        self.fd_step
+    }
+
+    /// `q(t) = alpha f(x) + (J_x u) . grad f(x)` at log-temperature `t`.
+    fn q<O: RelaxedObjective<D> + ?Sized>(
+        &mut self,
+        f: &mut O,
+        z: &[f32; D],
+        t: f32,
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<f32, Error> {
+        let lam = libm::expf(t);
+        let x = Dist::relax(z, lam);
+        let (fx, gx) = checked_relaxed(f, &x)?;
+        self.evals += 1;
+        let w = Dist::relax_jvp(&x, lam, u);
+        Ok(alpha * fx + dot(&w, &gx))
+    }
+}
+
+impl<Dist: Relaxed<D>, const D: usize, O: RelaxedObjective<D> + ?Sized> ControlVariate<D, O>
+    for RebarCv<Dist, D>
+{
+    fn eval(&mut self, f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
+        let lam = self.temperature();
+        let x = Dist::relax(z, lam);
+        let (fx, gx) = checked_relaxed(f, &x)?;
+        self.evals += 1;
+        let eta = self.params[0];
+        let gz = Dist::relax_jvp(&x, lam, &gx);
+        for i in 0..D {
+            grad[i] = eta * gz[i];
+        }
+        Ok(eta * fx)
+    }
+
+    fn accumulate(
+        &mut self,
+        f: &mut O,
+        z: &[f32; D],
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<(), Error> {
+        let (eta, t) = (self.params[0], self.params[1]);
+        let lam = libm::expf(t);
+        let x = Dist::relax(z, lam);
+        let (fx, gx) = checked_relaxed(f, &x)?;
+        self.evals += 1;
+        let w = Dist::relax_jvp(&x, lam, u);
+        let d_eta = alpha * fx + dot(&w, &gx);
+        let mut hw = [0.0; D];
+        let d_t = if f.hvp(&x, &w, &mut hw) {
+            let dx = Dist::relax_dlogtemp(z, &x, lam);
+            let dw = Dist::relax_jvp_dlogtemp(z, &x, lam, u);
+            let mut s = 0.0;
+            for i in 0..D {
+                s += (alpha * gx[i] + hw[i]) * dx[i] + gx[i] * dw[i];
+            }
+            eta * s
+        } else {
+            let h = self.fd_step;
+            let qp = self.q(f, z, t + h, alpha, u)?;
+            let qm = self.q(f, z, t - h, alpha, u)?;
+            eta * (qp - qm) / (2.0 * h)
+        };
+        self.grad[0] += d_eta;
+        self.grad[1] += d_t;
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<(), Error> {
+        let g = self.grad;
+        self.grad = [0.0; 2];
+        self.adam.step(&mut self.params, &g)
+    }
+
+    fn clear(&mut self) {
+        self.grad = [0.0; 2];
+    }
+
+    fn take_relaxed_evals(&mut self) -> u32 {
+        core::mem::take(&mut self.evals)
+    }
+}
+
+/// What the network of a [`NeuralCv`] sees of `z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CvInput {
+    /// `z` itself (the VAE's `r_rho`, which sees the unsquashed logistic sample).
+    Logits,
+    /// `sigma_lambda(z)` with a learned temperature (the discrete-RL control variate).
+    Relaxed,
+    /// `2 sigma_lambda(z) - 1` with a learned temperature (the paper's toy control variate).
+    RelaxedSigned,
+}
+
+/// A neural control variate `c(z) = s * m([context, input(z)])`: an [`Mlp`] with one output,
+/// a learned output scale `s` and, for relaxed inputs, a learned log-temperature.
+///
+/// `C` leading inputs are a context the caller sets ([`NeuralCv::set_context`]), for example
+/// the RL state; `I` must equal `C + D` (checked at compile time).
+#[derive(Debug, Clone)]
+pub struct NeuralCv<
+    Dist,
+    const D: usize,
+    const C: usize,
+    const I: usize,
+    const H: usize,
+    const L: usize,
+    const P: usize,
+> {
+    pub(crate) net: Mlp<I, H, 1, L, P>,
+    /// `[scale, log lambda]`.
+    pub(crate) extra: [f32; 2],
+    input: CvInput,
+    context: [f32; C],
+    pub(crate) grad_net: [f32; P],
+    pub(crate) grad_extra: [f32; 2],
+    adam_net: Adam<P>,
+    adam_extra: Adam<2>,
+    train_temperature: bool,
+    _dist: PhantomData<Dist>,
+}
+
+impl<
+        Dist: Relaxed<D>,
+        const D: usize,
+        const C: usize,
+        const I: usize,
+        const H: usize,
+        const L: usize,
+        const P: usize,
+    > NeuralCv<Dist, D, C, I, H, L, P>
+{
+    const SIZES_OK: () = assert!(I == C + D, "NeuralCv: I must equal C + D");
+
+    /// A control variate around `net` with output scale `scale`, temperature `temperature`
+    /// (unused for [`CvInput::Logits`]), and one Adam configuration for all its parameters.
+    pub fn new(
+        net: Mlp<I, H, 1, L, P>,
+        input: CvInput,
+        scale: f32,
+        temperature: f32,
+        config: AdamConfig,
+    ) -> Result<Self, Error> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SIZES_OK;
+        check_temperature(temperature)?;
+        if !scale.is_finite() {
+            return Err(Error::NonFiniteInput);
+        }
+        Ok(Self {
+            net,
+            extra: [scale, libm::logf(temperature)],
+            input,
+            context: [0.0; C],
+            grad_net: [0.0; P],
+            grad_extra: [0.0; 2],
+            adam_net: Adam::new(config)?,
+            adam_extra: Adam::new(config)?,
+            train_temperature: input != CvInput::Logits,
+            _dist: PhantomData,
+        })
+    }
+
+    /// Sets the context inputs (e.g. the state in RL); refuses non-finite values.
+    pub fn set_context(&mut self, context: &[f32; C]) -> Result<(), Error> {
+        crate::check_finite(context, Error::NonFiniteInput)?;
+        self.context = *context;
+        Ok(())
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Mlp<I, H, 1, L, P> {
+        &self.net
+    }
+
+    /// The output scale `s`.
+    pub fn scale(&self) -> f32 {
+        self.extra[0]
+    }
+
+    /// The input temperature `lambda`.
+    pub fn temperature(&self) -> f32 {
+        libm::expf(self.extra[1])
+    }
+
+    /// Changes the step size of both optimizers.
+    pub fn set_lr(&mut self, lr: f32) -> Result<(), Error> {
+        // set_lr validates before it changes anything, so both succeed or neither does.
+        self.adam_net.set_lr(lr)?;
+        self.adam_extra.set_lr(lr)
+    }
+
+    /// The network input for `z`, plus the affine factor `a` of `a sigma + b`.
+    fn input_of(&self, z: &[f32; D]) -> ([f32; I], [f32; D], f32) {
+        let mut inp = [0.0; I];
+        inp[..C].copy_from_slice(&self.context);
+        let lam = self.temperature();
+        let (x, a) = match self.input {
+            CvInput::Logits => (*z, 1.0),
+            CvInput::Relaxed => (Dist::relax(z, lam), 1.0),
+            CvInput::RelaxedSigned => (Dist::relax(z, lam), 2.0),
+        };
+        for i in 0..D {
+            inp[C + i] = match self.input {
+                CvInput::Logits => z[i],
+                CvInput::Relaxed => x[i],
+                CvInput::RelaxedSigned => 2.0 * x[i] - 1.0,
+            };
+        }
+        (inp, x, a)
+    }
+
+    /// `J_in u` restricted to the `D` relaxed inputs (the context does not depend on `z`).
+    fn input_jvp(&self, x: &[f32; D], a: f32, u: &[f32; D]) -> [f32; D] {
+        match self.input {
+            CvInput::Logits => *u,
+            _ => {
+                let j = Dist::relax_jvp(x, self.temperature(), u);
+                core::array::from_fn(|i| a * j[i])
+            }
+        }
+    }
+
+    /// Value of `c` at `z` (no gradient), for plots and diagnostics.
+    pub fn value(&self, z: &[f32; D]) -> f32 {
+        let (inp, _, _) = self.input_of(z);
+        self.extra[0] * self.net.forward(&inp)[0]
+    }
+}
+
+impl<
+        Dist: Relaxed<D>,
+        O: ?Sized,
+        const D: usize,
+        const C: usize,
+        const I: usize,
+        const H: usize,
+        const L: usize,
+        const P: usize,
+    > ControlVariate<D, O> for NeuralCv<Dist, D, C, I, H, L, P>
+{
+    fn eval(&mut self, _f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
+        let (inp, x, a) = self.input_of(z);
+        let (m, gin) = self.net.value_and_input_grad(&inp, &[1.0]);
+        let s = self.extra[0];
+        let gd: [f32; D] = core::array::from_fn(|i| gin[C + i]);
+        // J is symmetric, so the vjp through the relaxation is the jvp.
+        let gz = self.input_jvp(&x, a, &gd);
+        for i in 0..D {
+            grad[i] = s * gz[i];
+        }
+        Ok(s * m[0])
+    }
+
+    fn accumulate(
+        &mut self,
+        _f: &mut O,
+        z: &[f32; D],
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<(), Error> {
+        let (inp, x, a) = self.input_of(z);
+        let s = self.extra[0];
+        let wd = self.input_jvp(&x, a, u);
+        let mut w = [0.0; I];
+        w[C..].copy_from_slice(&wd);
+        // Q = s [alpha m(in) + w . grad m(in)]
+        let (in_bar, m, m_dot) =
+            self.net
+                .mixed_backward(&inp, &w, &[s * alpha], &[s], &mut self.grad_net);
+        self.grad_extra[0] += alpha * m[0] + m_dot[0];
+        if self.train_temperature {
+            let lam = self.temperature();
+            let (_, gin) = self.net.value_and_input_grad(&inp, &[1.0]);
+            let dx = Dist::relax_dlogtemp(z, &x, lam);
+            let dw = Dist::relax_jvp_dlogtemp(z, &x, lam, u);
+            let mut d_t = 0.0;
+            for i in 0..D {
+                d_t += in_bar[C + i] * a * dx[i] + s * gin[C + i] * a * dw[i];
+            }
+            self.grad_extra[1] += d_t;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<(), Error> {
+        let ok = self
+            .grad_net
+            .iter()
+            .chain(&self.grad_extra)
+            .all(|g| g.is_finite());
+        if !ok {
+            ControlVariate::<D, O>::clear(self);
+            return Err(Error::NonFiniteGradient);
+        }
+        let gn = self.grad_net;
+        let ge = self.grad_extra;
+        ControlVariate::<D, O>::clear(self);
+        self.adam_net.step(self.net.params_mut(), &gn)?;
+        self.adam_extra.step(&mut self.extra, &ge)
+    }
+
+    fn clear(&mut self) {
+        self.grad_net = [0.0; P];
+        self.grad_extra = [0.0; 2];
+    }
+}
+
+/// The sum of two control variates, `c = a + b` (RELAX's `eta f(sigma_lambda(z)) + r_rho(z)`).
+#[derive(Debug, Clone)]
+pub struct Plus<A, B>(pub A, pub B);
+
+impl<const D: usize, O: ?Sized, A: ControlVariate<D, O>, B: ControlVariate<D, O>>
+    ControlVariate<D, O> for Plus<A, B>
+{
+    fn eval(&mut self, f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
+        let mut g2 = [0.0; D];
+        let v = self.0.eval(f, z, grad)? + self.1.eval(f, z, &mut g2)?;
+        for i in 0..D {
+            grad[i] += g2[i];
+        }
+        Ok(v)
+    }
+
+    fn accumulate(
+        &mut self,
+        f: &mut O,
+        z: &[f32; D],
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<(), Error> {
+        self.0.accumulate(f, z, alpha, u)?;
+        self.1.accumulate(f, z, alpha, u)
+    }
+
+    fn step(&mut self) -> Result<(), Error> {
+        let r0 = self.0.step();
+        let r1 = self.1.step();
+        r0.and(r1)
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+        self.1.clear();
+    }
+
+    fn take_relaxed_evals(&mut self) -> u32 {
+        self.0.take_relaxed_evals() + self.1.take_relaxed_evals()
+    }
+}
