@@ -23,6 +23,9 @@ pub enum Error {
     InvalidAction,
     /// The environment episode is over; call `reset` first.
     EpisodeOver,
+    /// An external environment failed (a broken pipe, garbage, a time-out) or was not
+    /// deterministic when an episode was replayed.
+    Environment,
 }
 
 impl fmt::Display for Error {
@@ -36,6 +39,7 @@ impl fmt::Display for Error {
             Error::InvalidHyperparameter => "hyperparameter out of its valid range",
             Error::InvalidAction => "action or category index out of range",
             Error::EpisodeOver => "the episode is over; reset the environment first",
+            Error::Environment => "the environment failed or did not replay deterministically",
         };
         f.write_str(s)
     }

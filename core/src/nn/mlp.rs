@@ -273,6 +273,54 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         unreachable!("L >= 1 is checked at compile time")
     }
 
+    /// Forward-mode derivative along a parameter direction: returns `(m(x), (dm/dw) dw)`,
+    /// the Jacobian-vector product of the output w.r.t. the parameters.
+    pub fn param_jvp(&self, x: &[f32; I], dw: &[f32; P]) -> ([f32; O], [f32; O]) {
+        let mut h = [0.0; H];
+        let mut hd = [0.0; H];
+        for l in 0..=L {
+            let (off, fan_in, fan_out) = Self::layer(l);
+            let input: &[f32] = if l == 0 { x } else { &h };
+            let w = &self.params[off..off + fan_in * fan_out];
+            let dwl = &dw[off..off + fan_in * fan_out];
+            let b = &self.params[off + fan_in * fan_out..off + fan_in * fan_out + fan_out];
+            let db = &dw[off + fan_in * fan_out..off + fan_in * fan_out + fan_out];
+            let mut a = [0.0; H];
+            let mut ad = [0.0; H];
+            let mut out = [0.0; O];
+            let mut out_d = [0.0; O];
+            for j in 0..fan_out {
+                let row = &w[j * fan_in..(j + 1) * fan_in];
+                let drow = &dwl[j * fan_in..(j + 1) * fan_in];
+                let mut s = b[j];
+                let mut sd = db[j];
+                for k in 0..fan_in {
+                    s += row[k] * input[k];
+                    sd += drow[k] * input[k];
+                    if l > 0 {
+                        sd += row[k] * hd[k];
+                    }
+                }
+                if l == L {
+                    out[j] = s;
+                    out_d[j] = sd;
+                } else {
+                    a[j] = s;
+                    ad[j] = sd;
+                }
+            }
+            if l == L {
+                return (out, out_d);
+            }
+            for j in 0..H {
+                let (v, d, _) = self.activation.eval(a[j]);
+                h[j] = v;
+                hd[j] = d * ad[j];
+            }
+        }
+        unreachable!("the loop returns at the output layer")
+    }
+
     /// The mixed second derivative of the variance loss.
     ///
     /// With `m(x)` the output and `m_dot = J_x m(x) u` its directional derivative along `u`,
@@ -478,6 +526,31 @@ mod tests {
                     (fd - x_bar[k] as f64).abs() < tol,
                     "x {k}: {fd} vs {}",
                     x_bar[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn param_jvp_matches_finite_differences() {
+        for net in nets() {
+            let dw: [f32; Net::OUT_OFFSET + 2 * 4 + 2] =
+                core::array::from_fn(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1);
+            let (out, out_d) = net.param_jvp(&X, &dw);
+            assert_eq!(out, net.forward(&X));
+            let eps = 1e-3f32;
+            let (mut p, mut m) = (net.clone(), net.clone());
+            for i in 0..dw.len() {
+                p.params[i] += eps * dw[i];
+                m.params[i] -= eps * dw[i];
+            }
+            let (fp, fm) = (p.forward(&X), m.forward(&X));
+            for o in 0..2 {
+                let fd = (fp[o] - fm[o]) / (2.0 * eps);
+                assert!(
+                    (fd - out_d[o]).abs() < 2e-3 + 1e-2 * fd.abs(),
+                    "{fd} vs {}",
+                    out_d[o]
                 );
             }
         }

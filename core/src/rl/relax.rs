@@ -1,0 +1,273 @@
+//! RELAX for discrete actions (the paper's appendix C): an action-dependent control variate
+//! `c_phi(z, s) = scale * MLP([s, softmax(z / lambda)])` trained on the variance of the
+//! whole episode's policy gradient.
+
+use super::{check_obs, check_reward, entropy_grad, Environment, EpisodeReport, Learner, PgConfig};
+use crate::dist::{dot, Categorical, Relaxed};
+use crate::estimator::{
+    relax_combine, relax_variance_directions, ControlVariate, CvInput, Draw, NeuralCv,
+};
+use crate::nn::{Activation, Mlp, MlpCache};
+use crate::optim::Adam;
+use crate::Error;
+use rand_core::Rng;
+
+/// The RELAX policy-gradient learner.
+///
+/// Per step `t`, with `b_t = H(z_t)` the action and `z~_t ~ p(z | b_t, l_t)` (the paper's
+/// categorical conditional, fresh noise):
+/// `g = sum_t [R_t - c(z~_t, s_t)] dlog pi(a_t|s_t)/dtheta + dc(z_t, s_t)/dtheta - dc(z~_t, s_t)/dtheta`.
+/// After the episode, `phi` takes one Adam step down `d/dphi |g|^2`, exact: a second pass
+/// replays the episode from the saved generator (constant memory) and, per step, feeds the
+/// direction `J_t g` (the policy's parameter Jacobian-vector product) to the control
+/// variate's mixed second derivative. Then the policy takes its step on `g` plus the entropy
+/// bonus's gradient.
+///
+/// `S` observations, `A` actions, `I = S + A` control-variate inputs, `H` hidden units in both
+/// networks (two layers each), `PP` and `PC` their parameter counts.
+#[derive(Debug, Clone)]
+pub struct RelaxLearner<
+    const S: usize,
+    const A: usize,
+    const I: usize,
+    const H: usize,
+    const PP: usize,
+    const PC: usize,
+> {
+    policy: Mlp<S, H, A, 2, PP>,
+    adam: Adam<PP>,
+    cv: NeuralCv<Categorical<A>, A, S, I, H, 2, PC>,
+    config: PgConfig,
+}
+
+/// The paper's CartPole learner: policy 4-10-10-2, control variate 6-10-10-1.
+pub type CartPoleRelax = RelaxLearner<
+    4,
+    2,
+    6,
+    10,
+    { crate::nn::mlp_param_count(4, 10, 2, 2) },
+    { crate::nn::mlp_param_count(6, 10, 1, 2) },
+>;
+
+impl<
+        const S: usize,
+        const A: usize,
+        const I: usize,
+        const H: usize,
+        const PP: usize,
+        const PC: usize,
+    > RelaxLearner<S, A, I, H, PP, PC>
+{
+    /// A learner with networks initialised from `rng`: the policy's output layer is scaled
+    /// by 0.1 (a near-uniform first policy); the control variate starts with scale 1 and
+    /// temperature 1 (log-temperature 0), as in the paper's code.
+    pub fn new<R: Rng + ?Sized>(config: PgConfig, rng: &mut R) -> Result<Self, Error> {
+        config.validate()?;
+        let policy = Mlp::new_random(Activation::Relu, 0.1, rng);
+        let net = Mlp::new_random(Activation::Relu, 1.0, rng);
+        let cv = NeuralCv::new(
+            net,
+            CvInput::Relaxed,
+            1.0,
+            1.0,
+            config.adam(config.lr * config.cv_lr_scale),
+        )?;
+        Ok(Self {
+            policy,
+            adam: Adam::new(config.adam(config.lr))?,
+            cv,
+            config,
+        })
+    }
+
+    /// The policy network.
+    pub fn policy(&self) -> &Mlp<S, H, A, 2, PP> {
+        &self.policy
+    }
+
+    /// The control variate.
+    pub fn cv(&self) -> &NeuralCv<Categorical<A>, A, S, I, H, 2, PC> {
+        &self.cv
+    }
+
+    /// Runs one episode, accumulating the policy gradient `g` and the entropy gradient.
+    fn first_pass<E: Environment<S>, R: Rng>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+        g: &mut [f32; PP],
+        g_ent: &mut [f32; PP],
+    ) -> Result<EpisodeReport, Error> {
+        let gamma = self.config.gamma;
+        let mut obs = env.reset(rng)?;
+        check_obs(&obs)?;
+        let mut trace = [0.0f32; PP];
+        let mut cache = MlpCache::<H, 2>::default();
+        let mut ret = 0.0;
+        let mut steps = 0u32;
+        loop {
+            let logits = self.policy.forward_cached(&obs, &mut cache);
+            crate::check_finite(&logits, Error::NonFiniteGradient)?;
+            let draw = Draw::new::<Categorical<A>, R>(&logits, rng)?;
+            let action = Categorical::<A>::argmax(&draw.b);
+            let tr = env.step(action)?;
+            check_reward(tr.reward)?;
+            // The local part of the logit gradient: R_t enters through the trace below.
+            self.cv.set_context(&obs)?;
+            let (mut gcz, mut gczt) = ([0.0; A], [0.0; A]);
+            ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.z, &mut gcz)?;
+            let c_zt =
+                ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.cond.z, &mut gczt)?;
+            let local = relax_combine::<Categorical<A>, A>(&logits, &draw, 0.0, c_zt, &gcz, &gczt)?;
+            let score = Categorical::<A>::score(&logits, &draw.b);
+            let mut tmp = [0.0; PP];
+            self.policy.backward(&obs, &cache, &score, &mut tmp);
+            for k in 0..PP {
+                trace[k] = gamma * trace[k] + tmp[k];
+                g[k] += tr.reward * trace[k];
+            }
+            self.policy.backward(&obs, &cache, &local, g);
+            let eg = entropy_grad(&logits);
+            self.policy.backward(&obs, &cache, &eg, g_ent);
+            ret += tr.reward;
+            steps += 1;
+            obs = tr.obs;
+            check_obs(&obs)?;
+            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
+                break;
+            }
+        }
+        crate::check_finite(g, Error::NonFiniteGradient)?;
+        Ok(EpisodeReport {
+            ret,
+            steps,
+            grad_sq_norm: dot(g, g),
+        })
+    }
+
+    /// Replays the episode and accumulates `d/dphi |g|^2` into the control variate.
+    fn variance_pass<E: Environment<S>, R: Rng>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+        g: &[f32; PP],
+        expect_steps: u32,
+    ) -> Result<(), Error> {
+        let mut obs = env.reset(rng)?;
+        let mut steps = 0u32;
+        ControlVariate::<A, ()>::clear(&mut self.cv);
+        loop {
+            let (logits, v) = self.policy.param_jvp(&obs, g);
+            let draw = Draw::new::<Categorical<A>, R>(&logits, rng)?;
+            let action = Categorical::<A>::argmax(&draw.b);
+            let tr = env.step(action)?;
+            self.cv.set_context(&obs)?;
+            // d/dphi [2 (J_t g) . g_t(phi)], summed over t, is d/dphi |g|^2.
+            let dirs = relax_variance_directions::<Categorical<A>, A>(&logits, &draw, &v);
+            ControlVariate::<A, ()>::accumulate(
+                &mut self.cv,
+                &mut (),
+                &draw.z,
+                dirs.alpha_z,
+                &dirs.u_z,
+            )?;
+            ControlVariate::<A, ()>::accumulate(
+                &mut self.cv,
+                &mut (),
+                &draw.cond.z,
+                dirs.alpha_zt,
+                &dirs.u_zt,
+            )?;
+            steps += 1;
+            obs = tr.obs;
+            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
+                break;
+            }
+        }
+        if steps != expect_steps {
+            return Err(Error::Environment);
+        }
+        Ok(())
+    }
+}
+
+impl<
+        const S: usize,
+        const A: usize,
+        const I: usize,
+        const H: usize,
+        const PP: usize,
+        const PC: usize,
+    > Learner<S, PP> for RelaxLearner<S, A, I, H, PP, PC>
+{
+    fn train_episode<E: Environment<S>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<EpisodeReport, Error> {
+        let mut replay = rng.clone();
+        let mut g = [0.0; PP];
+        let mut g_ent = [0.0; PP];
+        let report = self.first_pass(env, rng, &mut g, &mut g_ent)?;
+        let cv_result = self
+            .variance_pass(env, &mut replay, &g, report.steps)
+            .and_then(|()| ControlVariate::<A, ()>::step(&mut self.cv));
+        if cv_result.is_err() {
+            ControlVariate::<A, ()>::clear(&mut self.cv);
+        }
+        cv_result?;
+        let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
+        self.adam.step(self.policy.params_mut(), &step)?;
+        Ok(report)
+    }
+
+    fn episode_gradient<E: Environment<S>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+        grad: &mut [f32; PP],
+    ) -> Result<EpisodeReport, Error> {
+        *grad = [0.0; PP];
+        let mut g_ent = [0.0; PP];
+        self.first_pass(env, rng, grad, &mut g_ent)
+    }
+
+    fn policy_params(&self) -> &[f32; PP] {
+        self.policy.params()
+    }
+}
+
+#[cfg(test)]
+impl<
+        const S: usize,
+        const A: usize,
+        const I: usize,
+        const H: usize,
+        const PP: usize,
+        const PC: usize,
+    > RelaxLearner<S, A, I, H, PP, PC>
+{
+    pub(crate) fn variance_pass_for_test<E: Environment<S>, R: Rng>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+        g: &[f32; PP],
+        steps: u32,
+    ) -> Result<(), Error> {
+        self.variance_pass(env, rng, g, steps)
+    }
+
+    pub(crate) fn cv_grads_for_test(&self) -> ([f32; PC], [f32; 2]) {
+        (self.cv.grad_net, self.cv.grad_extra)
+    }
+
+    /// Perturbs control-variate parameter `i` (network, then scale and log-temperature).
+    pub(crate) fn perturb_cv_for_test(&mut self, i: usize, h: f32) {
+        if i < PC {
+            self.cv.net.params_mut()[i] += h;
+        } else {
+            self.cv.extra[i - PC] += h;
+        }
+    }
+}
