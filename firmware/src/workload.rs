@@ -1,28 +1,34 @@
-//! PLACEHOLDER WORKLOAD: stands in for the core's RELAX CartPole learner until it exists.
-//!
-//! Everything around it (logging, exit codes, stack measurement, the QEMU test, the size
-//! and instruction-count script) is final; only this file's body is to be replaced, e.g.
-//! `run` becomes "build the learner from `seed`, train episode by episode, call `on_step`
-//! once per environment step and `on_episode` after each episode".
+//! The workload: the core's RELAX CartPole learner, unchanged, with the paper's networks
+//! (policy 4-10-10-2, control variate 6-10-10-1).
 //!
 //! This file is shared, not copied: the firmware compiles it as `mod workload`, and the
 //! host test `tests/tests/firmware_qemu.rs` includes the same file with `#[path]` and
 //! runs it on the desktop. Both sides therefore execute the same source with the same
 //! seed, the same `libm` and the same `relax_core`, so the test's bit-identity check of
-//! the episode returns is real today and stays real after the swap.
+//! the episode returns compares the chip against the desktop for real.
 //!
-//! Constraints the replacement must keep: `no_std`, no allocation, no `unsafe`, only
-//! crates both sides depend on (`relax_core`, `libm`, `rand_core`, `rand_xoshiro`).
+//! Constraints: `no_std`, no allocation, no `unsafe`, only crates both sides depend on
+//! (`relax_core`, `libm`, `rand_core`, `rand_xoshiro`).
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
+use relax_core::rl::cartpole::CartPole;
+use relax_core::rl::relax::CartPoleRelax;
+use relax_core::rl::{Environment, Learner, PgConfig, Transition};
+use relax_core::Error;
 
 /// The seed both the firmware and the host test use.
 pub const SEED: u64 = 0x5EED_F411;
 
 /// Episodes the firmware may spend before it reports "not solved" (exit code 2). The
 /// QEMU test asserts "solved at episode N" with N within this budget.
-pub const EPISODE_BUDGET: u32 = 5;
+pub const EPISODE_BUDGET: u32 = 1000;
+
+/// Adam step size of the policy and the control variate (`cv_lr_scale` 1).
+pub const LR: f32 = 0.01;
+
+/// gymnasium's (and the paper's) criterion: mean return of the last 100 episodes >= 195.
+pub const SOLVED_MEAN: f32 = 195.0;
 
 /// Returns kept for the running mean (gymnasium's "solved" criterion averages 100).
 const WINDOW: usize = 100;
@@ -65,53 +71,58 @@ impl Mean100 {
     }
 }
 
-/// Uniform in [0, 1) from the top 24 bits, so every value is exactly representable.
-fn uniform(rng: &mut Xoshiro128PlusPlus) -> f32 {
-    (rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32)
+/// CartPole that calls `on_step` once per step the agent experiences. The RELAX learner
+/// plays each episode and then replays it from the saved generator for its variance pass
+/// (two resets per episode); only the first pass is marked, so the instructions between
+/// two marks, averaged over the run, are the cost of one environment step *including*
+/// all learning (forward, backward, replay and both optimizer steps).
+struct Marked<F: FnMut()> {
+    env: CartPole,
+    resets: u32,
+    on_step: F,
 }
 
-/// PLACEHOLDER: runs up to `budget` episodes from `seed`; calls `on_step` once per
-/// environment step and `on_episode` after each episode. Returns the episode at which
-/// the task counted as solved, or `None` when the budget ran out first.
-///
-/// The "environment" is a damped pendulum with a sigmoid policy and random actions:
-/// enough `libm` transcendental math and `relax_core` calls per step that the host/target
-/// comparison and the per-step instruction count mean something. It "solves" by
-/// definition after `EPISODE_BUDGET` episodes.
+impl<F: FnMut()> Environment<4> for Marked<F> {
+    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; 4], Error> {
+        self.resets += 1;
+        Ok(self.env.reset(rng))
+    }
+
+    fn step(&mut self, action: usize) -> Result<Transition<4>, Error> {
+        if self.resets % 2 == 1 {
+            (self.on_step)();
+        }
+        Environment::step(&mut self.env, action)
+    }
+}
+
+/// Trains for up to `budget` episodes from `seed`; calls `on_step` once per experienced
+/// environment step and `on_episode` after each episode. Returns the episode at which the
+/// 100-episode mean return first reached 195, or `None` when the budget ran out first
+/// (or the learner refused an update, which it reports as an error only on bad numbers).
 pub fn run(
     seed: u64,
     budget: u32,
-    mut on_step: impl FnMut(),
+    on_step: impl FnMut(),
     mut on_episode: impl FnMut(&Episode),
 ) -> Option<u32> {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut learner = CartPoleRelax::new(PgConfig::paper(LR, 1.0), &mut rng).ok()?;
+    let mut env = Marked {
+        env: CartPole::new(),
+        resets: 0,
+        on_step,
+    };
     let mut mean = Mean100::new();
     for index in 1..=budget {
-        let steps = 20 + rng.next_u32() % 30;
-        let mut theta = 0.1 * (uniform(&mut rng) - 0.5);
-        let mut omega = 0.0f32;
-        let mut ret = 0.0f32;
-        for _ in 0..steps {
-            on_step();
-            let p_right = relax_core::math::sigmoid(4.0 * theta + omega);
-            let force = if uniform(&mut rng) < p_right {
-                1.0
-            } else {
-                -1.0
-            };
-            // Euler step, like gymnasium's CartPole.
-            let alpha = 9.8 * libm::sinf(theta) - 0.1 * omega + force * libm::cosf(theta);
-            theta += 0.02 * omega;
-            omega += 0.02 * alpha;
-            ret += libm::cosf(theta) * libm::expf(-libm::fabsf(omega));
-        }
+        let report = learner.train_episode(&mut env, &mut rng).ok()?;
         let episode = Episode {
             index,
-            ret,
-            mean100: mean.push(ret),
+            ret: report.ret,
+            mean100: mean.push(report.ret),
         };
         on_episode(&episode);
-        if index == EPISODE_BUDGET {
+        if index as usize >= WINDOW && episode.mean100 >= SOLVED_MEAN {
             return Some(index);
         }
     }
