@@ -2,6 +2,10 @@
 # Every step is skipped when its tool is already there.
 _sudo() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  echo "== rustup component add rustfmt clippy"
+  rustup component add rustfmt clippy
+fi
 if ! rustup target list --installed 2>/dev/null | grep -q '^thumbv7em-none-eabihf$'; then
   echo "== rustup target add thumbv7em-none-eabihf"
   rustup target add thumbv7em-none-eabihf
@@ -47,4 +51,13 @@ fi
 if ! rustup component list --installed 2>/dev/null | grep -q '^llvm-tools'; then
   echo "== rustup component add llvm-tools"
   rustup component add llvm-tools
+fi
+
+# Plots of the host harness (host/src/plot.rs, relax toy, host/tests/outputs.rs): text is
+# drawn from a TrueType file read at run time; Debian's fonts-dejavu-core gives DejaVu Sans.
+# RELAX_FONT names another .ttf instead.
+if [ -z "${RELAX_FONT:-}" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  echo "== apt-get install fonts-dejavu-core"
+  _sudo apt-get update
+  _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-dejavu-core
 fi

@@ -11,7 +11,11 @@ use relax_core::rl::reinforce::CartPoleReinforce;
 use relax_core::rl::relax::CartPoleRelax;
 use relax_core::rl::{Learner, PgConfig};
 
-fn solve<L: Learner<4, 182>>(mut learner: L, rng: &mut Xoshiro128PlusPlus, budget: usize) -> Option<usize> {
+fn solve<L: Learner<4, 182>>(
+    mut learner: L,
+    rng: &mut Xoshiro128PlusPlus,
+    budget: usize,
+) -> Option<usize> {
     let mut env = CartPole::new();
     let mut window = [0.0f32; 100];
     for ep in 0..budget {
@@ -35,11 +39,17 @@ fn main() {
     let budget = 5000;
     let solved = match which {
         "a2c" => solve(CartPoleA2c::new(cfg, &mut rng).unwrap(), &mut rng, budget),
-        "reinforce" => solve(CartPoleReinforce::new(cfg, &mut rng).unwrap(), &mut rng, budget),
+        "reinforce" => solve(
+            CartPoleReinforce::new(cfg, &mut rng).unwrap(),
+            &mut rng,
+            budget,
+        ),
         _ => solve(CartPoleRelax::new(cfg, &mut rng).unwrap(), &mut rng, budget),
     };
     match solved {
         Some(ep) => println!("{which} seed {seed} lr {lr} scale {scale}: solved at episode {ep}"),
-        None => println!("{which} seed {seed} lr {lr} scale {scale}: not solved in {budget} episodes"),
+        None => {
+            println!("{which} seed {seed} lr {lr} scale {scale}: not solved in {budget} episodes")
+        }
     }
 }
