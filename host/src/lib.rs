@@ -1,0 +1,28 @@
+//! The std host harness of the RELAX reproduction: the paper's experiments, benchmarks and
+//! plots, behind the `relax` binary. The library exposes the runners so integration tests can
+//! call them with reduced settings.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`objective`] | the quadratic objective both use |
+//! | [`plot`] | PNG line plots with named series, labelled axes and legends |
+//! | [`output`] | results directories, CSV and JSON |
+//! | [`stats`] | variance, log-variance, rolling means |
+//! | [`seed`] | independent random streams from one seed |
+//!
+//! New experiments (`rl`, `vae`) add a module here and a subcommand in `main.rs`, and write
+//! into `results/<experiment>/` with [`output`] and [`plot`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, rust_2018_idioms)]
+
+pub mod objective;
+pub mod output;
+pub mod plot;
+pub mod seed;
+pub mod stats;
+
+/// The harness's error: anything printable (core errors, I/O, plotting).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// The harness's result.
+pub type Result<T> = std::result::Result<T, Error>;

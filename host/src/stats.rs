@@ -1,0 +1,124 @@
+//! Small statistics used by the experiments: sample variance, log-variance, rolling means and
+//! the mean and spread of curves across seeds.
+
+/// Added to a variance before its logarithm, as the reference RL code does (`log(var + 1e-20)`),
+/// so a zero variance gives a finite floor (`ln 1e-20 = -46`) instead of minus infinity.
+pub const LOG_VAR_FLOOR: f64 = 1e-20;
+
+/// Accumulates the mean and unbiased sample variance of a stream (Welford's update, in `f64`,
+/// so a thousand `f32` estimates of size 1e-3 lose no digits).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Moments {
+    n: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    /// Adds one observation.
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// The mean (0 when empty).
+    pub fn mean(&self) -> f64 {
+        self.mean
+    }
+
+    /// The unbiased sample variance (0 with fewer than two observations).
+    pub fn variance(&self) -> f64 {
+        if self.n < 2 {
+            0.0
+        } else {
+            self.m2 / (self.n - 1) as f64
+        }
+    }
+
+    /// `ln(variance + LOG_VAR_FLOOR)`.
+    pub fn ln_variance(&self) -> f64 {
+        (self.variance() + LOG_VAR_FLOOR).ln()
+    }
+}
+
+/// The trailing rolling mean with window `w`: element `i` (for `i >= w - 1`) is the mean of
+/// `x[i + 1 - w ..= i]`; the output has `len - w + 1` elements (empty when `len < w`), as
+/// pandas' `rolling(w).mean()` after dropping its leading NaNs.
+pub fn rolling_mean(x: &[f64], w: usize) -> Vec<f64> {
+    if w == 0 || x.len() < w {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(x.len() - w + 1);
+    let mut sum: f64 = x[..w].iter().sum();
+    out.push(sum / w as f64);
+    for i in w..x.len() {
+        sum += x[i] - x[i - w];
+        out.push(sum / w as f64);
+    }
+    out
+}
+
+/// Mean over all values.
+pub fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        f64::NAN
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+}
+
+/// Pointwise mean and (population) standard deviation of equally long curves.
+pub fn pointwise_mean_std(curves: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
+    let len = curves.iter().map(|c| c.len()).min().unwrap_or(0);
+    let mut m = Vec::with_capacity(len);
+    let mut s = Vec::with_capacity(len);
+    for i in 0..len {
+        let mut acc = Moments::default();
+        for c in curves {
+            acc.push(c[i]);
+        }
+        m.push(acc.mean());
+        let n = acc.count() as f64;
+        s.push((acc.variance() * (n - 1.0) / n).max(0.0).sqrt());
+    }
+    (m, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_match_the_two_pass_formula() {
+        let x = [0.25, 0.251, 0.249, 0.2505, 0.2495];
+        let mut m = Moments::default();
+        x.iter().for_each(|&v| m.push(v));
+        let mu = x.iter().sum::<f64>() / 5.0;
+        let var = x.iter().map(|v| (v - mu) * (v - mu)).sum::<f64>() / 4.0;
+        assert!((m.mean() - mu).abs() < 1e-15);
+        assert!((m.variance() - var).abs() < 1e-18);
+    }
+
+    #[test]
+    fn rolling_mean_is_trailing() {
+        let r = rolling_mean(&[1.0, 2.0, 3.0, 4.0, 5.0], 2);
+        assert_eq!(r, vec![1.5, 2.5, 3.5, 4.5]);
+        assert!(rolling_mean(&[1.0], 2).is_empty());
+    }
+
+    #[test]
+    fn pointwise_spread() {
+        let a = [1.0, 2.0];
+        let b = [3.0, 2.0];
+        let (m, s) = pointwise_mean_std(&[&a, &b]);
+        assert_eq!(m, vec![2.0, 2.0]);
+        assert_eq!(s, vec![1.0, 0.0]);
+    }
+}
