@@ -4,6 +4,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`toy`] | the toy problem of section 6.1 (Figure 1) and the learned relaxations (Figure 3) |
 //! | [`objective`] | the quadratic objective both use |
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
@@ -21,6 +22,7 @@ pub mod output;
 pub mod plot;
 pub mod seed;
 pub mod stats;
+pub mod toy;
 
 /// The harness's error: anything printable (core errors, I/O, plotting).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
