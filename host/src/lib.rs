@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`toy`] | the toy problem of section 6.1 (Figure 1) and the learned relaxations (Figure 3) |
+//! | [`bench`] | cost per estimate of every estimator at `N = 1` and `N = 200` bits |
 //! | [`objective`] | the quadratic objective both use |
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod bench;
 pub mod objective;
 pub mod output;
 pub mod plot;

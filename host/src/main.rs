@@ -2,11 +2,13 @@
 //! experiment; each writes CSV, a JSON summary and PNG plots under `<out>/<experiment>/`.
 
 use clap::{Args, Parser, Subcommand};
-use host::output::results_dir;
+use host::bench::{self, BenchConfig};
+use host::output::{results_dir, write_json, CsvWriter};
 use host::toy::{self, CouplingArg, ToyConfig, ToyEstimator};
 use host::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// Experiments of "Backpropagation through the Void" (Grathwohl et al., ICLR 2018) on the
 /// no_std estimator core.
@@ -54,6 +56,14 @@ enum Command {
     /// learned c(z(u)) over u in (0, 1), and their log-variance), relaxations.csv,
     /// logvar.csv and summary.json.
     Toy(ToyArgs),
+    /// Cost per estimate of every estimator at N = 1 (the toy) and N = 200 bits.
+    ///
+    /// f(b) = sum_i (b_i - t_i)^2 with t_i spaced over [0, 1]. Each case runs alone on one
+    /// thread for --seconds after a warm-up; evaluations of f are counted by the estimator
+    /// and by the objective, and must agree. REBAR and RELAX run in training mode (the
+    /// control-variate step of Algorithm 2 included) and frozen. RELAX uses 10 tanh units at
+    /// N = 1 and 16 at N = 200. Writes <out>/bench/bench.csv and bench.json and prints a table.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +98,13 @@ struct ToyArgs {
     /// Points on the u grid of Figure 3.
     #[arg(long, default_value_t = 1000)]
     points: usize,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Timed seconds per estimator and size.
+    #[arg(long, default_value_t = 0.5)]
+    seconds: f64,
 }
 
 fn progress_bar(total: u64, what: &str) -> ProgressBar {
@@ -157,6 +174,71 @@ fn run_toy(seed: u64, out: &std::path::Path, a: ToyArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_bench(seed: u64, out: &std::path::Path, a: BenchArgs) -> Result<()> {
+    let cfg = BenchConfig {
+        seconds_per_case: a.seconds,
+        seed,
+    };
+    let start = Instant::now();
+    let pb = progress_bar(2 * bench::CASES.len() as u64, "bench");
+    let pb2 = pb.clone();
+    let rows = bench::run_bench(&cfg, &mut move |row| {
+        pb2.set_message(format!("bench: {} at N = {}", row.estimator, row.n));
+        pb2.inc(1);
+    })?;
+    pb.finish_and_clear();
+    let dir = results_dir(out, "bench")?;
+    let csv_path = dir.join("bench.csv");
+    let mut csv = CsvWriter::create(
+        &csv_path,
+        &[
+            "estimator",
+            "n",
+            "estimates",
+            "seconds",
+            "estimates_per_s",
+            "ns_per_estimate",
+            "f_evals_per_estimate",
+            "relaxed_evals_per_estimate",
+        ],
+    )?;
+    for r in &rows {
+        csv.row(&[
+            &r.estimator,
+            &r.n,
+            &r.estimates,
+            &r.seconds,
+            &r.estimates_per_s,
+            &r.ns_per_estimate,
+            &r.f_evals_per_estimate,
+            &r.relaxed_evals_per_estimate,
+        ])?;
+    }
+    csv.finish()?;
+    #[derive(serde::Serialize)]
+    struct Summary<'a> {
+        experiment: &'static str,
+        config: &'a BenchConfig,
+        threads: usize,
+        rows: &'a [bench::BenchRow],
+        wall_time_s: f64,
+    }
+    let json_path = dir.join("bench.json");
+    write_json(
+        &json_path,
+        &Summary {
+            experiment: "bench",
+            config: &cfg,
+            threads: 1,
+            rows: &rows,
+            wall_time_s: start.elapsed().as_secs_f64(),
+        },
+    )?;
+    print!("{}", bench::table(&rows));
+    print_written(&[csv_path, json_path]);
+    Ok(())
+}
+
 fn print_written(files: &[PathBuf]) {
     for f in files {
         println!("wrote {}", f.display());
@@ -167,6 +249,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Toy(a) => run_toy(cli.seed, &cli.out, a),
+        Command::Bench(a) => run_bench(cli.seed, &cli.out, a),
     };
     if let Err(e) = result {
         eprintln!("relax: {e}");
