@@ -107,14 +107,11 @@ struct BenchArgs {
     seconds: f64,
 }
 
-fn progress_bar(total: u64, what: &str) -> ProgressBar {
+fn progress_bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} {per_sec} eta {eta}",
-        )
-        .expect("valid template"),
-    );
+    let template =
+        format!("{{msg}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {unit}, eta {{eta}}");
+    pb.set_style(ProgressStyle::with_template(&template).expect("valid template"));
     pb.set_message(what.to_string());
     pb
 }
@@ -139,6 +136,7 @@ fn run_toy(seed: u64, out: &std::path::Path, a: ToyArgs) -> Result<()> {
         let pb = progress_bar(
             (toy::fixed_theta::FIXED_THETA_METHODS.len() * cfg.steps) as u64,
             "toy, theta fixed at 0.5",
+            "steps",
         );
         let r = toy::fixed_theta::run_fixed_theta(&cfg, a.points, &|k| pb.inc(k))?;
         pb.finish_and_clear();
@@ -164,7 +162,7 @@ fn run_toy(seed: u64, out: &std::path::Path, a: ToyArgs) -> Result<()> {
         return Ok(());
     }
     let total = (cfg.estimators.len() * cfg.seeds.len() * cfg.steps) as u64;
-    let pb = progress_bar(total, "toy");
+    let pb = progress_bar(total, "toy", "steps");
     let r = toy::run(&cfg, &|k| pb.inc(k))?;
     pb.finish_and_clear();
     let dir = results_dir(out, "toy")?;
@@ -180,7 +178,7 @@ fn run_bench(seed: u64, out: &std::path::Path, a: BenchArgs) -> Result<()> {
         seed,
     };
     let start = Instant::now();
-    let pb = progress_bar(2 * bench::CASES.len() as u64, "bench");
+    let pb = progress_bar(2 * bench::CASES.len() as u64, "bench", "cases");
     let pb2 = pb.clone();
     let rows = bench::run_bench(&cfg, &mut move |row| {
         pb2.set_message(format!("bench: {} at N = {}", row.estimator, row.n));
