@@ -4,6 +4,8 @@
 //! |---|---|---|---|
 //! | [`Reinforce`] (optional moving-average baseline) | yes | 1 | `f(b)` |
 //! | [`Rloo`] (`K` samples, leave-one-out baseline) | yes | K | `f(b)` |
+//! | [`Nvil`] (learned baseline; [`nvil_combine`] for an input-dependent one) | yes | 1 | `f(b)` |
+//! | [`MuProp`] (Bernoulli; Taylor control variate at the mean) | yes | 1 + 1 relaxed | `f(b)`, `f(x)`, `df/dx` |
 //! | [`Concrete`] | **no** (relaxed objective) | 1 relaxed | `f(x)`, `df/dx` |
 //! | [`StraightThrough`] | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //! | [`Rebar`] (`c = eta f(sigma_lambda(z))`) | yes | 1 + 2 relaxed (+4 for the temperature's variance gradient without a Hessian-vector product) | `f(b)`, `f(x)`, `df/dx` |
@@ -20,14 +22,18 @@ mod concrete;
 mod cv;
 mod disarm;
 mod lax;
+mod muprop;
+mod nvil;
 mod reinforce;
 mod relax;
 mod rloo;
 
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv};
-pub use disarm::DisArm;
+pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
 pub use lax::{GaussianEstimate, Lax};
+pub use muprop::{muprop_combine, MuProp, MuPropStep};
+pub use nvil::{nvil_combine, Nvil, NvilStep};
 pub use reinforce::{MovingAverage, Reinforce};
 pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
@@ -126,5 +132,7 @@ pub(crate) fn check_temperature(t: f32) -> Result<(), Error> {
     }
 }
 
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

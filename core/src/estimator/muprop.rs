@@ -1,0 +1,251 @@
+//! MuProp (Gu, Levine, Sutskever & Mnih 2016) for independent Bernoulli variables.
+//!
+//! A control variate linear in `b`, the first-order Taylor expansion of a deterministic
+//! surrogate `F` around the mean `mu = sigmoid(l)`:
+//! `h(b) = eta_0 F(mu) + eta_1 F'(mu) . (b - mu)`. Its expectation is known, so
+//!
+//! `g = (f(b) - h(b) - B) d log p(b|l)/dl + eta_1 F'(mu) * mu (1 - mu)`
+//!
+//! is unbiased for any `F`, any `eta` and any baseline `B` that does not look at `b`. (For
+//! `F = f` relaxed to `[0, 1]^N` this is the paper's MuProp; a caller may use any smooth
+//! surrogate, e.g. the VAE's mean-field network.) `eta` and `B` are fitted to the squared
+//! learning signal, as in Tucker et al.'s reference code.
+//!
+//! Two levels: [`muprop_combine`] for callers that evaluate `F` themselves, and the one-call
+//! [`MuProp`] with learned `eta` and a learned scalar baseline.
+
+use super::{checked_relaxed, checked_value, Estimate, Estimator, RelaxedObjective};
+use crate::dist::{Bernoulli, Relaxed};
+use crate::math::sigmoid;
+use crate::optim::{Adam, AdamConfig};
+use crate::Error;
+use rand_core::Rng;
+
+/// One MuProp step: the gradient w.r.t. the logits and the gradients of the squared learning
+/// signal w.r.t. `eta` and the baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MuPropStep<const N: usize> {
+    /// The estimate of `d/dl E[f(b)]`.
+    pub grad: [f32; N],
+    /// The learning signal `f(b) - h(b) - B`.
+    pub signal: f32,
+    /// `d/d(eta_0, eta_1) signal^2`.
+    pub eta_grad: [f32; 2],
+    /// `d/dB signal^2 = -2 signal`.
+    pub baseline_grad: f32,
+}
+
+/// The MuProp gradient for the hard sample `b` at `logits`, given `f(b)`, the surrogate's
+/// value `f_mu = F(mu)` and gradient `grad_f_mu = F'(mu)` at `mu = sigmoid(logits)`, a
+/// baseline and the scales `eta`. Refuses non-finite input and a `b` that is not bits
+/// ([`Error::InvalidAction`]).
+pub fn muprop_combine<const N: usize>(
+    logits: &[f32; N],
+    b: &[f32; N],
+    f_b: f32,
+    f_mu: f32,
+    grad_f_mu: &[f32; N],
+    baseline: f32,
+    eta: [f32; 2],
+) -> Result<MuPropStep<N>, Error> {
+    crate::check_finite(logits, Error::NonFiniteInput)?;
+    if !(f_b.is_finite() && f_mu.is_finite()) {
+        return Err(Error::NonFiniteObjective);
+    }
+    crate::check_finite(grad_f_mu, Error::NonFiniteObjective)?;
+    if !(baseline.is_finite() && eta.iter().all(|e| e.is_finite())) {
+        return Err(Error::NonFiniteInput);
+    }
+    if !Bernoulli::<N>::is_valid_hard(b) {
+        return Err(Error::InvalidAction);
+    }
+    let mut lin = 0.0;
+    for i in 0..N {
+        lin += grad_f_mu[i] * (b[i] - sigmoid(logits[i]));
+    }
+    let signal = f_b - eta[0] * f_mu - eta[1] * lin - baseline;
+    let score = Bernoulli::<N>::score(logits, b);
+    let grad = core::array::from_fn(|i| {
+        // d mu / dl = sigmoid(l) sigmoid(-l), without cancellation.
+        let dmu = sigmoid(logits[i]) * sigmoid(-logits[i]);
+        signal * score[i] + eta[1] * grad_f_mu[i] * dmu
+    });
+    crate::check_finite(&grad, Error::NonFiniteGradient)?;
+    Ok(MuPropStep {
+        grad,
+        signal,
+        eta_grad: [-2.0 * signal * f_mu, -2.0 * signal * lin],
+        baseline_grad: -2.0 * signal,
+    })
+}
+
+/// MuProp with the relaxed objective itself as the surrogate (`F(mu) = f(mu)`), learned
+/// `eta` (init 1, 1) and a learned scalar baseline (init 0).
+///
+/// Each call evaluates `f` once at a hard sample and once relaxed at the mean, returns the
+/// estimate, then takes one Adam step on `[eta_0, eta_1, B]` down the squared learning signal
+/// (after the estimate, so it stays unbiased).
+///
+/// ```
+/// use relax_core::estimator::{Estimator, MuProp, Objective, RelaxedObjective};
+/// use relax_core::optim::AdamConfig;
+/// use rand_core::SeedableRng;
+/// struct Sq;
+/// impl Objective<2> for Sq {
+///     fn value(&mut self, b: &[f32; 2]) -> f32 { (b[0] - 0.3).powi(2) + b[1] }
+/// }
+/// impl RelaxedObjective<2> for Sq {
+///     fn relaxed(&mut self, x: &[f32; 2], g: &mut [f32; 2]) -> f32 {
+///         *g = [2.0 * (x[0] - 0.3), 1.0];
+///         self.value(x)
+///     }
+/// }
+/// let mut rng = rand_xoshiro::Xoshiro128PlusPlus::seed_from_u64(1);
+/// let mut mp = MuProp::<2>::new(AdamConfig::new(0.01)).unwrap();
+/// let e = mp.estimate(&[0.0, 1.0], &mut Sq, &mut rng).unwrap();
+/// assert_eq!((e.f_evals, e.relaxed_evals), (1, 1));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MuProp<const N: usize> {
+    /// `[eta_0, eta_1, baseline]`.
+    params: [f32; 3],
+    adam: Adam<3>,
+    training: bool,
+}
+
+impl<const N: usize> MuProp<N> {
+    /// `eta = (1, 1)`, baseline 0, fitted by Adam with `config`.
+    pub fn new(config: AdamConfig) -> Result<Self, Error> {
+        Ok(Self {
+            params: [1.0, 1.0, 0.0],
+            adam: Adam::new(config)?,
+            training: true,
+        })
+    }
+
+    /// `(eta_0, eta_1)`.
+    pub fn eta(&self) -> [f32; 2] {
+        [self.params[0], self.params[1]]
+    }
+
+    /// The baseline.
+    pub fn baseline(&self) -> f32 {
+        self.params[2]
+    }
+
+    /// Turns the learning of `eta` and the baseline on or off.
+    pub fn set_training(&mut self, on: bool) {
+        self.training = on;
+    }
+}
+
+impl<const N: usize, O: RelaxedObjective<N> + ?Sized> Estimator<N, O> for MuProp<N> {
+    fn estimate<R: Rng + ?Sized>(
+        &mut self,
+        logits: &[f32; N],
+        f: &mut O,
+        rng: &mut R,
+    ) -> Result<Estimate<N>, Error> {
+        crate::check_finite(logits, Error::NonFiniteInput)?;
+        let mu: [f32; N] = core::array::from_fn(|i| sigmoid(logits[i]));
+        let (f_mu, g_mu) = checked_relaxed(f, &mu)?;
+        let b = Bernoulli::<N>::harden(&Bernoulli::<N>::sample_z(logits, rng));
+        let f_b = checked_value(f, &b)?;
+        let s = muprop_combine(logits, &b, f_b, f_mu, &g_mu, self.params[2], self.eta())?;
+        if self.training {
+            let g = [s.eta_grad[0], s.eta_grad[1], s.baseline_grad];
+            self.adam.step(&mut self.params, &g)?;
+        }
+        Ok(Estimate {
+            grad: s.grad,
+            value: f_b,
+            f_evals: 1,
+            relaxed_evals: 1,
+            variance_loss: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimator::testing::{assert_unbiased, exact_bernoulli, Quad, TARGET};
+
+    /// A surrogate unrelated to `f`: unbiasedness must not depend on it.
+    struct Odd(Quad<3>);
+    impl super::super::Objective<3> for Odd {
+        fn value(&mut self, b: &[f32; 3]) -> f32 {
+            self.0.value(b)
+        }
+    }
+    impl RelaxedObjective<3> for Odd {
+        fn relaxed(&mut self, x: &[f32; 3], g: &mut [f32; 3]) -> f32 {
+            *g = [3.0, -1.0 + x[1], 0.5];
+            3.0 * x[0] - x[1] + 0.5 * x[1] * x[1] + 0.5 * x[2]
+        }
+    }
+
+    #[test]
+    fn muprop_is_unbiased_by_enumeration() {
+        for (k, l) in [[0.3f32, -1.2, 2.0], [8.0, -0.4, 1.1], [-8.0, 7.9, -8.2]]
+            .iter()
+            .enumerate()
+        {
+            let mut f = Quad { t: TARGET };
+            let exact = exact_bernoulli(l, &mut f);
+            let mut mp = MuProp::<3>::new(AdamConfig::new(0.01)).unwrap();
+            assert_unbiased("MuProp", &mut mp, l, &mut f, &exact, 60 + k as u64);
+            let mut mp = MuProp::<3>::new(AdamConfig::new(0.01)).unwrap();
+            let mut odd = Odd(Quad { t: TARGET });
+            assert_unbiased(
+                "MuProp, odd surrogate",
+                &mut mp,
+                l,
+                &mut odd,
+                &exact,
+                70 + k as u64,
+            );
+        }
+    }
+
+    #[test]
+    fn the_linear_control_variate_removes_a_linear_objective() {
+        // f linear in b: h(b) = f(b) exactly once eta = (1, 1) and B = 0, so g is the
+        // analytic term alone, with zero variance.
+        let l = [0.4f32, -0.7];
+        let w = [2.0f32, -3.0];
+        let mut rng =
+            <rand_xoshiro::Xoshiro128PlusPlus as rand_core::SeedableRng>::seed_from_u64(1);
+        for _ in 0..20 {
+            let b = Bernoulli::<2>::harden(&Bernoulli::<2>::sample_z(&l, &mut rng));
+            let fb = w[0] * b[0] + w[1] * b[1];
+            let mu = [sigmoid(l[0]), sigmoid(l[1])];
+            let fmu = w[0] * mu[0] + w[1] * mu[1];
+            let s = muprop_combine(&l, &b, fb, fmu, &w, 0.0, [1.0, 1.0]).unwrap();
+            assert!(s.signal.abs() < 1e-5);
+            for i in 0..2 {
+                let exact = w[i] * mu[i] * (1.0 - mu[i]);
+                assert!((s.grad[i] - exact).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let l = [0.0f32; 2];
+        let b = [1.0f32, 0.0];
+        let g = [0.0f32; 2];
+        assert_eq!(
+            muprop_combine(&l, &b, f32::NAN, 0.0, &g, 0.0, [1.0, 1.0]),
+            Err(Error::NonFiniteObjective)
+        );
+        assert_eq!(
+            muprop_combine(&l, &b, 0.0, 0.0, &g, 0.0, [f32::NAN, 1.0]),
+            Err(Error::NonFiniteInput)
+        );
+        assert_eq!(
+            muprop_combine(&l, &[2.0, 0.0], 0.0, 0.0, &g, 0.0, [1.0, 1.0]),
+            Err(Error::InvalidAction)
+        );
+    }
+}
