@@ -11,6 +11,7 @@
 //! | [`output`] | results directories, CSV and JSON |
 //! | [`stats`] | variance, log-variance, rolling means |
 //! | [`seed`] | independent random streams from one seed |
+//! | [`rl`] | CartPole policy gradients: RELAX, A2C, REINFORCE (Table 2, Figure 5) |
 //!
 //! New experiments (`rl`, `vae`) add a module here and a subcommand in `main.rs`, and write
 //! into `results/<experiment>/` with [`output`] and [`plot`].
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod objective;
 pub mod output;
 pub mod plot;
+pub mod rl;
 pub mod seed;
 pub mod stats;
 pub mod toy;

@@ -64,6 +64,62 @@ enum Command {
     /// control-variate step of Algorithm 2 included) and frozen. RELAX uses 10 tanh units at
     /// N = 1 and 16 at N = 200. Writes <out>/bench/bench.csv and bench.json and prints a table.
     Bench(BenchArgs),
+    /// Reinforcement learning with the core's policy-gradient learners (section 6.3).
+    Rl(RlArgs),
+}
+
+#[derive(Debug, Args)]
+struct RlArgs {
+    #[command(subcommand)]
+    env: RlEnv,
+}
+
+#[derive(Debug, Subcommand)]
+enum RlEnv {
+    /// CartPole (the core's CartPole-v1): RELAX vs A2C (and REINFORCE), Table 2 and Figure 5.
+    ///
+    /// Policy 4-10-10-2 (ReLU); one episode per update, discounted returns (gamma 0.99),
+    /// entropy bonus 0.01, Adam (beta2 0.99999). RELAX: control variate
+    /// c(z, s) = scale * MLP([s, softmax(z / lambda)]) (10-10 ReLU, learned scale and
+    /// log-temperature), trained on the variance of the episode's policy gradient, exact.
+    /// A2C: value network 4-10-10-1 trained by regression. Seeds run in parallel; each
+    /// trains --episodes episodes; "solved" is the first episode whose last-100 mean return
+    /// is >= 195. Every --var-every episodes, --var-episodes extra episodes at the current
+    /// parameters measure the policy gradient's variance (Figure 5). Writes
+    /// <out>/rl-cartpole/: returns.csv, log_variance.csv, summary.json (episodes to solve
+    /// per seed, mean +- std, wall times), rewards.png (median and 25-75% band over seeds)
+    /// and log_variance.png. With --grid: the learning-rate grid search (5 seeds per point,
+    /// stopping when solved) for each estimator, written to <out>/rl-cartpole-grid/.
+    Cartpole(CartPoleArgs),
+}
+
+#[derive(Debug, Args)]
+struct CartPoleArgs {
+    /// Methods to run (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "relax")]
+    estimator: Vec<host::rl::RlEstimator>,
+    /// Independent runs (seeds --seed, --seed + 1, ...).
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Policy step size (default: the grid search's choice for the method).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Control-variate (RELAX) or value (A2C) step size relative to --lr (default: the
+    /// grid search's choice).
+    #[arg(long)]
+    cv_lr_scale: Option<f32>,
+    /// Training episodes per seed.
+    #[arg(long, default_value_t = 1000)]
+    episodes: u32,
+    /// Measure the gradient's variance every this many episodes (0: never).
+    #[arg(long, default_value_t = 10)]
+    var_every: u32,
+    /// Episodes per variance measurement.
+    #[arg(long, default_value_t = 100)]
+    var_episodes: u32,
+    /// Run the hyperparameter grid search instead.
+    #[arg(long)]
+    grid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -237,6 +293,130 @@ fn run_bench(seed: u64, out: &std::path::Path, a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// The grid search's choices (`relax rl cartpole --grid`, seeds 0-4; see README).
+fn cartpole_defaults(e: host::rl::RlEstimator) -> (f32, f32) {
+    match e {
+        host::rl::RlEstimator::Relax => (0.01, 1.0),
+        host::rl::RlEstimator::A2c => (0.01, 1.0),
+        host::rl::RlEstimator::Reinforce => (0.01, 1.0),
+    }
+}
+
+fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
+    use host::rl;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let RlEnv::Cartpole(a) = a.env;
+    let seeds: Vec<u64> = (seed..seed + a.seeds.max(1)).collect();
+    let counter = AtomicU64::new(0);
+    let total_per_run = seeds.len() as u64 * a.episodes as u64;
+    let runs_total = if a.grid {
+        (rl::GRID_LR.len() * rl::GRID_SCALE.len()) as u64
+    } else {
+        1
+    } * a.estimator.len() as u64;
+    let pb = progress_bar(runs_total * total_per_run, "rl cartpole", "episodes");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> Result<()> {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                pb.set_position(counter.load(Ordering::Relaxed));
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let result = (|| -> Result<()> {
+            if a.grid {
+                let dir = results_dir(out, "rl-cartpole-grid")?;
+                let mut csv = CsvWriter::create(
+                    &dir.join("grid.csv"),
+                    &[
+                        "estimator",
+                        "lr",
+                        "cv_lr_scale",
+                        "seeds_solved",
+                        "mean_episodes_to_solve",
+                        "score",
+                    ],
+                )?;
+                let mut all = Vec::new();
+                for &e in &a.estimator {
+                    let points = rl::grid_search(e, &seeds, a.episodes, &counter)?;
+                    for p in &points {
+                        let mean = p.episodes_to_solve.mean.unwrap_or(f64::NAN);
+                        csv.row(&[
+                            &e.name(),
+                            &p.lr,
+                            &p.cv_lr_scale,
+                            &p.episodes_to_solve.solved,
+                            &mean,
+                            &p.score,
+                        ])?;
+                    }
+                    println!(
+                        "{}: best lr {} cv_lr_scale {} (mean episodes to solve {:.1}, {}/{} seeds solved)",
+                        e.name(),
+                        points[0].lr,
+                        points[0].cv_lr_scale,
+                        points[0].score,
+                        points[0].episodes_to_solve.solved,
+                        seeds.len()
+                    );
+                    all.extend(points);
+                }
+                csv.finish()?;
+                write_json(&dir.join("grid.json"), &all)?;
+                println!("wrote {}", dir.display());
+                return Ok(());
+            }
+            let mut results = Vec::new();
+            for &e in &a.estimator {
+                let (dlr, dscale) = cartpole_defaults(e);
+                let cfg = rl::CartPoleConfig {
+                    estimator: e,
+                    seeds: seeds.clone(),
+                    lr: a.lr.unwrap_or(dlr),
+                    cv_lr_scale: a.cv_lr_scale.unwrap_or(dscale),
+                    episodes: a.episodes,
+                    stop_when_solved: false,
+                    var_every: a.var_every,
+                    var_episodes: a.var_episodes,
+                };
+                let start = Instant::now();
+                let runs = rl::run_all(&cfg, &counter)?;
+                let wall = start.elapsed().as_secs_f64();
+                results.push((cfg, runs, wall));
+            }
+            let dir = rl::write_results(out, &results)?;
+            println!("episodes to solve (first episode with a last-100 mean return >= 195):");
+            for (cfg, runs, wall) in &results {
+                let s = rl::SolveStats::of(runs);
+                let per: Vec<String> = s
+                    .per_seed
+                    .iter()
+                    .map(|v| v.map_or("-".to_string(), |x| x.to_string()))
+                    .collect();
+                println!(
+                    "  {:<10} lr {} scale {}: {}/{} solved, mean {:.1} +- {:.1}  [{}]  ({:.1} s)",
+                    cfg.estimator.name(),
+                    cfg.lr,
+                    cfg.cv_lr_scale,
+                    s.solved,
+                    runs.len(),
+                    s.mean.unwrap_or(f64::NAN),
+                    s.std.unwrap_or(f64::NAN),
+                    per.join(" "),
+                    wall
+                );
+            }
+            println!("wrote {}", dir.display());
+            Ok(())
+        })();
+        done.store(true, Ordering::Relaxed);
+        result
+    })?;
+    pb.finish_and_clear();
+    Ok(())
+}
+
 fn print_written(files: &[PathBuf]) {
     for f in files {
         println!("wrote {}", f.display());
@@ -248,6 +428,7 @@ fn main() {
     let result = match cli.command {
         Command::Toy(a) => run_toy(cli.seed, &cli.out, a),
         Command::Bench(a) => run_bench(cli.seed, &cli.out, a),
+        Command::Rl(a) => run_rl(cli.seed, &cli.out, a),
     };
     if let Err(e) = result {
         eprintln!("relax: {e}");
