@@ -60,12 +60,16 @@ impl<
     > RelaxLearner<S, A, I, H, PP, PC>
 {
     /// A learner with networks initialised from `rng`: the policy's output layer is scaled
-    /// by 0.1 (a near-uniform first policy); the control variate starts with scale 1 and
-    /// temperature 1 (log-temperature 0), as in the paper's code.
+    /// by 0.1 (a near-uniform first policy); the control variate has scale 1 and temperature
+    /// 1 (log-temperature 0), as in the paper's code, but a zero output layer, so `c` starts
+    /// at exactly 0 (RELAX starts as REINFORCE, like the reference toy's zero output scale).
+    /// With a random output layer the control variate's pathwise terms add noise of the size
+    /// of its gradient before it has learned anything; on CartPole (seeds 0-4, lr 0.01) one
+    /// seed in five then collapsed to a deterministic policy.
     pub fn new<R: Rng + ?Sized>(config: PgConfig, rng: &mut R) -> Result<Self, Error> {
         config.validate()?;
         let policy = Mlp::new_random(Activation::Relu, 0.1, rng);
-        let net = Mlp::new_random(Activation::Relu, 1.0, rng);
+        let net = Mlp::new_random(Activation::Relu, 0.0, rng);
         let cv = NeuralCv::new(
             net,
             CvInput::Relaxed,
