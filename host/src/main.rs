@@ -91,6 +91,29 @@ enum RlEnv {
     /// and log_variance.png. With --grid: the learning-rate grid search (5 seeds per point,
     /// stopping when solved) for each estimator, written to <out>/rl-cartpole-grid/.
     Cartpole(CartPoleArgs),
+    /// Lunar Lander (gymnasium LunarLander-v3 through the bridge): RELAX vs A2C.
+    ///
+    /// The CartPole setup with 8 observations and 4 actions: policy 8-10-10-4, RELAX's
+    /// control variate 12-10-10-1, A2C's value network 8-10-10-1 (ReLU); one episode per
+    /// update, gamma 0.99, entropy 0.01, Adam (beta2 0.99999), lr 0.003 and scale 1 by
+    /// default. Solved: last-100 mean return >= 200. Each (method, seed) run has its own
+    /// Python process (host/python/gym_server.py, started from the repository's .venv, which
+    /// is created or extended with gymnasium[box2d,mujoco] when missing), --jobs at a time.
+    /// Writes <out>/rl-lunarlander/: returns.csv, log_variance.csv, summary.json (episodes
+    /// to solve per seed, mean +- std, wall times, steps/s), rewards.png (last-100 mean,
+    /// median and 25-75% band over seeds), log_variance.png, runs/<method>-seed<k>.json.
+    Lunarlander(host::rl_gym::GymArgs),
+    /// Inverted Pendulum (gymnasium InvertedPendulum-v5, MuJoCo, through the bridge): LAX vs A2C.
+    ///
+    /// Gaussian policy: tanh 64-64 mean network and a state-independent log-std (init 0).
+    /// LAX: c(a, s) = V(s) + c^(a, s), ELU 64-64 networks; V by regression to the discounted
+    /// returns, c^ on the exact gradient of the episode's variance loss |g/T|^2 (replayed
+    /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V and c^
+    /// step after every episode; the policy after every --batch-steps steps (whole
+    /// episodes), on the batch's mean gradient; gamma 0.99, Adam, lr 0.001 by default.
+    /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as
+    /// lunarlander).
+    InvertedPendulum(host::rl_gym::GymArgs),
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +143,11 @@ struct CartPoleArgs {
     /// Run the hyperparameter grid search instead.
     #[arg(long)]
     grid: bool,
+    /// Run gymnasium's CartPole-v1 through the bridge instead of the core's CartPole (RELAX
+    /// and A2C; stops each seed when solved; 2 runs at a time; writes
+    /// <out>/rl-cartpole-bridge/), to check the bridge against the native environment.
+    #[arg(long)]
+    bridge: bool,
 }
 
 #[derive(Debug, Args)]
@@ -305,7 +333,16 @@ fn cartpole_defaults(e: host::rl::RlEstimator) -> (f32, f32) {
 fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
     use host::rl;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let RlEnv::Cartpole(a) = a.env;
+    let a = match a.env {
+        RlEnv::Cartpole(a) if a.bridge => return run_cartpole_bridge(seed, out, a),
+        RlEnv::Cartpole(a) => a,
+        RlEnv::Lunarlander(g) => {
+            return host::rl_gym::run_cli(host::rl_gym::GymTask::LunarLander, seed, out, &g)
+        }
+        RlEnv::InvertedPendulum(g) => {
+            return host::rl_gym::run_cli(host::rl_gym::GymTask::InvertedPendulum, seed, out, &g)
+        }
+    };
     let seeds: Vec<u64> = (seed..seed + a.seeds.max(1)).collect();
     let counter = AtomicU64::new(0);
     let total_per_run = seeds.len() as u64 * a.episodes as u64;
@@ -395,7 +432,7 @@ fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
                     .map(|v| v.map_or("-".to_string(), |x| x.to_string()))
                     .collect();
                 println!(
-                    "  {:<10} lr {} scale {}: {}/{} solved, mean {:.1} +- {:.1}  [{}]  ({:.1} s)",
+                    "  {:<10} lr {} scale {}: {}/{} solved, mean {:.1} +- {:.1}  [{}]  ({:.1} s, state {} B)",
                     cfg.estimator.name(),
                     cfg.lr,
                     cfg.cv_lr_scale,
@@ -404,7 +441,8 @@ fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
                     s.mean.unwrap_or(f64::NAN),
                     s.std.unwrap_or(f64::NAN),
                     per.join(" "),
-                    wall
+                    wall,
+                    rl::learner_state_bytes(cfg.estimator)
                 );
             }
             println!("wrote {}", dir.display());
@@ -415,6 +453,37 @@ fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
     })?;
     pb.finish_and_clear();
     Ok(())
+}
+
+/// `relax rl cartpole --bridge`: the CartPole options mapped onto the gymnasium runner.
+fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Result<()> {
+    use host::rl::RlEstimator;
+    use host::rl_gym::{GymArgs, GymEstimator, GymTask};
+    let estimator = a
+        .estimator
+        .iter()
+        .map(|e| match e {
+            RlEstimator::Relax => Ok(GymEstimator::Relax),
+            RlEstimator::A2c => Ok(GymEstimator::A2c),
+            RlEstimator::Reinforce => Err("--bridge runs relax and a2c"),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let (lr, scale) = cartpole_defaults(a.estimator[0]);
+    let g = GymArgs {
+        estimator,
+        seeds: a.seeds,
+        lr: Some(a.lr.unwrap_or(lr)),
+        cv_lr_scale: Some(a.cv_lr_scale.unwrap_or(scale)),
+        episodes: Some(a.episodes),
+        run_after_solved: false,
+        var_every: a.var_every,
+        var_episodes: a.var_episodes,
+        batch_steps: 2500,
+        jobs: 2,
+        no_replay_cache: false,
+        timeout: 30.0,
+    };
+    host::rl_gym::run_cli(GymTask::CartPole, seed, out, &g)
 }
 
 fn print_written(files: &[PathBuf]) {

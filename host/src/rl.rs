@@ -48,6 +48,17 @@ impl RlEstimator {
     }
 }
 
+/// Bytes of the learner's whole state (networks, optimizer moments, control variate or
+/// value network): the struct is fixed-size and episodes need no buffer, so this plus a
+/// stack frame is all the RAM a learner needs (the firmware measures the stack).
+pub fn learner_state_bytes(e: RlEstimator) -> usize {
+    match e {
+        RlEstimator::Relax => std::mem::size_of::<CartPoleRelax>(),
+        RlEstimator::A2c => std::mem::size_of::<CartPoleA2c>(),
+        RlEstimator::Reinforce => std::mem::size_of::<CartPoleReinforce>(),
+    }
+}
+
 /// One CartPole run configuration (all seeds).
 #[derive(Debug, Clone, Serialize)]
 pub struct CartPoleConfig {
@@ -240,6 +251,8 @@ pub struct Summary<'a> {
     pub wall_seconds: f64,
     /// Mean training steps per second per seed (learning included).
     pub steps_per_second: f64,
+    /// Bytes of the learner's state ([`learner_state_bytes`]).
+    pub learner_state_bytes: usize,
 }
 
 /// Median and 25th/75th percentiles across curves of possibly different lengths, over
@@ -319,6 +332,7 @@ pub fn write_results(out: &Path, runs: &[(CartPoleConfig, Vec<SeedRun>, f64)]) -
             wall_seconds_per_seed: seeds.iter().map(|r| r.wall_seconds).collect(),
             wall_seconds: *wall,
             steps_per_second: total_steps as f64 / seed_secs.max(1e-9),
+            learner_state_bytes: learner_state_bytes(cfg.estimator),
         });
     }
     csv.finish()?;
