@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 mod workload;
 
-/// A run that takes longer is hung (QEMU finishes the placeholder in well under a second).
+/// A run that takes longer is hung (QEMU trains the learner to "solved" in about 10 s).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(300);
 /// Flash budget: text + data.
 const FLASH_BUDGET_BYTES: u64 = 64 * 1024;
