@@ -146,6 +146,27 @@ fn categorical_derivatives_match_finite_differences() {
 /// The joint law of (b, z~) must equal that of (b, z): compare E[b_i h(z_j)] and E[h(z_j)]
 /// for a bounded test function h, with a 4-standard-error tolerance.
 fn check_conditional_law<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u64) {
+    let worst = conditional_law_z::<D>(
+        l,
+        seed,
+        &|l, b, rng| Dist::sample_conditional(l, b, rng).z,
+        &|l, rng| Dist::sample_z(l, rng),
+        &|z| Dist::harden(z),
+    );
+    assert!(worst < 4.0, "max |z| = {worst}");
+}
+
+type CondFn<'a, const D: usize> =
+    &'a dyn Fn(&[f32; D], &[f32; D], &mut Xoshiro128PlusPlus) -> [f32; D];
+
+/// The largest |z-score| over (i, j) of E[b_i h(z~_j)] - E[b_i h(z_j)].
+fn conditional_law_z<const D: usize>(
+    l: [f32; D],
+    seed: u64,
+    conditional: CondFn<'_, D>,
+    sample_z: &dyn Fn(&[f32; D], &mut Xoshiro128PlusPlus) -> [f32; D],
+    harden: &dyn Fn(&[f32; D]) -> [f32; D],
+) -> f64 {
     let n = 200_000;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let h = |v: f32| libm::tanhf(0.5 * v);
@@ -154,12 +175,12 @@ fn check_conditional_law<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u6
     let mut szt = [[0.0f64; D]; D];
     let mut sq = [[0.0f64; D]; D];
     for _ in 0..n {
-        let z = Dist::sample_z(&l, &mut rng);
-        let b = Dist::harden(&z);
-        let zt = Dist::sample_conditional(&l, &b, &mut rng).z;
+        let z = sample_z(&l, &mut rng);
+        let b = harden(&z);
+        let zt = conditional(&l, &b, &mut rng);
         // a second, independent z for the comparison sample
-        let z2 = Dist::sample_z(&l, &mut rng);
-        let b2 = Dist::harden(&z2);
+        let z2 = sample_z(&l, &mut rng);
+        let b2 = harden(&z2);
         for i in 0..D {
             for j in 0..D {
                 let a = (b2[i] * h(z2[j])) as f64;
@@ -170,18 +191,48 @@ fn check_conditional_law<Dist: Relaxed<D>, const D: usize>(l: [f32; D], seed: u6
             }
         }
     }
+    let mut worst = 0.0f64;
     for i in 0..D {
         for j in 0..D {
             let diff = (szt[i][j] - sz[i][j]) / n as f64;
             let var = sq[i][j] / n as f64 - diff * diff;
             let se = (var / n as f64).sqrt().max(1e-12);
-            assert!(
-                diff.abs() < 4.0 * se,
-                "E[b_{i} h(z_{j})]: z-score {}",
-                diff / se
-            );
+            worst = worst.max((diff / se).abs());
         }
     }
+    worst
+}
+
+/// The discrete-RL reference code's sampler (`policies.py`, "slightly biased"): its `z~_b`
+/// keeps `log theta_b`, and its noise is `-log(-log(v + 1e-8) + 1e-8)`. The same check must
+/// reject it, which shows the check has the power to see such a bias.
+#[test]
+fn the_rl_codes_biased_sampler_fails_the_same_check() {
+    let biased = |l: &[f32; 3], b: &[f32; 3], rng: &mut Xoshiro128PlusPlus| -> [f32; 3] {
+        let lt = crate::math::log_softmax(l);
+        let k = Categorical::<3>::argmax(b);
+        let v: [f32; 3] = core::array::from_fn(|_| crate::math::uniform_open(rng));
+        let zb = lt[k] - libm::logf(-libm::logf(v[k] + 1e-8) + 1e-8);
+        core::array::from_fn(|i| {
+            if i == k {
+                zb
+            } else {
+                let th = libm::expf(lt[i]);
+                lt[i] - libm::logf(-libm::logf(v[i]) + th * libm::expf(-zb))
+            }
+        })
+    };
+    let worst = conditional_law_z::<3>(
+        [0.4, -1.0, 1.5],
+        12,
+        &biased,
+        &|l, rng| Categorical::<3>::sample_z(l, rng),
+        &|z| Categorical::<3>::harden(z),
+    );
+    assert!(
+        worst > 10.0,
+        "the biased sampler went unnoticed: max |z| = {worst}"
+    );
 }
 
 #[test]
