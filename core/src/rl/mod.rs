@@ -1,5 +1,6 @@
 //! Reinforcement learning: the CartPole environment, small policies and the paper's
-//! policy-gradient learners (RELAX, A2C, REINFORCE), all fixed-size and allocation-free.
+//! policy-gradient learners (RELAX, A2C, REINFORCE; LAX for Gaussian actions in [`lax`]), all
+//! fixed-size and allocation-free.
 //!
 //! Every learner does one update per episode (discounted returns, no bootstrap, entropy
 //! bonus), as in the paper's discrete experiments. None of them stores the episode: returns
@@ -9,10 +10,12 @@
 
 pub mod a2c;
 pub mod cartpole;
+pub mod lax;
 pub mod reinforce;
 pub mod relax;
 
 pub use a2c::A2c;
+pub use lax::{ContinuousEnvironment, LaxConfig, LaxLearner};
 pub use reinforce::ReinforceLearner;
 pub use relax::RelaxLearner;
 

@@ -1,0 +1,474 @@
+//! LAX for continuous (Gaussian) actions, the paper's section 6.3: a Gaussian policy, and the
+//! control variate `c(a, s) = V(s) + c^(a, s)` with `V` trained by regression and `c^` on the
+//! variance of the policy gradient. With the control variate switched off the same learner
+//! is the A2C baseline (`c = V(s)`), so the two differ in nothing else.
+
+use super::Transition;
+use crate::dist::{dot, Gaussian};
+use crate::nn::{Activation, Mlp, MlpCache};
+use crate::optim::{Adam, AdamConfig};
+use crate::Error;
+use rand_core::Rng;
+
+/// An episodic environment with `S`-dimensional observations and `A`-dimensional real
+/// actions.
+///
+/// As for [`Environment`](super::Environment): `reset` must draw all of the episode's
+/// randomness from `rng`, and `step` must be deterministic, because the LAX learner replays
+/// each episode from a copy of the generator for its variance pass.
+pub trait ContinuousEnvironment<const S: usize, const A: usize> {
+    /// Starts an episode; returns the first observation.
+    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; S], Error>;
+    /// Applies `action` (any real vector; bounds, if any, are the environment's business).
+    fn step(&mut self, action: &[f32; A]) -> Result<Transition<S>, Error>;
+}
+
+/// Hyperparameters of the [`LaxLearner`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaxConfig {
+    /// Adam step size of the policy (mean network and log-std).
+    pub lr: f32,
+    /// Adam step size of the value network `V`.
+    pub value_lr: f32,
+    /// Adam step size of the control variate `c^`.
+    pub cv_lr: f32,
+    /// Discount factor in (0, 1].
+    pub gamma: f32,
+    /// Weight of the entropy bonus (0 in the paper's continuous runs).
+    pub entropy: f32,
+    /// The policy takes one step per batch of at least this many steps (whole episodes).
+    pub batch_steps: u32,
+    /// Episodes longer than this are cut (a guard for environments without a time limit).
+    pub max_steps: u32,
+    /// `true`: LAX, `c = V + c^`. `false`: A2C, `c = V` (no variance pass).
+    pub control_variate: bool,
+    /// Initial log-std of every action component.
+    pub init_log_std: f32,
+}
+
+impl LaxConfig {
+    /// The paper's continuous setup with fixed step sizes: gamma 0.99, no entropy bonus,
+    /// batches of at least 2500 steps, initial log-std 0; Adam (0.9, 0.999) everywhere.
+    pub const fn paper(lr: f32, value_lr: f32, cv_lr: f32, control_variate: bool) -> Self {
+        Self {
+            lr,
+            value_lr,
+            cv_lr,
+            gamma: 0.99,
+            entropy: 0.0,
+            batch_steps: 2500,
+            max_steps: 100_000,
+            control_variate,
+            init_log_std: 0.0,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let pos = |x: f32| x.is_finite() && x > 0.0;
+        let ok = pos(self.lr)
+            && pos(self.value_lr)
+            && pos(self.cv_lr)
+            && self.gamma > 0.0
+            && self.gamma <= 1.0
+            && self.entropy.is_finite()
+            && self.entropy >= 0.0
+            && self.batch_steps > 0
+            && self.max_steps > 0
+            && self.init_log_std.is_finite();
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameter)
+        }
+    }
+}
+
+/// What one episode of the [`LaxLearner`] gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LaxReport {
+    /// Undiscounted sum of rewards.
+    pub ret: f32,
+    /// Number of steps.
+    pub steps: u32,
+    /// Squared norm of the episode's policy gradient (mean network and log-std).
+    pub grad_sq_norm: f32,
+    /// The per-episode variance loss `|g / T|^2` the control variate stepped on (0 for A2C).
+    pub variance_loss: f32,
+    /// The policy took its batch step after this episode.
+    pub policy_updated: bool,
+}
+
+/// LAX policy gradient for Gaussian actions.
+///
+/// Policy: `a ~ N(mu(s), diag(e^{2 sigma}))`, `mu` a tanh `S - H - H - A` network (output
+/// layer scaled by 0.1), `sigma` a state-independent log-std vector. Control variate
+/// `c(a, s) = V(s) + c^([s, a])`, both ELU `H - H` networks. Per episode, with
+/// `a_t = mu(s_t) + e^sigma eps_t` the action actually taken and `R_t` the discounted return,
+/// `g = sum_t dlog pi(a_t|s_t)/dtheta [R_t - c(a_t, s_t)] + d c^(a_t(theta), s_t)/dtheta`,
+/// unbiased for any `c` (the last term is the pathwise derivative through `a_t`).
+///
+/// After every episode `V` takes an Adam step on `1/2 sum_t (V(s_t) - R_t)^2` and `c^` one on
+/// the exact gradient of the episode's variance loss `|g / T|^2` (the reference code's
+/// per-episode loss), computed by replaying the episode from the saved generator: the
+/// control variate's mixed second derivative along `J_t g`. The policy steps once at least
+/// `batch_steps` steps have been collected, on the batch's mean per-step gradient. Memory is
+/// the struct (networks, Adam states, the batch's gradient) plus a stack frame of a few
+/// parameter vectors, whatever the episode or batch length.
+///
+/// `I = S + A` control-variate inputs; `PM`, `PV`, `PC` the parameter counts of the mean,
+/// value and control-variate networks.
+#[derive(Debug, Clone)]
+pub struct LaxLearner<
+    const S: usize,
+    const A: usize,
+    const I: usize,
+    const H: usize,
+    const PM: usize,
+    const PV: usize,
+    const PC: usize,
+> {
+    policy: Mlp<S, H, A, 2, PM>,
+    log_std: [f32; A],
+    adam: Adam<PM>,
+    adam_std: Adam<A>,
+    value: Mlp<S, H, 1, 2, PV>,
+    value_adam: Adam<PV>,
+    cv: Mlp<I, H, 1, 2, PC>,
+    cv_adam: Adam<PC>,
+    config: LaxConfig,
+    batch_grad: [f32; PM],
+    batch_grad_std: [f32; A],
+    batch_steps: u32,
+}
+
+/// The paper's Inverted Pendulum learner: observation 4, action 1, 64-64 networks.
+pub type PendulumLax = LaxLearner<
+    4,
+    1,
+    5,
+    64,
+    { crate::nn::mlp_param_count(4, 64, 1, 2) },
+    { crate::nn::mlp_param_count(4, 64, 1, 2) },
+    { crate::nn::mlp_param_count(5, 64, 1, 2) },
+>;
+
+/// One episode's first pass: the policy gradient and the value network's gradient.
+struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize> {
+    g: [f32; PM],
+    g_std: [f32; A],
+    g_value: [f32; PV],
+    ret: f32,
+    steps: u32,
+}
+
+impl<
+        const S: usize,
+        const A: usize,
+        const I: usize,
+        const H: usize,
+        const PM: usize,
+        const PV: usize,
+        const PC: usize,
+    > LaxLearner<S, A, I, H, PM, PV, PC>
+{
+    const SHAPE_OK: () = assert!(I == S + A, "LaxLearner: I must equal S + A");
+
+    /// A learner with networks initialised from `rng` (policy, then value, then control
+    /// variate, so LAX and A2C built from the same generator start from the same policy).
+    pub fn new<R: Rng + ?Sized>(config: LaxConfig, rng: &mut R) -> Result<Self, Error> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::SHAPE_OK;
+        config.validate()?;
+        let adam = |lr| AdamConfig::new(lr);
+        Ok(Self {
+            policy: Mlp::new_random(Activation::Tanh, 0.1, rng),
+            log_std: [config.init_log_std; A],
+            adam: Adam::new(adam(config.lr))?,
+            adam_std: Adam::new(adam(config.lr))?,
+            value: Mlp::new_random(Activation::Elu, 1.0, rng),
+            value_adam: Adam::new(adam(config.value_lr))?,
+            cv: Mlp::new_random(Activation::Elu, 1.0, rng),
+            cv_adam: Adam::new(adam(config.cv_lr))?,
+            config,
+            batch_grad: [0.0; PM],
+            batch_grad_std: [0.0; A],
+            batch_steps: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LaxConfig {
+        &self.config
+    }
+
+    /// The policy's mean network.
+    pub fn policy(&self) -> &Mlp<S, H, A, 2, PM> {
+        &self.policy
+    }
+
+    /// The policy's log-standard-deviations.
+    pub fn log_std(&self) -> &[f32; A] {
+        &self.log_std
+    }
+
+    /// The value network `V(s)`.
+    pub fn value(&self) -> &Mlp<S, H, 1, 2, PV> {
+        &self.value
+    }
+
+    /// The action-dependent part `c^([s, a])` of the control variate.
+    pub fn cv(&self) -> &Mlp<I, H, 1, 2, PC> {
+        &self.cv
+    }
+
+    /// Steps collected towards the next policy update.
+    pub fn pending_steps(&self) -> u32 {
+        self.batch_steps
+    }
+
+    fn input(obs: &[f32; S], a: &[f32; A]) -> [f32; I] {
+        core::array::from_fn(|i| if i < S { obs[i] } else { a[i - S] })
+    }
+
+    /// Runs one episode and returns its policy gradient (ascent direction, without the
+    /// entropy term) and the value network's gradient.
+    fn first_pass<E: ContinuousEnvironment<S, A>, R: Rng>(
+        &self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<EpisodeGrads<PM, A, PV>, Error> {
+        let gamma = self.config.gamma;
+        let std: [f32; A] = core::array::from_fn(|i| libm::expf(self.log_std[i]));
+        let mut out = EpisodeGrads {
+            g: [0.0; PM],
+            g_std: [0.0; A],
+            g_value: [0.0; PV],
+            ret: 0.0,
+            steps: 0,
+        };
+        let mut trace = [0.0f32; PM];
+        let mut trace_std = [0.0f32; A];
+        let mut vtrace = [0.0f32; PV];
+        let mut cache = MlpCache::<H, 2>::default();
+        let mut vcache = MlpCache::<H, 2>::default();
+        let mut obs = env.reset(rng)?;
+        super::check_obs(&obs)?;
+        loop {
+            let mean = self.policy.forward_cached(&obs, &mut cache);
+            crate::check_finite(&mean, Error::NonFiniteGradient)?;
+            let eps = Gaussian::<A>::sample_noise(rng);
+            let action = Gaussian::<A>::transform(&mean, &self.log_std, &eps);
+            crate::check_finite(&action, Error::NonFiniteGradient)?;
+            let tr = env.step(&action)?;
+            super::check_reward(tr.reward)?;
+            let (score_mean, score_std) = Gaussian::<A>::score(&mean, &self.log_std, &action);
+            let v = self.value.forward_cached(&obs, &mut vcache)[0];
+            let (mut c, mut dc_da) = (v, [0.0f32; A]);
+            if self.config.control_variate {
+                let (ch, dx) = self
+                    .cv
+                    .value_and_input_grad(&Self::input(&obs, &action), &[1.0]);
+                c += ch[0];
+                dc_da = core::array::from_fn(|i| dx[S + i]);
+            }
+            // sum_t score_t R_t = sum_k r_k sum_{t<=k} gamma^{k-t} score_t: a trace.
+            let mut tmp = [0.0f32; PM];
+            self.policy.backward(&obs, &cache, &score_mean, &mut tmp);
+            for k in 0..PM {
+                trace[k] = gamma * trace[k] + tmp[k];
+                out.g[k] += tr.reward * trace[k];
+            }
+            for i in 0..A {
+                trace_std[i] = gamma * trace_std[i] + score_std[i];
+                out.g_std[i] +=
+                    tr.reward * trace_std[i] - c * score_std[i] + dc_da[i] * std[i] * eps[i];
+            }
+            // -c score (mean part) and the pathwise d c^(a_t)/dmu.
+            let local: [f32; A] = core::array::from_fn(|i| -c * score_mean[i] + dc_da[i]);
+            self.policy.backward(&obs, &cache, &local, &mut out.g);
+            let mut vtmp = [0.0f32; PV];
+            self.value.backward(&obs, &vcache, &[1.0], &mut vtmp);
+            for k in 0..PV {
+                vtrace[k] = gamma * vtrace[k] + vtmp[k];
+                out.g_value[k] += v * vtmp[k] - tr.reward * vtrace[k];
+            }
+            out.ret += tr.reward;
+            out.steps += 1;
+            obs = tr.obs;
+            super::check_obs(&obs)?;
+            if tr.terminated || tr.truncated || out.steps >= self.config.max_steps {
+                break;
+            }
+        }
+        crate::check_finite(&out.g, Error::NonFiniteGradient)?;
+        crate::check_finite(&out.g_std, Error::NonFiniteGradient)?;
+        crate::check_finite(&out.g_value, Error::NonFiniteGradient)?;
+        Ok(out)
+    }
+
+    /// Replays the episode and returns `d/dphi |g / T|^2` for the control variate `c^`.
+    ///
+    /// `g . g(phi) = sum_t [-(g . score_t) c^(x_t) + (J_t g) . dc^/da(x_t)]` plus terms free
+    /// of `phi`, with `J_t = da_t/dtheta`; the second term is `c^`'s directional derivative
+    /// along `u_t = [0, J_t g]`, so [`Mlp::mixed_backward`] gives its `phi`-gradient exactly.
+    fn variance_pass<E: ContinuousEnvironment<S, A>, R: Rng>(
+        &self,
+        env: &mut E,
+        rng: &mut R,
+        grads: &EpisodeGrads<PM, A, PV>,
+        grad_cv: &mut [f32; PC],
+    ) -> Result<(), Error> {
+        let t = grads.steps as f32;
+        let scale = 2.0 / (t * t);
+        let std: [f32; A] = core::array::from_fn(|i| libm::expf(self.log_std[i]));
+        let mut obs = env.reset(rng)?;
+        let mut steps = 0u32;
+        loop {
+            let (mean, jg) = self.policy.param_jvp(&obs, &grads.g);
+            let eps = Gaussian::<A>::sample_noise(rng);
+            let action = Gaussian::<A>::transform(&mean, &self.log_std, &eps);
+            let tr = env.step(&action)?;
+            let (score_mean, score_std) = Gaussian::<A>::score(&mean, &self.log_std, &action);
+            let gdot = dot(&jg, &score_mean) + dot(&grads.g_std, &score_std);
+            let u: [f32; I] = core::array::from_fn(|i| {
+                if i < S {
+                    0.0
+                } else {
+                    let j = i - S;
+                    jg[j] + grads.g_std[j] * std[j] * eps[j]
+                }
+            });
+            self.cv.mixed_backward(
+                &Self::input(&obs, &action),
+                &u,
+                &[-gdot * scale],
+                &[scale],
+                grad_cv,
+            );
+            steps += 1;
+            obs = tr.obs;
+            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
+                break;
+            }
+        }
+        if steps != grads.steps {
+            return Err(Error::Environment);
+        }
+        crate::check_finite(grad_cv, Error::NonFiniteGradient)
+    }
+
+    /// Runs one episode, steps `V` and (LAX) `c^`, adds the episode to the batch, and steps
+    /// the policy when the batch holds at least `batch_steps` steps.
+    ///
+    /// On an error nothing learnable changes (the episode is dropped from the batch).
+    pub fn train_episode<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<LaxReport, Error> {
+        let mut replay = rng.clone();
+        let grads = self.first_pass(env, rng)?;
+        let mut grad_cv = [0.0f32; PC];
+        let t = grads.steps as f32;
+        let sq = dot(&grads.g, &grads.g) + dot(&grads.g_std, &grads.g_std);
+        let mut variance_loss = 0.0;
+        if self.config.control_variate {
+            self.variance_pass(env, &mut replay, &grads, &mut grad_cv)?;
+            variance_loss = sq / (t * t);
+        }
+        let batch: [f32; PM] = core::array::from_fn(|k| self.batch_grad[k] + grads.g[k]);
+        // d/dsigma of the entropy is 1 per step and component.
+        let batch_std: [f32; A] = core::array::from_fn(|i| {
+            self.batch_grad_std[i] + grads.g_std[i] + self.config.entropy * t
+        });
+        crate::check_finite(&batch, Error::NonFiniteGradient)?;
+        crate::check_finite(&batch_std, Error::NonFiniteGradient)?;
+        // Every check is done: from here on each step succeeds.
+        self.value_adam
+            .step(self.value.params_mut(), &grads.g_value)?;
+        if self.config.control_variate {
+            self.cv_adam.step(self.cv.params_mut(), &grad_cv)?;
+        }
+        self.batch_grad = batch;
+        self.batch_grad_std = batch_std;
+        self.batch_steps += grads.steps;
+        let mut policy_updated = false;
+        if self.batch_steps >= self.config.batch_steps {
+            let n = self.batch_steps as f32;
+            let step: [f32; PM] = core::array::from_fn(|k| -self.batch_grad[k] / n);
+            let step_std: [f32; A] = core::array::from_fn(|i| -self.batch_grad_std[i] / n);
+            self.adam.step(self.policy.params_mut(), &step)?;
+            self.adam_std.step(&mut self.log_std, &step_std)?;
+            self.batch_grad = [0.0; PM];
+            self.batch_grad_std = [0.0; A];
+            self.batch_steps = 0;
+            policy_updated = true;
+        }
+        Ok(LaxReport {
+            ret: grads.ret,
+            steps: grads.steps,
+            grad_sq_norm: sq,
+            variance_loss,
+            policy_updated,
+        })
+    }
+
+    /// Runs one episode and writes its policy-gradient estimate (ascent direction of the
+    /// expected discounted return, without the entropy term) into `grad_mean` (the mean
+    /// network's parameters) and `grad_log_std`, changing nothing.
+    pub fn episode_gradient<E: ContinuousEnvironment<S, A>, R: Rng>(
+        &self,
+        env: &mut E,
+        rng: &mut R,
+        grad_mean: &mut [f32; PM],
+        grad_log_std: &mut [f32; A],
+    ) -> Result<LaxReport, Error> {
+        let grads = self.first_pass(env, rng)?;
+        *grad_mean = grads.g;
+        *grad_log_std = grads.g_std;
+        let t = grads.steps as f32;
+        let sq = dot(&grads.g, &grads.g) + dot(&grads.g_std, &grads.g_std);
+        Ok(LaxReport {
+            ret: grads.ret,
+            steps: grads.steps,
+            grad_sq_norm: sq,
+            variance_loss: sq / (t * t),
+            policy_updated: false,
+        })
+    }
+}
+
+#[cfg(test)]
+impl<
+        const S: usize,
+        const A: usize,
+        const I: usize,
+        const H: usize,
+        const PM: usize,
+        const PV: usize,
+        const PC: usize,
+    > LaxLearner<S, A, I, H, PM, PV, PC>
+{
+    /// The exact variance-loss gradient of one episode (first pass, then replay).
+    pub(crate) fn variance_grad_for_test<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
+        &self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<([f32; PC], f32), Error> {
+        let mut replay = rng.clone();
+        let grads = self.first_pass(env, rng)?;
+        let mut grad_cv = [0.0; PC];
+        self.variance_pass(env, &mut replay, &grads, &mut grad_cv)?;
+        let t = grads.steps as f32;
+        let sq = dot(&grads.g, &grads.g) + dot(&grads.g_std, &grads.g_std);
+        Ok((grad_cv, sq / (t * t)))
+    }
+
+    pub(crate) fn cv_params_mut_for_test(&mut self) -> &mut [f32; PC] {
+        self.cv.params_mut()
+    }
+}
+
+#[cfg(test)]
+#[path = "lax_tests.rs"]
+mod tests;

@@ -1,0 +1,416 @@
+//! The LAX learner's gradient: unbiasedness against the exact expectation (Gauss-Hermite
+//! quadrature over a 3-step episode), the variance pass against finite differences, and
+//! refusal of bad environments and settings.
+
+extern crate std;
+use std::println;
+use std::vec::Vec;
+
+use super::*;
+use crate::dist::Gaussian;
+use crate::nn::{mlp_param_count, Mlp, MlpCache};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+const PM: usize = mlp_param_count(2, 8, 1, 2);
+const PV: usize = mlp_param_count(2, 8, 1, 2);
+const PC: usize = mlp_param_count(3, 8, 1, 2);
+type Small = LaxLearner<2, 1, 3, 8, PM, PV, PC>;
+const HORIZON: u32 = 3;
+const START: [f32; 2] = [0.2, -0.1];
+
+/// A 3-step episode with smooth, nonlinear deterministic dynamics and rewards, from a fixed
+/// start (or a start drawn from the generator, to exercise the replay).
+#[derive(Clone)]
+struct Drift {
+    s: [f32; 2],
+    t: u32,
+    random_start: bool,
+    /// Episodes after this many resets are one step longer (a non-deterministic environment).
+    diverge_after: Option<u32>,
+    resets: u32,
+    nan_reward: bool,
+}
+
+impl Drift {
+    fn new() -> Self {
+        Self {
+            s: START,
+            t: 0,
+            random_start: false,
+            diverge_after: None,
+            resets: 0,
+            nan_reward: false,
+        }
+    }
+    fn reward(s: &[f32; 2], a: f32) -> f32 {
+        1.0 - (s[0] - 0.5) * (s[0] - 0.5) - 0.2 * a * a + 0.3 * libm::sinf(s[1] + a)
+    }
+    fn next(s: &[f32; 2], a: f32) -> [f32; 2] {
+        [s[0] + 0.3 * libm::tanhf(a), 0.8 * s[1] + 0.2 * a]
+    }
+}
+
+impl ContinuousEnvironment<2, 1> for Drift {
+    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; 2], Error> {
+        self.s = START;
+        if self.random_start {
+            self.s[0] += 0.4 * (crate::math::uniform_open(rng) - 0.5);
+        }
+        self.t = 0;
+        self.resets += 1;
+        Ok(self.s)
+    }
+    fn step(&mut self, a: &[f32; 1]) -> Result<Transition<2>, Error> {
+        let r = if self.nan_reward {
+            f32::NAN
+        } else {
+            Self::reward(&self.s, a[0])
+        };
+        self.s = Self::next(&self.s, a[0]);
+        self.t += 1;
+        let extra = matches!(self.diverge_after, Some(n) if self.resets > n);
+        Ok(Transition {
+            obs: self.s,
+            reward: r,
+            terminated: self.t == HORIZON + u32::from(extra),
+            truncated: false,
+        })
+    }
+}
+
+/// Gauss-Hermite nodes and weights for `E[f(eps)]`, `eps ~ N(0, 1)` (Golub-Welsch free:
+/// Newton on the orthonormal Hermite recurrence, as in Numerical Recipes' `gauher`).
+fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+    let pim4 = std::f64::consts::PI.powf(-0.25);
+    let (mut x, mut w) = (std::vec![0.0f64; n], std::vec![0.0f64; n]);
+    let mut z = 0.0f64;
+    for i in 0..n.div_ceil(2) {
+        let nf = n as f64;
+        z = match i {
+            0 => (2.0 * nf + 1.0).sqrt() - 1.85575 * (2.0 * nf + 1.0).powf(-0.16667),
+            1 => z - 1.14 * nf.powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 0.0;
+        for _ in 0..100 {
+            let (mut p1, mut p2) = (pim4, 0.0);
+            for j in 0..n {
+                let p3 = p2;
+                p2 = p1;
+                let jf = j as f64;
+                p1 = z * (2.0 / (jf + 1.0)).sqrt() * p2 - (jf / (jf + 1.0)).sqrt() * p3;
+            }
+            pp = (2.0 * nf).sqrt() * p2;
+            let z1 = z;
+            z = z1 - p1 / pp;
+            if (z - z1).abs() < 1e-14 {
+                break;
+            }
+        }
+        x[i] = z;
+        x[n - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[n - 1 - i] = w[i];
+    }
+    let s = 2f64.sqrt();
+    let norm = std::f64::consts::PI.sqrt();
+    (
+        x.iter().map(|v| v * s).collect(),
+        w.iter().map(|v| v / norm).collect(),
+    )
+}
+
+#[test]
+fn gauss_hermite_integrates_normal_moments() {
+    let (x, w) = gauss_hermite(20);
+    let m = |p: i32| x.iter().zip(&w).map(|(x, w)| w * x.powi(p)).sum::<f64>();
+    assert!((m(0) - 1.0).abs() < 1e-12);
+    assert!((m(2) - 1.0).abs() < 1e-12);
+    assert!((m(4) - 3.0).abs() < 1e-10);
+    assert!((m(6) - 15.0).abs() < 1e-9);
+}
+
+/// `E[sum_t R_t dlog pi(a_t|s_t)/dtheta]` (mean network, then log-std) over the 3 actions'
+/// noise by a 20-point Gauss-Hermite rule per step.
+fn exact_gradient(l: &Small) -> Vec<f64> {
+    let (x, w) = gauss_hermite(20);
+    let gamma = l.config().gamma;
+    let log_std = *l.log_std();
+    let mut g = std::vec![0.0f64; PM + 1];
+    for i0 in 0..x.len() {
+        for i1 in 0..x.len() {
+            for i2 in 0..x.len() {
+                let weight = w[i0] * w[i1] * w[i2];
+                let eps = [x[i0] as f32, x[i1] as f32, x[i2] as f32];
+                let mut s = START;
+                let mut scores = [[0.0f32; PM + 1]; 3];
+                let mut rewards = [0.0f32; 3];
+                for t in 0..3 {
+                    let mut cache = MlpCache::default();
+                    let mean = l.policy().forward_cached(&s, &mut cache);
+                    let a = Gaussian::<1>::transform(&mean, &log_std, &[eps[t]]);
+                    let (sm, ss) = Gaussian::<1>::score(&mean, &log_std, &a);
+                    let mut gm = [0.0f32; PM];
+                    l.policy().backward(&s, &cache, &sm, &mut gm);
+                    scores[t][..PM].copy_from_slice(&gm);
+                    scores[t][PM] = ss[0];
+                    rewards[t] = Drift::reward(&s, a[0]);
+                    s = Drift::next(&s, a[0]);
+                }
+                for t in 0..3 {
+                    let mut rt = 0.0f64;
+                    for k in (t..3).rev() {
+                        rt = rewards[k] as f64 + gamma as f64 * rt;
+                    }
+                    for k in 0..=PM {
+                        g[k] += weight * rt * scores[t][k] as f64;
+                    }
+                }
+            }
+        }
+    }
+    g
+}
+
+/// The largest |z| over all policy parameters of the mean of `n` episode gradients
+/// against `exact`.
+fn max_z(l: &Small, exact: &[f64], n: usize, seed: u64) -> f64 {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut env = Drift::new();
+    let (mut s1, mut s2) = (std::vec![0.0f64; PM + 1], std::vec![0.0f64; PM + 1]);
+    let (mut gm, mut gs) = ([0.0f32; PM], [0.0f32; 1]);
+    for _ in 0..n {
+        l.episode_gradient(&mut env, &mut rng, &mut gm, &mut gs)
+            .unwrap();
+        for k in 0..=PM {
+            let v = if k < PM { gm[k] } else { gs[0] } as f64;
+            s1[k] += v;
+            s2[k] += v * v;
+        }
+    }
+    let mut worst = 0.0f64;
+    for k in 0..=PM {
+        let m = s1[k] / n as f64;
+        let se = ((s2[k] / n as f64 - m * m).max(0.0) / n as f64).sqrt();
+        let d = m - exact[k];
+        // The quadrature and f32 rounding: an absolute floor far below any bias of interest.
+        let z = d.abs() / (se + 1e-6);
+        worst = worst.max(z);
+    }
+    worst
+}
+
+fn learner(control_variate: bool, seed: u64) -> Small {
+    let mut cfg = LaxConfig::paper(0.01, 0.01, 0.01, control_variate);
+    cfg.batch_steps = 30;
+    cfg.init_log_std = -0.5;
+    Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(seed)).unwrap()
+}
+
+#[test]
+fn lax_gradient_is_unbiased_with_a_strong_and_a_trained_control_variate() {
+    let n = 200_000;
+    // A control variate far from the returns (weights x3): a large dc^/da that the estimator
+    // must cancel exactly through the score term.
+    let mut l = learner(true, 1);
+    for p in l.cv_params_mut_for_test().iter_mut() {
+        *p *= 3.0;
+    }
+    let exact = exact_gradient(&l);
+    let z = max_z(&l, &exact, n, 10);
+    println!(
+        "LAX (strong c^): max |z| over {} policy parameters = {z:.2}",
+        PM + 1
+    );
+    assert!(z < 4.0, "LAX (strong c^): max |z| = {z}");
+
+    // Trained: V, c^ and the policy move; the exact gradient is recomputed.
+    let mut env = Drift::new();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
+    for _ in 0..600 {
+        l.train_episode(&mut env, &mut rng).unwrap();
+    }
+    let exact = exact_gradient(&l);
+    let z = max_z(&l, &exact, n, 11);
+    println!("LAX (trained): max |z| = {z:.2}");
+    assert!(z < 4.0, "LAX (trained): max |z| = {z}");
+
+    let a2c = learner(false, 1);
+    let exact = exact_gradient(&a2c);
+    let z = max_z(&a2c, &exact, n, 12);
+    println!("A2C: max |z| = {z:.2}");
+    assert!(z < 4.0, "A2C: max |z| = {z}");
+}
+
+/// The estimator the reference code computed: c^ evaluated at a fresh sample a' instead of
+/// the action taken. Its mean is off, and the test above would see it: this checks that the
+/// comparison has the power to find such a bias.
+#[test]
+fn evaluating_the_control_variate_at_a_fresh_sample_is_biased() {
+    let mut l = learner(true, 1);
+    for p in l.cv_params_mut_for_test().iter_mut() {
+        *p *= 3.0;
+    }
+    let exact = exact_gradient(&l);
+    let gamma = l.config().gamma;
+    let log_std = *l.log_std();
+    let std = libm::expf(log_std[0]);
+    let n = 50_000;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    let (mut s1, mut s2) = (std::vec![0.0f64; PM + 1], std::vec![0.0f64; PM + 1]);
+    for _ in 0..n {
+        let mut s = START;
+        let mut g = [0.0f32; PM + 1];
+        let mut rewards = [0.0f32; 3];
+        let mut steps = Vec::new();
+        for t in 0..3 {
+            let mut cache = MlpCache::default();
+            let mean = l.policy().forward_cached(&s, &mut cache);
+            let eps = Gaussian::<1>::sample_noise(&mut rng);
+            let a = Gaussian::<1>::transform(&mean, &log_std, &eps);
+            // The reference's bug: c^ and its pathwise derivative at a fresh sample.
+            let fresh_eps = Gaussian::<1>::sample_noise(&mut rng)[0];
+            let fresh = mean[0] + std * fresh_eps;
+            let (c, dx) = l.cv().value_and_input_grad(&[s[0], s[1], fresh], &[1.0]);
+            let (sm, ss) = Gaussian::<1>::score(&mean, &log_std, &a);
+            steps.push((s, cache, sm[0], ss[0], c[0], dx[2], fresh_eps));
+            rewards[t] = Drift::reward(&s, a[0]);
+            s = Drift::next(&s, a[0]);
+        }
+        for (t, (st, cache, sm, ss, c, dca, fe)) in steps.iter().enumerate() {
+            let mut rt = 0.0f32;
+            for k in (t..3).rev() {
+                rt = rewards[k] + gamma * rt;
+            }
+            let mut gm = [0.0f32; PM];
+            l.policy()
+                .backward(st, cache, &[(rt - c) * sm + dca], &mut gm);
+            for k in 0..PM {
+                g[k] += gm[k];
+            }
+            g[PM] += (rt - c) * ss + dca * std * fe;
+        }
+        for k in 0..=PM {
+            s1[k] += g[k] as f64;
+            s2[k] += (g[k] as f64).powi(2);
+        }
+    }
+    let mut worst = 0.0f64;
+    for k in 0..=PM {
+        let m = s1[k] / n as f64;
+        let se = ((s2[k] / n as f64 - m * m).max(0.0) / n as f64).sqrt();
+        worst = worst.max((m - exact[k]).abs() / (se + 1e-6));
+    }
+    println!("fresh-sample control variate: max |z| = {worst:.1}");
+    assert!(
+        worst > 8.0,
+        "the fresh-sample estimator looked unbiased: {worst}"
+    );
+}
+
+/// `d/dphi |g / T|^2` from the replay against central differences of `|g / T|^2` (same
+/// generator, so the same episode) in the control variate's parameters.
+#[test]
+fn variance_pass_matches_finite_differences() {
+    let base = learner(true, 3);
+    let mut env = Drift::new();
+    env.random_start = true;
+    for seed in 0..3u64 {
+        let sq = |l: &Small, env: &mut Drift| -> f64 {
+            let (mut gm, mut gs) = ([0.0f32; PM], [0.0f32; 1]);
+            let r = l
+                .episode_gradient(
+                    env,
+                    &mut Xoshiro128PlusPlus::seed_from_u64(seed),
+                    &mut gm,
+                    &mut gs,
+                )
+                .unwrap();
+            let t = r.steps as f64;
+            (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (t * t)
+        };
+        let (grad, loss) = base
+            .variance_grad_for_test(&mut env, &mut Xoshiro128PlusPlus::seed_from_u64(seed))
+            .unwrap();
+        let h = 1e-3f32;
+        let mut checked = 0;
+        for i in (0..PC).step_by(3) {
+            let (mut p, mut m) = (base.clone(), base.clone());
+            p.cv_params_mut_for_test()[i] += h;
+            m.cv_params_mut_for_test()[i] -= h;
+            let fd = (sq(&p, &mut env) - sq(&m, &mut env)) / (2.0 * h as f64);
+            let a = grad[i] as f64;
+            let tol = 1e-3 * (1.0 + loss as f64).sqrt() + 3e-2 * fd.abs();
+            assert!(
+                (a - fd).abs() < tol,
+                "seed {seed} cv param {i}: {a} vs {fd} (loss {loss})"
+            );
+            checked += 1;
+        }
+        assert!(checked > 10);
+    }
+}
+
+#[test]
+fn the_policy_steps_once_per_batch() {
+    let mut l = learner(true, 4);
+    let mut env = Drift::new();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
+    let p0 = *l.policy().params();
+    // batch_steps = 30 and episodes of 3 steps: updates after episodes 10, 20, ...
+    for ep in 1..=25u32 {
+        let r = l.train_episode(&mut env, &mut rng).unwrap();
+        assert_eq!(r.steps, 3);
+        assert_eq!(r.policy_updated, ep % 10 == 0, "episode {ep}");
+        if ep < 10 {
+            assert_eq!(l.policy().params(), &p0);
+        }
+        assert!(r.variance_loss > 0.0);
+    }
+    assert_eq!(l.pending_steps(), 15);
+    assert_ne!(l.policy().params(), &p0);
+}
+
+#[test]
+fn bad_environments_and_settings_are_refused_and_nothing_changes() {
+    let mut l = learner(true, 5);
+    let before = l.clone();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    // The replay is one step longer than the first pass: not deterministic.
+    let mut env = Drift::new();
+    env.diverge_after = Some(1);
+    assert_eq!(
+        l.train_episode(&mut env, &mut rng).err(),
+        Some(Error::Environment)
+    );
+    let mut env = Drift::new();
+    env.nan_reward = true;
+    assert_eq!(
+        l.train_episode(&mut env, &mut rng).err(),
+        Some(Error::NonFiniteObjective)
+    );
+    assert_eq!(l.policy().params(), before.policy().params());
+    assert_eq!(l.value().params(), before.value().params());
+    assert_eq!(l.cv().params(), before.cv().params());
+    assert_eq!(l.pending_steps(), 0);
+    // The A2C variant has no replay, so it cannot see the divergence, and needs none.
+    let mut a2c = learner(false, 5);
+    let mut env = Drift::new();
+    env.diverge_after = Some(1);
+    assert!(a2c.train_episode(&mut env, &mut rng).is_ok());
+    let mut cfg = LaxConfig::paper(0.01, 0.01, 0.01, true);
+    cfg.gamma = 0.0;
+    assert_eq!(
+        Small::new(cfg, &mut rng).err(),
+        Some(Error::InvalidHyperparameter)
+    );
+    cfg = LaxConfig::paper(0.01, f32::NAN, 0.01, true);
+    assert_eq!(
+        Small::new(cfg, &mut rng).err(),
+        Some(Error::InvalidHyperparameter)
+    );
+    let _ = Mlp::<2, 8, 1, 2, PM>::zeros(crate::nn::Activation::Tanh);
+}
