@@ -6,6 +6,8 @@
 //! |---|---|
 //! | [`toy`] | the toy problem of section 6.1 (Figure 1) and the learned relaxations (Figure 3) |
 //! | [`bench`] | cost per estimate of every estimator at `N = 1` and `N = 200` bits |
+//! | [`gym`] | a bridge to gymnasium environments (a Python server per environment) |
+//! | [`rl_gym`] | Lunar Lander (RELAX), Inverted Pendulum (LAX) and CartPole through [`gym`] |
 //! | [`objective`] | the quadratic objective both use |
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
@@ -20,10 +22,12 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod bench;
+pub mod gym;
 pub mod objective;
 pub mod output;
 pub mod plot;
 pub mod rl;
+pub mod rl_gym;
 pub mod seed;
 pub mod stats;
 pub mod toy;

@@ -1,0 +1,181 @@
+//! A bridge to gymnasium: any gymnasium environment served by a small Python program
+//! (`host/python/gym_server.py`, one process per environment) and driven by the core's
+//! learners through [`GymEnv`], which implements the core's `Environment` (discrete actions)
+//! and `ContinuousEnvironment` (box actions). The learners stay the core's code; the bridge
+//! only supplies observations and rewards.
+//!
+//! - [`process`]: the child process, the wire protocol, a deadline on every read.
+//! - [`python`]: the interpreter (the repository's `.venv`, created or extended with
+//!   `gymnasium[box2d,mujoco]` when missing).
+//! - [`env`]: [`GymEnv`], seeding (`reset` draws a `u32` seed from the learner's generator, so
+//!   an episode is replayable) and the optional in-memory replay of the last episode.
+
+pub mod env;
+pub mod process;
+pub mod python;
+
+pub use env::GymEnv;
+pub use process::{ActionSpace, GymProcess, GymSpec, StepReply, Timeouts};
+pub use python::ensure_python;
+
+use std::fmt;
+use std::process::Command;
+use std::time::Duration;
+
+/// What went wrong with a gymnasium server. Every message names the process and, where
+/// there is one, ends with the last lines of its stderr (Python's traceback).
+#[derive(Debug, Clone, PartialEq)]
+pub enum GymError {
+    /// The Python environment could not be prepared.
+    Setup(String),
+    /// The process could not be started.
+    Spawn {
+        /// The command.
+        what: String,
+        /// The operating system's reason.
+        source: String,
+    },
+    /// No reply within the deadline.
+    Timeout {
+        /// The process.
+        process: String,
+        /// What the host was waiting for.
+        waiting_for: String,
+        /// The deadline.
+        after: Duration,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// The process ended (or closed its output) while the host was waiting.
+    Exited {
+        /// The process.
+        process: String,
+        /// What the host was waiting for.
+        waiting_for: String,
+        /// Its exit status, if it was collected.
+        status: Option<String>,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// The process sent something that is not the protocol.
+    Protocol {
+        /// The process.
+        process: String,
+        /// What was wrong.
+        detail: String,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// The server reported an error (it could not make the environment, or refused a
+    /// request).
+    Server {
+        /// The process.
+        process: String,
+        /// The server's message.
+        message: String,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// The environment does not fit the learner (observation size, action space).
+    Mismatch(String),
+}
+
+fn with_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
+    if stderr.trim().is_empty() {
+        Ok(())
+    } else {
+        write!(f, "\n--- its stderr (last lines) ---\n{stderr}")
+    }
+}
+
+impl fmt::Display for GymError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GymError::Setup(m) => write!(f, "gymnasium setup: {m}"),
+            GymError::Spawn { what, source } => {
+                write!(f, "cannot start the gymnasium server {what}: {source}")
+            }
+            GymError::Timeout {
+                process,
+                waiting_for,
+                after,
+                stderr,
+            } => {
+                write!(
+                    f,
+                    "gymnasium server {process}: no reply to {waiting_for} within {:.1} s \
+                     (killed)",
+                    after.as_secs_f64()
+                )?;
+                with_stderr(f, stderr)
+            }
+            GymError::Exited {
+                process,
+                waiting_for,
+                status,
+                stderr,
+            } => {
+                write!(
+                    f,
+                    "gymnasium server {process} ended while the host waited for {waiting_for} \
+                     ({})",
+                    status.as_deref().unwrap_or("exit status unknown")
+                )?;
+                with_stderr(f, stderr)
+            }
+            GymError::Protocol {
+                process,
+                detail,
+                stderr,
+            } => {
+                write!(
+                    f,
+                    "gymnasium server {process} broke the protocol: {detail} (killed)"
+                )?;
+                with_stderr(f, stderr)
+            }
+            GymError::Server {
+                process,
+                message,
+                stderr,
+            } => {
+                write!(f, "gymnasium server {process}: {message}")?;
+                with_stderr(f, stderr)
+            }
+            GymError::Mismatch(m) => write!(f, "gymnasium environment does not fit: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for GymError {}
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The Python interpreter (from [`ensure_python`]).
+    pub python: std::path::PathBuf,
+    /// Deadlines.
+    pub timeouts: Timeouts,
+    /// Overrides the environment's time limit.
+    pub max_episode_steps: Option<u32>,
+}
+
+/// The command that starts `host/python/gym_server.py` (embedded in the binary) for `env_id`.
+pub fn server_command(opts: &ServerOptions, env_id: &str) -> Command {
+    let mut cmd = Command::new(&opts.python);
+    cmd.arg("-u")
+        .arg("-c")
+        .arg(python::SERVER_SOURCE)
+        .arg(env_id);
+    if let Some(n) = opts.max_episode_steps {
+        cmd.arg("--max-episode-steps").arg(n.to_string());
+    }
+    // Python's warnings and tracebacks go to stderr, which the host keeps.
+    cmd.env("PYTHONUNBUFFERED", "1");
+    cmd
+}
+
+/// Starts a server for `env_id`.
+pub fn start(opts: &ServerOptions, env_id: &str) -> Result<GymProcess, GymError> {
+    GymProcess::spawn(server_command(opts, env_id), env_id, opts.timeouts)
+}

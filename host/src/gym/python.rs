@@ -1,0 +1,195 @@
+//! The Python that runs the gymnasium server: the repository's `.venv` (the one
+//! `scripts/ensure-deps.sh` makes), created or extended here with
+//! `gymnasium[box2d,mujoco]` when it lacks them, or the interpreter named by `RELAX_PYTHON`.
+
+use super::GymError;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The server program, shipped in the repository and embedded in the binary, so `relax`
+/// runs it from any working directory.
+pub const SERVER_SOURCE: &str = include_str!("../../python/gym_server.py");
+/// The pinned requirements (`host/python/requirements.txt`).
+pub const REQUIREMENTS: &str = include_str!("../../python/requirements.txt");
+/// Environment variable naming a Python interpreter to use instead of `.venv` (it is then
+/// checked, never modified).
+pub const PYTHON_VAR: &str = "RELAX_PYTHON";
+
+/// Imports everything the servers need and prints gymnasium's version.
+const CHECK: &str = "import gymnasium, numpy, Box2D, mujoco; print(gymnasium.__version__)";
+
+/// The repository root (the parent of the `host` package).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// The requirement specifiers of [`REQUIREMENTS`].
+pub fn requirements() -> Vec<&'static str> {
+    REQUIREMENTS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn pinned_gymnasium() -> &'static str {
+    requirements()
+        .iter()
+        .find_map(|r| r.split("==").nth(1).filter(|_| r.starts_with("gymnasium")))
+        .unwrap_or("")
+}
+
+fn run(cmd: &mut Command) -> Result<Output, String> {
+    cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))
+}
+
+fn tail(b: &[u8], lines: usize) -> String {
+    let s = String::from_utf8_lossy(b);
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Ok(version) when `python` imports the servers' packages with the pinned gymnasium.
+fn check(python: &Path) -> Result<String, String> {
+    let out = run(Command::new(python).args(["-c", CHECK]))?;
+    if !out.status.success() {
+        return Err(tail(&out.stderr, 3));
+    }
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if v != pinned_gymnasium() {
+        return Err(format!(
+            "gymnasium {v} is installed, {} is pinned",
+            pinned_gymnasium()
+        ));
+    }
+    Ok(v)
+}
+
+/// Serialises installs within this process (seeds start their servers in parallel).
+static INSTALL: Mutex<()> = Mutex::new(());
+
+/// The interpreter to start servers with, ready to import gymnasium, Box2D and MuJoCo.
+///
+/// With `RELAX_PYTHON` set, that interpreter is only checked. Otherwise `<repo>/.venv` is
+/// used, and made when needed: `python3 -m venv .venv` if it has no working Python, then
+/// `pip install` of `host/python/requirements.txt` (wheels for Python 3.9-3.13 on x86-64 and
+/// aarch64 Linux: no compiler needed). Progress goes to stderr. A file lock in `.venv`
+/// keeps concurrent `relax` processes and tests from installing at the same time. Errors
+/// say what failed and what to install.
+pub fn ensure_python() -> Result<PathBuf, GymError> {
+    if let Some(p) = std::env::var_os(PYTHON_VAR) {
+        let p = PathBuf::from(p);
+        return match check(&p) {
+            Ok(_) => Ok(p),
+            Err(why) => Err(GymError::Setup(format!(
+                "{PYTHON_VAR}={} cannot run the gymnasium server: {why}\n\
+                 install the packages with: {} -m pip install {}",
+                p.display(),
+                p.display(),
+                requirements().join(" ")
+            ))),
+        };
+    }
+    let root = repo_root();
+    let venv = root.join(".venv");
+    let python = venv.join("bin").join("python");
+    if check(&python).is_ok() {
+        return Ok(python);
+    }
+    let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    install(&root, &venv, &python)?;
+    check(&python).map(|_| python.clone()).map_err(|why| {
+        GymError::Setup(format!(
+            "{} still cannot import gymnasium, Box2D and mujoco after the install: {why}",
+            python.display()
+        ))
+    })
+}
+
+fn install(root: &Path, venv: &Path, python: &Path) -> Result<(), GymError> {
+    let setup = |m: String| GymError::Setup(m);
+    let has_pip = |py: &Path| {
+        Command::new(py)
+            .args(["-m", "pip", "--version"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !has_pip(python) {
+        eprintln!(
+            "relax: creating the Python virtual environment {}",
+            venv.display()
+        );
+        let base = std::env::var_os("PYTHON3").unwrap_or_else(|| "python3".into());
+        if venv.exists() {
+            // A .venv without a working pip (a failed attempt) is made again.
+            fs::remove_dir_all(venv)
+                .map_err(|e| setup(format!("cannot remove the broken {}: {e}", venv.display())))?;
+        }
+        let out = run(Command::new(&base).args(["-m", "venv"]).arg(venv)).map_err(|e| {
+            setup(format!(
+                "{e}\nPython 3.9 or newer is needed (Debian: apt-get install python3 python3-venv)"
+            ))
+        })?;
+        if !out.status.success() || !has_pip(python) {
+            return Err(setup(format!(
+                "`{} -m venv {}` failed:\n{}\n(Debian: apt-get install python3-venv)",
+                base.to_string_lossy(),
+                venv.display(),
+                tail(&out.stderr, 5)
+            )));
+        }
+    }
+    fs::create_dir_all(venv).map_err(|e| setup(format!("{}: {e}", venv.display())))?;
+    let lock_path = venv.join(".relax-install.lock");
+    let lock =
+        File::create(&lock_path).map_err(|e| setup(format!("{}: {e}", lock_path.display())))?;
+    lock.lock()
+        .map_err(|e| setup(format!("lock {}: {e}", lock_path.display())))?;
+    if check(python).is_ok() {
+        return Ok(()); // another process installed while this one waited
+    }
+    let reqs = requirements();
+    eprintln!(
+        "relax: installing {} into {} (once; about 15 s)",
+        reqs.join(" "),
+        venv.display()
+    );
+    let out = run(Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(&reqs)
+        .current_dir(root))
+    .map_err(setup)?;
+    if !out.status.success() {
+        let err = tail(&out.stderr, 15);
+        let mut hint =
+            String::from("pip needs network access to PyPI (or a local index via PIP_INDEX_URL)");
+        if err.contains("swig") || err.contains("Box2D") || err.contains("box2d") {
+            hint.push_str(
+                "; Box2D has no wheel for this Python and must be compiled: \
+                 install swig and a C++ compiler (Debian: apt-get install swig build-essential \
+                 python3-dev), or use Python 3.9-3.13",
+            );
+        }
+        if err.contains("mujoco") {
+            hint.push_str("; MuJoCo ships wheels for x86-64 and aarch64 Linux, Python >= 3.9");
+        }
+        return Err(setup(format!(
+            "`{} -m pip install {}` failed:\n{err}\n({hint})",
+            python.display(),
+            reqs.join(" ")
+        )));
+    }
+    Ok(())
+}
