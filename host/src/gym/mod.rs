@@ -160,22 +160,21 @@ pub struct ServerOptions {
     pub max_episode_steps: Option<u32>,
 }
 
-/// The command that starts `host/python/gym_server.py` (embedded in the binary) for `env_id`.
-pub fn server_command(opts: &ServerOptions, env_id: &str) -> Command {
+/// The command that starts `host/python/gym_server.py` for `env_id`: the program embedded in
+/// the binary, written once to the temporary directory under a name that carries its hash
+/// (so `relax` runs from any directory, and `ps` shows a short command line).
+pub fn server_command(opts: &ServerOptions, env_id: &str) -> Result<Command, GymError> {
     let mut cmd = Command::new(&opts.python);
-    cmd.arg("-u")
-        .arg("-c")
-        .arg(python::SERVER_SOURCE)
-        .arg(env_id);
+    cmd.arg("-u").arg(python::server_script()?).arg(env_id);
     if let Some(n) = opts.max_episode_steps {
         cmd.arg("--max-episode-steps").arg(n.to_string());
     }
     // Python's warnings and tracebacks go to stderr, which the host keeps.
     cmd.env("PYTHONUNBUFFERED", "1");
-    cmd
+    Ok(cmd)
 }
 
 /// Starts a server for `env_id`.
 pub fn start(opts: &ServerOptions, env_id: &str) -> Result<GymProcess, GymError> {
-    GymProcess::spawn(server_command(opts, env_id), env_id, opts.timeouts)
+    GymProcess::spawn(server_command(opts, env_id)?, env_id, opts.timeouts)
 }

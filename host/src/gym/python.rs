@@ -17,6 +17,35 @@ pub const REQUIREMENTS: &str = include_str!("../../python/requirements.txt");
 /// checked, never modified).
 pub const PYTHON_VAR: &str = "RELAX_PYTHON";
 
+/// The server program as a file: `<tmp>/relax-gym-server-<hash>.py`, written (atomically)
+/// when missing.
+pub fn server_script() -> Result<PathBuf, GymError> {
+    // FNV-1a: a different program gets a different file.
+    let hash = SERVER_SOURCE
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+    let path = std::env::temp_dir().join(format!("relax-gym-server-{hash:016x}.py"));
+    if fs::read_to_string(&path).ok().as_deref() == Some(SERVER_SOURCE) {
+        return Ok(path);
+    }
+    // A name of its own per writer (threads of one process may race here), then a rename.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("{}-{n}.tmp", std::process::id()));
+    let written = fs::write(&tmp, SERVER_SOURCE).and_then(|()| fs::rename(&tmp, &path));
+    let _ = fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(path),
+        Err(_) if fs::read_to_string(&path).ok().as_deref() == Some(SERVER_SOURCE) => Ok(path),
+        Err(e) => Err(GymError::Setup(format!(
+            "cannot write {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Imports everything the servers need and prints gymnasium's version.
 const CHECK: &str = "import gymnasium, numpy, Box2D, mujoco; print(gymnasium.__version__)";
 
