@@ -31,6 +31,7 @@ pub mod rl_gym;
 pub mod seed;
 pub mod stats;
 pub mod toy;
+pub mod vae;
 
 /// The harness's error: anything printable (core errors, I/O, plotting).
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,241 @@
+//! The `relax vae` subcommand: arguments and the runner `main.rs` calls.
+
+use super::data::{Binarization, Data, DataSet};
+use super::estimators::EstimatorKind;
+use super::model::ModelKind;
+use super::report;
+use super::train::{train, RunResult, TrainConfig};
+use super::LATENTS;
+use crate::output::results_dir;
+use crate::Result;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Binarization, as a command-line value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BinarizationArg {
+    /// One draw per pixel for the whole run, from --binarization-seed.
+    Fixed,
+    /// Training pixels redrawn for every batch (validation and test stay fixed).
+    Dynamic,
+}
+
+/// The data set, as a command-line value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataArg {
+    /// MNIST IDX files.
+    Mnist,
+    /// Fashion-MNIST IDX files (Debian: dataset-fashion-mnist).
+    FashionMnist,
+    /// Omniglot chardata.mat.
+    Omniglot,
+}
+
+/// Arguments of `relax vae`.
+#[derive(Debug, Clone, Args)]
+pub struct VaeArgs {
+    /// Architecture: linear1 (one stochastic layer), linear2 (two), nonlinear (one layer,
+    /// two 200-unit tanh layers in each mapping).
+    #[arg(long, value_enum, default_value_t = ModelKind::Linear1)]
+    pub model: ModelKind,
+    /// Estimators to train with (comma-separated); one run each, --jobs at a time.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "rebar,relax")]
+    pub estimator: Vec<EstimatorKind>,
+    /// Epochs (an epoch is floor(n_train / batch) iterations; 2083 for MNIST).
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Data set.
+    #[arg(long, value_enum, default_value_t = DataArg::Mnist)]
+    pub data: DataArg,
+    /// Directory of the data (IDX files, or chardata.mat for Omniglot). Default: the
+    /// environment variable RELAX_MNIST_DIR / RELAX_FASHION_MNIST_DIR / RELAX_OMNIGLOT_DIR,
+    /// else ../shared/data/mnist (MNIST) or /usr/share/datasets/fashion-mnist.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Fixed (one draw from --binarization-seed) or dynamic binarization.
+    #[arg(long, value_enum, default_value_t = BinarizationArg::Fixed)]
+    pub binarization: BinarizationArg,
+    /// Seed of the fixed binarization (recorded in summary.json).
+    #[arg(long, default_value_t = 0)]
+    pub binarization_seed: u64,
+    /// Model learning rate (Adam, beta2 = 0.99999).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Learning rate of the variance parameters over the model's (the paper searched 1, 10).
+    #[arg(long, default_value_t = 1.0)]
+    pub cv_lr_scale: f32,
+    /// Hidden ReLU layers (of 200 units) in RELAX's r_rho: 2 or 4.
+    #[arg(long, default_value_t = 2)]
+    pub cv_depth: usize,
+    /// Weight decay on r_rho.
+    #[arg(long, default_value_t = 1e-3)]
+    pub cv_weight_decay: f32,
+    /// Control-variate pre-training steps (REBAR, RELAX).
+    #[arg(long, default_value_t = 1000)]
+    pub pretrain: usize,
+    /// Concrete's temperature.
+    #[arg(long, default_value_t = 0.5)]
+    pub concrete_temperature: f32,
+    /// RLOO's samples per example.
+    #[arg(long, default_value_t = 2)]
+    pub rloo_k: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 24)]
+    pub batch: usize,
+    /// Importance samples of the validation and test bound.
+    #[arg(long, default_value_t = 100)]
+    pub iwae_samples: usize,
+    /// Evaluate the validation bound on only the first this many images.
+    #[arg(long)]
+    pub valid_limit: Option<usize>,
+    /// Cap on iterations per epoch (for quick checks).
+    #[arg(long)]
+    pub max_iters: Option<usize>,
+    /// Skip the test-set evaluation of the best parameters.
+    #[arg(long)]
+    pub no_test: bool,
+    /// Runs in parallel (each single-threaded; evaluation uses the same pool).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+}
+
+fn set_of(d: DataArg) -> DataSet {
+    match d {
+        DataArg::Mnist => DataSet::Mnist,
+        DataArg::FashionMnist => DataSet::FashionMnist,
+        DataArg::Omniglot => DataSet::Omniglot,
+    }
+}
+
+/// Loads the data, trains one run per estimator, writes the results and prints the table.
+pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
+    let set = set_of(a.data);
+    let dir = set.resolve_dir(a.data_dir.as_deref())?;
+    let bin = match a.binarization {
+        BinarizationArg::Fixed => Binarization::Fixed,
+        BinarizationArg::Dynamic => Binarization::Dynamic,
+    };
+    let data = Data::load(set, &dir, bin, a.binarization_seed)?;
+    eprintln!(
+        "{}: {} train / {} valid / {} test images of {} pixels from {}",
+        set.label(),
+        data.train.n,
+        data.valid.n,
+        data.test.n,
+        data.pixels,
+        dir.display()
+    );
+    let configs: Vec<TrainConfig> = a
+        .estimator
+        .iter()
+        .map(|&k| {
+            let mut c = TrainConfig::paper(a.model, k, a.epochs);
+            c.lr = a.lr;
+            c.cv_lr_scale = a.cv_lr_scale;
+            c.estimator.cv_depth = a.cv_depth;
+            c.estimator.cv_weight_decay = a.cv_weight_decay;
+            c.estimator.concrete_temperature = a.concrete_temperature;
+            c.estimator.rloo_k = a.rloo_k;
+            c.pretrain_steps = a.pretrain;
+            c.batch = a.batch;
+            c.iwae_samples = a.iwae_samples;
+            c.valid_limit = a.valid_limit;
+            c.max_iters_per_epoch = a.max_iters;
+            c.test = !a.no_test;
+            c.seed = seed;
+            c
+        })
+        .collect();
+    let name = format!("vae-{}-{}", set.label(), a.model.label());
+    let rdir = results_dir(out, &name)?;
+    let iters = (data.train.n / a.batch).min(a.max_iters.unwrap_or(usize::MAX));
+    let pb = ProgressBar::new((iters * a.epochs * configs.len()) as u64);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} iterations, {per_sec}, eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    pb.set_message(format!("vae {} {}", a.model.label(), set.label()));
+    let log = Mutex::new(());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.jobs.max(1))
+        .build()?;
+    let results: Vec<Result<RunResult>> = pool.install(|| {
+        configs
+            .par_iter()
+            .map(|c| {
+                let label = c.estimator.kind.label();
+                let mut on_epoch = |r: &super::train::EpochRecord| {
+                    let _g = log.lock();
+                    let line = format!(
+                        "{label:<8} epoch {:>4}: train -ELBO {:.2}, valid -IWAE{} {:.2}, {:.1} it/s",
+                        r.epoch, r.train_neg_elbo, c.iwae_samples, r.valid_neg_iwae, r.iters_per_s
+                    );
+                    // A hidden bar (output not a terminal) drops println: log to stderr.
+                    if pb.is_hidden() {
+                        eprintln!("{line}");
+                    } else {
+                        pb.println(line);
+                    }
+                    if let Err(e) = report::append_epoch(&rdir, label, r) {
+                        pb.println(format!("could not write curves-{label}.csv: {e}"));
+                    }
+                };
+                let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
+                let path = rdir.join(format!("summary-{label}.json"));
+                crate::output::write_json(&path, &run)?;
+                Ok(run)
+            })
+            .collect()
+    });
+    pb.finish_and_clear();
+    let mut runs = Vec::new();
+    for r in results {
+        runs.push(r?);
+    }
+    #[derive(serde::Serialize)]
+    struct Settings<'a> {
+        data: &'static str,
+        data_dir: String,
+        train_images: usize,
+        valid_images: usize,
+        test_images: usize,
+        binarization: Binarization,
+        binarization_seed: u64,
+        model: ModelKind,
+        command: &'a str,
+        threads: usize,
+    }
+    let command: String = std::env::args().collect::<Vec<_>>().join(" ");
+    let title = format!(
+        "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
+        set.label(),
+        a.model.label()
+    );
+    let files = report::write_all(
+        &rdir,
+        &title,
+        &Settings {
+            data: set.label(),
+            data_dir: dir.display().to_string(),
+            train_images: data.train.n,
+            valid_images: data.valid.n,
+            test_images: data.test.n,
+            binarization: data.binarization,
+            binarization_seed: data.binarization_seed,
+            model: a.model,
+            command: &command,
+            threads: a.jobs.max(1),
+        },
+        &runs,
+    )?;
+    print!("{}", report::table(&runs));
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! Dense layers and multilayer mappings over a minibatch, with their parameters in one flat
+//! vector (so one Adam state and one "best parameters" copy cover a whole model), and the
+//! derivatives the VAE needs: the backward pass (parameters and input) and, for the RELAX
+//! control variate's ReLU network, the mixed second derivative of the variance loss.
+//!
+//! Row-major everywhere: a batch is `rows x width`; a weight matrix is `in x out`, so a
+//! layer is `y = x W + b`.
+
+use super::linalg::gemm;
+use rand_core::Rng;
+use relax_core::math::uniform_open;
+
+/// Hidden-layer nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// `tanh`: the VAE's nonlinear mappings.
+    Tanh,
+    /// `max(0, x)`: the RELAX control variate `r_rho`.
+    Relu,
+}
+
+impl Act {
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Act::Tanh => x.tanh(),
+            Act::Relu => x.max(0.0),
+        }
+    }
+
+    /// The derivative, from the pre-activation `a` and the output `h`.
+    fn deriv(self, a: f32, h: f32) -> f32 {
+        match self {
+            Act::Tanh => 1.0 - h * h,
+            Act::Relu => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
+/// parameter vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Offset of the weight matrix.
+    pub w: usize,
+    /// Offset of the bias.
+    pub b: usize,
+}
+
+/// Allocates parameters for new layers.
+#[derive(Debug, Default)]
+pub struct ParamLayout {
+    /// Parameters allocated so far.
+    pub len: usize,
+}
+
+impl ParamLayout {
+    /// A new dense layer.
+    pub fn dense(&mut self, inputs: usize, outputs: usize) -> Dense {
+        let w = self.len;
+        let b = w + inputs * outputs;
+        self.len = b + outputs;
+        Dense {
+            inputs,
+            outputs,
+            w,
+            b,
+        }
+    }
+
+    /// A plain vector of `n` parameters; returns its offset.
+    pub fn vector(&mut self, n: usize) -> usize {
+        let off = self.len;
+        self.len += n;
+        off
+    }
+}
+
+impl Dense {
+    /// Glorot-uniform weights (TensorFlow's default for dense layers), zero bias.
+    pub fn init<R: Rng + ?Sized>(&self, params: &mut [f32], gain: f32, rng: &mut R) {
+        let a = gain * (6.0 / (self.inputs + self.outputs) as f32).sqrt();
+        for w in &mut params[self.w..self.w + self.inputs * self.outputs] {
+            *w = a * (2.0 * uniform_open(rng) - 1.0);
+        }
+        params[self.b..self.b + self.outputs].fill(0.0);
+    }
+
+    /// `y = x W + b` for `rows` rows.
+    pub fn forward(&self, p: &[f32], x: &[f32], rows: usize, y: &mut [f32]) {
+        let o = self.outputs;
+        let bias = &p[self.b..self.b + o];
+        for r in 0..rows {
+            y[r * o..(r + 1) * o].copy_from_slice(bias);
+        }
+        gemm(
+            rows,
+            o,
+            self.inputs,
+            1.0,
+            x,
+            false,
+            &p[self.w..],
+            false,
+            1.0,
+            y,
+        );
+    }
+
+    /// `grad_W += x^T dy`, `grad_b += colsum(dy)`.
+    pub fn param_grad(&self, x: &[f32], dy: &[f32], rows: usize, grad: &mut [f32]) {
+        let (i, o) = (self.inputs, self.outputs);
+        gemm(
+            i,
+            o,
+            rows,
+            1.0,
+            x,
+            true,
+            dy,
+            false,
+            1.0,
+            &mut grad[self.w..self.w + i * o],
+        );
+        let gb = &mut grad[self.b..self.b + o];
+        for r in 0..rows {
+            for (g, d) in gb.iter_mut().zip(&dy[r * o..(r + 1) * o]) {
+                *g += d;
+            }
+        }
+    }
+
+    /// `dx = dy W^T` (overwrites `dx`).
+    pub fn input_grad(&self, p: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
+        let (i, o) = (self.inputs, self.outputs);
+        gemm(rows, i, o, 1.0, dy, false, &p[self.w..], true, 0.0, dx);
+    }
+}
+
+/// A mapping: dense layers with `act` between them and a linear output.
+#[derive(Debug, Clone)]
+pub struct Net {
+    /// The layers, input first.
+    pub layers: Vec<Dense>,
+    /// The hidden nonlinearity.
+    pub act: Act,
+}
+
+/// The activations of one forward pass (and scratch for the backward passes), for up to
+/// `capacity` rows; allocated once and reused, so training allocates nothing per step.
+#[derive(Debug, Clone)]
+pub struct NetCache {
+    /// Pre-activations of each hidden layer.
+    pre: Vec<Vec<f32>>,
+    /// Outputs of each hidden layer.
+    post: Vec<Vec<f32>>,
+    /// The network output.
+    pub out: Vec<f32>,
+    /// Backward scratch, one per layer output.
+    d: Vec<Vec<f32>>,
+    /// Tangent scratch (mixed backward).
+    t_pre: Vec<Vec<f32>>,
+    dt: Vec<Vec<f32>>,
+}
+
+impl Net {
+    /// `widths[0] -> widths[1] -> ... -> widths.last()`, allocated in `layout`.
+    pub fn new(layout: &mut ParamLayout, widths: &[usize], act: Act) -> Self {
+        let layers = widths
+            .windows(2)
+            .map(|w| layout.dense(w[0], w[1]))
+            .collect();
+        Self { layers, act }
+    }
+
+    /// Input width.
+    pub fn inputs(&self) -> usize {
+        self.layers[0].inputs
+    }
+
+    /// Output width.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().expect("a layer").outputs
+    }
+
+    /// Glorot-uniform weights, zero biases; the output layer's weights times `out_gain`.
+    pub fn init<R: Rng + ?Sized>(&self, params: &mut [f32], out_gain: f32, rng: &mut R) {
+        let n = self.layers.len();
+        for (k, l) in self.layers.iter().enumerate() {
+            l.init(params, if k + 1 == n { out_gain } else { 1.0 }, rng);
+        }
+    }
+
+    /// Buffers for up to `capacity` rows.
+    pub fn cache(&self, capacity: usize) -> NetCache {
+        let hidden: Vec<Vec<f32>> = self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|l| vec![0.0; capacity * l.outputs])
+            .collect();
+        NetCache {
+            pre: hidden.clone(),
+            post: hidden.clone(),
+            out: vec![0.0; capacity * self.outputs()],
+            d: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; capacity * l.outputs])
+                .collect(),
+            t_pre: hidden.clone(),
+            dt: self
+                .layers
+                .iter()
+                .map(|l| vec![0.0; capacity * l.outputs])
+                .collect(),
+        }
+    }
+
+    /// Forward pass of `rows` rows of `x`; the output is in `cache.out`.
+    pub fn forward(&self, p: &[f32], x: &[f32], rows: usize, cache: &mut NetCache) {
+        let n = self.layers.len();
+        for k in 0..n {
+            let l = &self.layers[k];
+            if k + 1 == n {
+                let input: &[f32] = if k == 0 { x } else { &cache.post[k - 1] };
+                l.forward(p, input, rows, &mut cache.out);
+            } else {
+                let (before, rest) = cache.post.split_at_mut(k);
+                let input: &[f32] = if k == 0 { x } else { &before[k - 1] };
+                let pre = &mut cache.pre[k];
+                l.forward(p, input, rows, pre);
+                let m = rows * l.outputs;
+                for (h, a) in rest[0][..m].iter_mut().zip(&pre[..m]) {
+                    *h = self.act.apply(*a);
+                }
+            }
+        }
+    }
+
+    /// Backward pass from `dout` (`rows x outputs`) after [`Net::forward`] on the same `x`:
+    /// adds the parameter gradient into `grad` (when given) and writes the input gradient
+    /// into `dx` (when given).
+    pub fn backward(
+        &self,
+        p: &[f32],
+        x: &[f32],
+        rows: usize,
+        cache: &mut NetCache,
+        dout: &[f32],
+        mut grad: Option<&mut [f32]>,
+        dx: Option<&mut [f32]>,
+    ) {
+        let n = self.layers.len();
+        // cache.d[k] holds the gradient w.r.t. the output (pre-activation for hidden
+        // layers) of layer k.
+        let m_out = rows * self.outputs();
+        cache.d[n - 1][..m_out].copy_from_slice(&dout[..m_out]);
+        for k in (0..n).rev() {
+            let l = &self.layers[k];
+            let input: &[f32] = if k == 0 { x } else { &cache.post[k - 1] };
+            if let Some(g) = grad.as_deref_mut() {
+                l.param_grad(input, &cache.d[k], rows, g);
+            }
+            if k > 0 {
+                let (lo, hi) = cache.d.split_at_mut(k);
+                let dprev = &mut lo[k - 1];
+                l.input_grad(p, &hi[0], rows, dprev);
+                let m = rows * l.inputs;
+                for i in 0..m {
+                    dprev[i] *= self.act.deriv(cache.pre[k - 1][i], cache.post[k - 1][i]);
+                }
+            }
+        }
+        if let Some(dx) = dx {
+            self.layers[0].input_grad(p, &cache.d[0], rows, dx);
+        }
+    }
+
+    /// For a one-output ReLU network after [`Net::forward`] on `x`: adds to `grad` the
+    /// parameter gradient of `sum_r alpha_r m(x_r) + (J_x m(x_r)) u_r`, the mixed second
+    /// derivative (forward-over-reverse) that the control variate's variance loss needs.
+    /// `u` is `rows x inputs` (the input tangent). ReLU's second derivative is zero almost
+    /// everywhere, so the tangent does not feed back into the primal pre-activations.
+    pub fn mixed_backward(
+        &self,
+        p: &[f32],
+        x: &[f32],
+        u: &[f32],
+        alpha: &[f32],
+        rows: usize,
+        cache: &mut NetCache,
+        grad: &mut [f32],
+    ) {
+        assert_eq!(self.act, Act::Relu, "mixed_backward: ReLU networks only");
+        assert_eq!(self.outputs(), 1, "mixed_backward: one output");
+        let n = self.layers.len();
+        // Tangent forward: t_pre[k] = d(pre_k) in direction u (no bias).
+        for k in 0..n - 1 {
+            let l = &self.layers[k];
+            let (before, rest) = cache.t_pre.split_at_mut(k);
+            let dst = &mut rest[0];
+            if k == 0 {
+                gemm(
+                    rows,
+                    l.outputs,
+                    l.inputs,
+                    1.0,
+                    u,
+                    false,
+                    &p[l.w..],
+                    false,
+                    0.0,
+                    dst,
+                );
+            } else {
+                // Tangent of the previous layer's output: relu'(pre) * t_pre, kept in
+                // cache.dt[k - 1] as scratch.
+                let m = rows * l.inputs;
+                let th = &mut cache.dt[k - 1];
+                for i in 0..m {
+                    th[i] = self.act.deriv(cache.pre[k - 1][i], 0.0) * before[k - 1][i];
+                }
+                gemm(
+                    rows,
+                    l.outputs,
+                    l.inputs,
+                    1.0,
+                    th,
+                    false,
+                    &p[l.w..],
+                    false,
+                    0.0,
+                    dst,
+                );
+            }
+        }
+        // Reverse over (primal, tangent): d[k] = adjoint of pre_k (primal), dt[k] = adjoint
+        // of the tangent pre_k. Output: d out = alpha, d out_dot = 1.
+        for r in 0..rows {
+            cache.d[n - 1][r] = alpha[r];
+            cache.dt[n - 1][r] = 1.0;
+        }
+        for k in (0..n).rev() {
+            let l = &self.layers[k];
+            // Weight gradient: h_in^T d + h_in_dot^T dt; bias gets d only.
+            if k == 0 {
+                l.param_grad(x, &cache.d[0], rows, grad);
+                gemm(
+                    l.inputs,
+                    l.outputs,
+                    rows,
+                    1.0,
+                    u,
+                    true,
+                    &cache.dt[0],
+                    false,
+                    1.0,
+                    &mut grad[l.w..l.w + l.inputs * l.outputs],
+                );
+            } else {
+                l.param_grad(&cache.post[k - 1], &cache.d[k], rows, grad);
+                // Tangent of h_{k-1}: relu'(pre) * t_pre (recomputed into the scratch of
+                // the layer below, which is free until we get there).
+                let m = rows * l.inputs;
+                let mut th = std::mem::take(&mut cache.t_pre[k - 1]);
+                for i in 0..m {
+                    th[i] *= self.act.deriv(cache.pre[k - 1][i], 0.0);
+                }
+                gemm(
+                    l.inputs,
+                    l.outputs,
+                    rows,
+                    1.0,
+                    &th,
+                    true,
+                    &cache.dt[k],
+                    false,
+                    1.0,
+                    &mut grad[l.w..l.w + l.inputs * l.outputs],
+                );
+                cache.t_pre[k - 1] = th;
+                // Adjoints of the layer below.
+                let (lo, hi) = cache.d.split_at_mut(k);
+                l.input_grad(p, &hi[0], rows, &mut lo[k - 1]);
+                let (tlo, thi) = cache.dt.split_at_mut(k);
+                l.input_grad(p, &thi[0], rows, &mut tlo[k - 1]);
+                for i in 0..m {
+                    let dm = self.act.deriv(cache.pre[k - 1][i], 0.0);
+                    lo[k - 1][i] *= dm;
+                    tlo[k - 1][i] *= dm;
+                }
+            }
+        }
+    }
+}
+
+/// Adam over a flat parameter vector (the core's `Adam` keeps fixed-size arrays, fine on a
+/// chip, not for 300k VAE parameters).
+#[derive(Debug, Clone)]
+pub struct AdamVec {
+    /// Step size.
+    pub lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+}
+
+impl AdamVec {
+    /// Adam with `beta1 = 0.9`, the given `beta2` and `eps = 1e-8`.
+    pub fn new(n: usize, lr: f32, beta2: f32) -> Self {
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2,
+            eps: 1e-8,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
+    }
+
+    /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
+    /// changes nothing.
+    pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
+        if !grad.iter().all(|g| g.is_finite()) {
+            return false;
+        }
+        self.t += 1;
+        let bc1 = 1.0 - self.beta1.powi(self.t);
+        let bc2 = 1.0 - self.beta2.powi(self.t);
+        let step = self.lr * bc2.sqrt() / bc1;
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        for (((p, g), m), v) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= step * *m / (v.sqrt() + eps * bc2.sqrt());
+        }
+        true
+    }
+}

@@ -1,0 +1,243 @@
+//! What a `relax vae` command writes under `<out>/vae-<dataset>-<model>/`: one CSV of curves
+//! per estimator (appended epoch by epoch, so an interrupted run keeps what it did), one
+//! combined `curves.csv`, `summary.json` (settings, per-estimator results, Table 4's epochs
+//! to REBAR's best validation bound) and `neg_elbo.png` in the style of Figure 4.
+
+use super::train::{EpochRecord, RunResult};
+use crate::output::{write_json, CsvWriter};
+use crate::plot::{line_plot, palette, LegendAt, Panel, Series};
+use crate::Result;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The CSV header of the curves.
+pub const HEADER: [&str; 7] = [
+    "estimator",
+    "epoch",
+    "train_neg_elbo",
+    "valid_neg_iwae",
+    "variance_loss",
+    "train_seconds",
+    "iters_per_s",
+];
+
+/// Appends one epoch to `<dir>/curves-<estimator>.csv` (header on a new file).
+pub fn append_epoch(dir: &Path, estimator: &str, r: &EpochRecord) -> Result<()> {
+    let path = dir.join(format!("curves-{estimator}.csv"));
+    let new = r.epoch == 1 || !path.exists();
+    let mut f = if new {
+        std::fs::File::create(&path)?
+    } else {
+        OpenOptions::new().append(true).open(&path)?
+    };
+    if new {
+        writeln!(f, "{}", HEADER.join(","))?;
+    }
+    writeln!(
+        f,
+        "{estimator},{},{:.4},{:.4},{:.6e},{:.2},{:.2}",
+        r.epoch,
+        r.train_neg_elbo,
+        r.valid_neg_iwae,
+        r.variance_loss,
+        r.train_seconds,
+        r.iters_per_s
+    )?;
+    Ok(())
+}
+
+/// The first epoch at which `run`'s validation bound is at least `target` (Table 4).
+pub fn epochs_to_reach(run: &RunResult, target: f64) -> Option<usize> {
+    run.records
+        .iter()
+        .find(|r| -r.valid_neg_iwae >= target)
+        .map(|r| r.epoch)
+}
+
+/// A one-line-per-estimator table: best training ELBO, best validation IWAE, its epoch, test
+/// IWAE, iterations per second.
+pub fn table(runs: &[RunResult]) -> String {
+    let mut s = format!(
+        "{:<9} {:>7} {:>15} {:>16} {:>10} {:>12} {:>9}\n",
+        "estimator",
+        "epochs",
+        "best train ELBO",
+        "best valid IWAE",
+        "best epoch",
+        "test IWAE",
+        "iters/s"
+    );
+    for r in runs {
+        s += &format!(
+            "{:<9} {:>7} {:>15.2} {:>16.2} {:>10} {:>12} {:>9.1}\n",
+            r.config.estimator.kind.label(),
+            r.records.len(),
+            r.best_train_elbo,
+            r.best_valid_iwae,
+            r.best_epoch,
+            r.test_iwae.map_or("-".into(), |t| format!("{t:.2}")),
+            r.iters_per_s
+        );
+    }
+    if let Some(rebar) = runs
+        .iter()
+        .find(|r| r.config.estimator.kind.label() == "rebar")
+    {
+        for r in runs
+            .iter()
+            .filter(|r| r.config.estimator.kind.label() != "rebar")
+        {
+            s += &format!(
+                "epochs for {} to reach REBAR's best validation bound {:.2} (REBAR: {}): {}\n",
+                r.config.estimator.kind.label(),
+                rebar.best_valid_iwae,
+                rebar.best_epoch,
+                epochs_to_reach(r, rebar.best_valid_iwae)
+                    .map_or("not reached".into(), |e| e.to_string())
+            );
+        }
+    }
+    s
+}
+
+/// Writes `curves.csv`, `summary.json` and `neg_elbo.png` for `runs` into `dir`.
+pub fn write_all<S: serde::Serialize>(
+    dir: &Path,
+    title: &str,
+    settings: &S,
+    runs: &[RunResult],
+) -> Result<Vec<PathBuf>> {
+    let csv_path = dir.join("curves.csv");
+    let mut csv = CsvWriter::create(&csv_path, &HEADER)?;
+    for run in runs {
+        for r in &run.records {
+            csv.row(&[
+                &run.config.estimator.kind.label(),
+                &r.epoch,
+                &r.train_neg_elbo,
+                &r.valid_neg_iwae,
+                &r.variance_loss,
+                &r.train_seconds,
+                &r.iters_per_s,
+            ])?;
+        }
+    }
+    csv.finish()?;
+    let rebar_best = runs
+        .iter()
+        .find(|r| r.config.estimator.kind.label() == "rebar")
+        .map(|r| r.best_valid_iwae);
+    #[derive(serde::Serialize)]
+    struct Table4 {
+        estimator: &'static str,
+        epochs_to_reach_rebar_best_valid: Option<usize>,
+    }
+    #[derive(serde::Serialize)]
+    struct Summary<'a, S> {
+        experiment: &'a str,
+        settings: &'a S,
+        runs: &'a [RunResult],
+        rebar_best_valid_iwae: Option<f64>,
+        table4: Vec<Table4>,
+    }
+    let table4 = match rebar_best {
+        Some(t) => runs
+            .iter()
+            .map(|r| Table4 {
+                estimator: r.config.estimator.kind.label(),
+                epochs_to_reach_rebar_best_valid: epochs_to_reach(r, t),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let json_path = dir.join("summary.json");
+    write_json(
+        &json_path,
+        &Summary {
+            experiment: title,
+            settings,
+            runs,
+            rebar_best_valid_iwae: rebar_best,
+            table4,
+        },
+    )?;
+    let png = dir.join("neg_elbo.png");
+    let mut series = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let c = palette(i);
+        let name = run.config.estimator.kind.label().to_uppercase();
+        let x: Vec<f64> = run.records.iter().map(|r| r.epoch as f64).collect();
+        series.push(
+            Series::new(
+                format!("{name} train"),
+                x.clone(),
+                run.records.iter().map(|r| r.train_neg_elbo).collect(),
+            )
+            .with_color(c),
+        );
+        series.push(
+            Series::new(
+                format!("{name} valid (IWAE-100)"),
+                x,
+                run.records.iter().map(|r| r.valid_neg_iwae).collect(),
+            )
+            .with_color(c)
+            .dashed(),
+        );
+    }
+    if let Some(t) = rebar_best {
+        let last = runs
+            .iter()
+            .map(|r| r.records.len())
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64;
+        series.push(
+            Series::new("REBAR best valid", vec![1.0, last], vec![-t, -t])
+                .with_color((0, 0, 0))
+                .dashed(),
+        );
+    }
+    // Clip the first epochs' large values so the interesting range is visible.
+    let finals: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| {
+            r.records
+                .iter()
+                .map(|e| e.train_neg_elbo.min(e.valid_neg_iwae))
+        })
+        .filter(|v| v.is_finite())
+        .collect();
+    let y_range = if finals.is_empty() {
+        None
+    } else {
+        let lo = finals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let late: Vec<f64> = runs
+            .iter()
+            .flat_map(|r| {
+                let skip = r.records.len() / 5;
+                r.records
+                    .iter()
+                    .skip(skip)
+                    .map(|e| e.train_neg_elbo.max(e.valid_neg_iwae))
+            })
+            .collect();
+        let hi = late.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        (hi > lo).then_some((lo - 0.5, hi + 0.5 + 0.3 * (hi - lo)))
+    };
+    line_plot(
+        &png,
+        &[Panel {
+            title: title.to_string(),
+            x_label: "epoch".into(),
+            y_label: "-ELBO (nats)".into(),
+            series,
+            y_range,
+            legend: LegendAt::UpperRight,
+            headroom: 0.3,
+        }],
+        (900, 600),
+    )?;
+    Ok(vec![csv_path, json_path, png])
+}

@@ -1,0 +1,353 @@
+//! Training and evaluation: minibatches of 24, Adam (beta2 = 0.99999) on the model, a second
+//! Adam on the variance parameters (learning rate `cv_lr_scale * lr`, Algorithm 2: the same
+//! sample updates both), a 1000-step pre-training of REBAR's and RELAX's control variates, and
+//! after each epoch the mean training -ELBO and the 100-sample importance-weighted bound on
+//! validation; the best-validation parameters are kept and evaluated on test at the end.
+
+use super::data::{shuffle, Data, Split};
+use super::estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
+use super::layers::AdamVec;
+use super::model::{Chain, ModelKind, Vae};
+use crate::Result;
+use rayon::prelude::*;
+use relax_core::dist::{Bernoulli, Relaxed};
+use relax_core::math::logsumexp;
+use std::time::Instant;
+
+/// One training run's settings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub model: ModelKind,
+    /// Estimator and its settings.
+    pub estimator: EstimatorConfig,
+    /// Epochs (an epoch is `floor(n_train / batch)` iterations).
+    pub epochs: usize,
+    /// Cap on iterations per epoch (None: the whole epoch); for quick checks.
+    pub max_iters_per_epoch: Option<usize>,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Model learning rate.
+    pub lr: f32,
+    /// Adam's beta2 for both optimizers.
+    pub beta2: f32,
+    /// Variance-parameter learning rate over the model's.
+    pub cv_lr_scale: f32,
+    /// Control-variate pre-training steps before training (REBAR, RELAX).
+    pub pretrain_steps: usize,
+    /// Importance samples of the validation bound.
+    pub iwae_samples: usize,
+    /// Use only the first this many validation images (None: all).
+    pub valid_limit: Option<usize>,
+    /// Evaluate the best parameters on the test set at the end.
+    pub test: bool,
+    /// Hidden units of the nonlinear model's layers.
+    pub hidden: usize,
+    /// Seed of the run (initialisation, batches, samples).
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The paper's settings for `model` and `kind`: batch 24, lr 0.001 (Tucker et al.'s
+    /// default), beta2 0.99999, variance lr scale 1, 1000 pre-training steps, IWAE-100.
+    pub fn paper(model: ModelKind, kind: EstimatorKind, epochs: usize) -> Self {
+        Self {
+            model,
+            estimator: EstimatorConfig::new(kind),
+            epochs,
+            max_iters_per_epoch: None,
+            batch: 24,
+            lr: 1e-3,
+            beta2: 0.99999,
+            cv_lr_scale: 1.0,
+            pretrain_steps: 1000,
+            iwae_samples: 100,
+            valid_limit: None,
+            test: true,
+            hidden: 200,
+            seed: 0,
+        }
+    }
+}
+
+/// One epoch's record.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct EpochRecord {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean single-sample -ELBO over the epoch's minibatches.
+    pub train_neg_elbo: f64,
+    /// -(IWAE bound) on validation.
+    pub valid_neg_iwae: f64,
+    /// Mean variance loss of the control variates (0 without).
+    pub variance_loss: f64,
+    /// Training seconds so far (evaluation excluded).
+    pub train_seconds: f64,
+    /// Training iterations per second in this epoch.
+    pub iters_per_s: f64,
+}
+
+/// A finished run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunResult {
+    /// Settings.
+    pub config: TrainConfig,
+    /// Per epoch.
+    pub records: Vec<EpochRecord>,
+    /// Highest training ELBO over epochs (Table 1's quantity).
+    pub best_train_elbo: f64,
+    /// Highest validation IWAE bound over epochs (Table 3's).
+    pub best_valid_iwae: f64,
+    /// Epoch of the best validation bound.
+    pub best_epoch: usize,
+    /// Test IWAE bound of the best-validation parameters.
+    pub test_iwae: Option<f64>,
+    /// Mean training iterations per second.
+    pub iters_per_s: f64,
+    /// Iterations per epoch.
+    pub iters_per_epoch: usize,
+    /// Wall time of the run, evaluations included.
+    pub wall_seconds: f64,
+    /// REBAR/RELAX: final eta per layer.
+    pub etas: Vec<f32>,
+    /// REBAR/RELAX: final temperature per layer.
+    pub temperatures: Vec<f32>,
+    /// The best-validation parameters.
+    #[serde(skip)]
+    pub best_params: Vec<f32>,
+}
+
+/// Trains one model with one estimator; `progress(k)` is called every `k` iterations and
+/// `on_epoch` after each epoch.
+pub fn train<const N: usize>(
+    data: &Data,
+    cfg: &TrainConfig,
+    progress: &(dyn Fn(u64) + Sync),
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<RunResult> {
+    let start = Instant::now();
+    let mut rng = crate::seed::rng(cfg.seed, 1);
+    let (model, mut theta) = Vae::new(
+        cfg.model,
+        data.pixels,
+        N,
+        &data.train_mean,
+        cfg.hidden,
+        &mut rng,
+    )?;
+    let mut est = VaeEstimator::<N>::new(
+        cfg.estimator,
+        &model,
+        cfg.batch,
+        cfg.lr * cfg.cv_lr_scale,
+        cfg.beta2,
+        &mut rng,
+    )?;
+    let mut adam = AdamVec::new(model.n_params, cfg.lr, cfg.beta2);
+    let mut grad = vec![0.0f32; model.n_params];
+    let mut xb = vec![0.0f32; cfg.batch * data.pixels];
+    let n = data.train.n;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut iters = n / cfg.batch;
+    if let Some(m) = cfg.max_iters_per_epoch {
+        iters = iters.min(m);
+    }
+    if iters == 0 {
+        return Err("fewer training images than one batch".into());
+    }
+    let kind = cfg.estimator.kind;
+    if matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax) {
+        for _ in 0..cfg.pretrain_steps {
+            let idx: Vec<usize> = (0..cfg.batch)
+                .map(|_| (rng.next_u64() % n as u64) as usize)
+                .collect();
+            data.train_batch(&idx, &mut rng, &mut xb);
+            est.step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)?;
+        }
+        grad.fill(0.0);
+    }
+    let mut records = Vec::with_capacity(cfg.epochs);
+    let mut best_params = theta.clone();
+    let mut best_valid = f64::INFINITY;
+    let mut best_epoch = 0;
+    let mut train_seconds = 0.0;
+    let mut eval_rng_seed = crate::seed::splitmix64(cfg.seed ^ 0xe7a1);
+    for epoch in 1..=cfg.epochs {
+        shuffle(&mut order, &mut rng);
+        let t0 = Instant::now();
+        let (mut sum_f, mut sum_v) = (0.0f64, 0.0f64);
+        for it in 0..iters {
+            let idx = &order[it * cfg.batch..(it + 1) * cfg.batch];
+            data.train_batch(idx, &mut rng, &mut xb);
+            grad.fill(0.0);
+            let st = est
+                .step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)
+                .map_err(|e| format!("{} epoch {epoch} iteration {it}: {e}", kind.label()))?;
+            if !adam.step(&mut theta, &grad) {
+                return Err(format!(
+                    "{} epoch {epoch} iteration {it}: non-finite model gradient",
+                    kind.label()
+                )
+                .into());
+            }
+            sum_f += st.neg_elbo;
+            sum_v += st.variance_loss;
+            if it % 50 == 49 {
+                progress(50);
+            }
+        }
+        progress((iters % 50) as u64);
+        let dt = t0.elapsed().as_secs_f64();
+        train_seconds += dt;
+        eval_rng_seed = crate::seed::splitmix64(eval_rng_seed);
+        let valid = neg_iwae::<N>(
+            &model,
+            &theta,
+            &data.valid,
+            cfg.valid_limit,
+            cfg.iwae_samples,
+            eval_rng_seed,
+        )?;
+        if valid < best_valid {
+            best_valid = valid;
+            best_epoch = epoch;
+            best_params.copy_from_slice(&theta);
+        }
+        let rec = EpochRecord {
+            epoch,
+            train_neg_elbo: sum_f / iters as f64,
+            valid_neg_iwae: valid,
+            variance_loss: sum_v / iters as f64,
+            train_seconds,
+            iters_per_s: iters as f64 / dt,
+        };
+        on_epoch(&rec);
+        records.push(rec);
+    }
+    let test_iwae = if cfg.test && data.test.n > 0 {
+        Some(-neg_iwae::<N>(
+            &model,
+            &best_params,
+            &data.test,
+            None,
+            cfg.iwae_samples,
+            crate::seed::splitmix64(cfg.seed ^ 0x7e57),
+        )?)
+    } else {
+        None
+    };
+    let best_train = records
+        .iter()
+        .map(|r| r.train_neg_elbo)
+        .fold(f64::INFINITY, f64::min);
+    Ok(RunResult {
+        config: cfg.clone(),
+        best_train_elbo: -best_train,
+        best_valid_iwae: -best_valid,
+        best_epoch,
+        test_iwae,
+        iters_per_s: (iters * cfg.epochs) as f64 / train_seconds.max(1e-9),
+        iters_per_epoch: iters,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        etas: if est.cv.log_temp.is_empty() {
+            Vec::new()
+        } else {
+            est.cv.etas()
+        },
+        temperatures: est.cv.temperatures(),
+        records,
+        best_params,
+    })
+}
+
+/// Examples per evaluation block (rows = examples x samples).
+const EVAL_BLOCK: usize = 4;
+
+/// The mean over `split` (its first `limit` images) of `-log (1/S) sum_s p(x, b_s) /
+/// q(b_s | x)`, `b_s ~ q(b | x)`: the negative importance-weighted bound with `S = samples`,
+/// in parallel over blocks of images (each block its own random stream, so the result does
+/// not depend on the number of threads).
+pub fn neg_iwae<const N: usize>(
+    model: &Vae,
+    theta: &[f32],
+    split: &Split,
+    limit: Option<usize>,
+    samples: usize,
+    seed: u64,
+) -> Result<f64> {
+    let n = limit.map_or(split.n, |l| l.min(split.n));
+    if n == 0 || samples == 0 {
+        return Err("IWAE: no images or no samples".into());
+    }
+    let p = model.pixels;
+    let idx: Vec<usize> = (0..n).collect();
+    let sums: Vec<Result<f64>> = idx
+        .par_chunks(EVAL_BLOCK)
+        .enumerate()
+        .map_init(
+            || {
+                (
+                    model.pass(EVAL_BLOCK * samples),
+                    vec![0.0f32; EVAL_BLOCK * samples * p],
+                    vec![0.0f32; samples],
+                )
+            },
+            |(pass, xs, fs), (block, ex)| {
+                let mut rng = crate::seed::rng(seed, block as u64);
+                let g = ex.len();
+                let rows = g * samples;
+                // Encoder of layer 0 once per image, then replicated over its samples.
+                for (e, &i) in ex.iter().enumerate() {
+                    xs[e * p..(e + 1) * p].copy_from_slice(split.row(i, p));
+                }
+                model.set_input(pass, xs, g);
+                model.encode_first(theta, pass, g);
+                for e in (0..g).rev() {
+                    let src: [f32; N] = pass.l[0][e * N..(e + 1) * N].try_into().expect("row of N");
+                    for s in 0..samples {
+                        let r = e * samples + s;
+                        pass.l[0][r * N..(r + 1) * N].copy_from_slice(&src);
+                    }
+                }
+                for (e, &i) in ex.iter().enumerate().rev() {
+                    for s in 0..samples {
+                        let r = e * samples + s;
+                        xs[r * p..(r + 1) * p].copy_from_slice(split.row(i, p));
+                    }
+                }
+                model.set_input(pass, xs, rows);
+                for k in 0..model.layers {
+                    if k > 0 {
+                        model.encode_next(theta, pass, rows, k);
+                    }
+                    for r in 0..rows {
+                        let l: &[f32; N] =
+                            pass.l[k][r * N..(r + 1) * N].try_into().expect("row of N");
+                        let b = Bernoulli::<N>::harden(&Bernoulli::<N>::sample_z(l, &mut rng));
+                        pass.s[k][r * N..(r + 1) * N].copy_from_slice(&b);
+                    }
+                }
+                model.forward(theta, pass, rows, model.layers, Chain::Hard);
+                let mut total = 0.0f64;
+                for e in 0..g {
+                    for s in 0..samples {
+                        fs[s] = -pass.f[e * samples + s];
+                    }
+                    let bound = logsumexp(fs) as f64 - (samples as f64).ln();
+                    if !bound.is_finite() {
+                        return Err("IWAE: non-finite bound".into());
+                    }
+                    total -= bound;
+                }
+                Ok(total)
+            },
+        )
+        .collect();
+    let mut total = 0.0;
+    for s in sums {
+        total += s?;
+    }
+    Ok(total / n as f64)
+}
+
+use rand_core::Rng as _;
