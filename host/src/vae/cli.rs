@@ -97,7 +97,8 @@ pub struct VaeArgs {
     /// Skip the test-set evaluation of the best parameters.
     #[arg(long)]
     pub no_test: bool,
-    /// Runs in parallel (each single-threaded; evaluation uses the same pool).
+    /// Runs in parallel. With 1 the runs go one after another and each evaluation uses
+    /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
 }
@@ -161,36 +162,42 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     );
     pb.set_message(format!("vae {} {}", a.model.label(), set.label()));
     let log = Mutex::new(());
+    // With --jobs 1 the runs go one after another and the evaluation of each uses every
+    // core; with more jobs, the runs share a pool of that many threads.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = a.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.jobs.max(1))
+        .num_threads(if jobs == 1 { cores } else { jobs })
         .build()?;
+    let one = |c: &TrainConfig| -> Result<RunResult> {
+        let label = c.estimator.kind.label();
+        let mut on_epoch = |r: &super::train::EpochRecord| {
+            let _g = log.lock();
+            let line = format!(
+                "{label:<8} epoch {:>4}: train -ELBO {:.2}, valid -IWAE{} {:.2}, {:.1} it/s",
+                r.epoch, r.train_neg_elbo, c.iwae_samples, r.valid_neg_iwae, r.iters_per_s
+            );
+            // A hidden bar (output not a terminal) drops println: log to stderr.
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
+            if let Err(e) = report::append_epoch(&rdir, label, r) {
+                eprintln!("could not write curves-{label}.csv: {e}");
+            }
+        };
+        let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
+        let path = rdir.join(format!("summary-{label}.json"));
+        crate::output::write_json(&path, &run)?;
+        Ok(run)
+    };
     let results: Vec<Result<RunResult>> = pool.install(|| {
-        configs
-            .par_iter()
-            .map(|c| {
-                let label = c.estimator.kind.label();
-                let mut on_epoch = |r: &super::train::EpochRecord| {
-                    let _g = log.lock();
-                    let line = format!(
-                        "{label:<8} epoch {:>4}: train -ELBO {:.2}, valid -IWAE{} {:.2}, {:.1} it/s",
-                        r.epoch, r.train_neg_elbo, c.iwae_samples, r.valid_neg_iwae, r.iters_per_s
-                    );
-                    // A hidden bar (output not a terminal) drops println: log to stderr.
-                    if pb.is_hidden() {
-                        eprintln!("{line}");
-                    } else {
-                        pb.println(line);
-                    }
-                    if let Err(e) = report::append_epoch(&rdir, label, r) {
-                        pb.println(format!("could not write curves-{label}.csv: {e}"));
-                    }
-                };
-                let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
-                let path = rdir.join(format!("summary-{label}.json"));
-                crate::output::write_json(&path, &run)?;
-                Ok(run)
-            })
-            .collect()
+        if jobs == 1 {
+            configs.iter().map(one).collect()
+        } else {
+            configs.par_iter().map(one).collect()
+        }
     });
     pb.finish_and_clear();
     let mut runs = Vec::new();
@@ -229,7 +236,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
             binarization_seed: data.binarization_seed,
             model: a.model,
             command: &command,
-            threads: a.jobs.max(1),
+            threads: if jobs == 1 { cores } else { jobs },
         },
         &runs,
     )?;
