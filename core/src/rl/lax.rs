@@ -175,6 +175,9 @@ impl<
 
     /// A learner with networks initialised from `rng` (policy, then value, then control
     /// variate, so LAX and A2C built from the same generator start from the same policy).
+    /// The control variate's output layer starts at zero, so LAX starts as A2C and `c^`
+    /// departs from zero only where that lowers the variance (a random `c^` adds variance
+    /// until it has learned).
     pub fn new<R: Rng + ?Sized>(config: LaxConfig, rng: &mut R) -> Result<Self, Error> {
         #[allow(clippy::let_unit_value)]
         let () = Self::SHAPE_OK;
@@ -187,7 +190,7 @@ impl<
             adam_std: Adam::new(adam(config.lr))?,
             value: Mlp::new_random(Activation::Elu, 1.0, rng),
             value_adam: Adam::new(adam(config.value_lr))?,
-            cv: Mlp::new_random(Activation::Elu, 1.0, rng),
+            cv: Mlp::new_random(Activation::Elu, 0.0, rng),
             cv_adam: Adam::new(adam(config.cv_lr))?,
             config,
             batch_grad: [0.0; PM],
