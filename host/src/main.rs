@@ -491,6 +491,7 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,
+        replot: false,
     };
     host::rl_gym::run_cli(GymTask::CartPole, seed, out, &g)
 }

@@ -533,6 +533,15 @@ pub fn write_results(
             }
             curves.push(m);
         }
+        // A seed that stopped when solved is held at its last value, so the band does not
+        // jump when it leaves.
+        let longest = curves.iter().map(Vec::len).max().unwrap_or(0);
+        for (c, r) in curves.iter_mut().zip(seeds) {
+            if cfg.stop_when_solved && r.run.solved_at.is_some() {
+                let last = c.last().copied().unwrap_or(f64::NAN);
+                c.resize(longest, last);
+            }
+        }
         let (med, lo, hi) = quantile_band(&curves);
         let x: Vec<f64> = (1..=med.len()).map(|e| e as f64).collect();
         reward_series.push(
@@ -579,11 +588,9 @@ pub fn write_results(
     line_plot(
         &dir.join("rewards.png"),
         &[Panel {
-            title: format!(
-                "{env}: mean return of the last 100 episodes (median, 25-75% over seeds)"
-            ),
+            title: format!("{env}: last-100 mean return (median, 25-75% over seeds)"),
             x_label: "Episode".into(),
-            y_label: "Mean return (last 100 episodes)".into(),
+            y_label: "Mean return of the last 100 episodes (solved seeds held)".into(),
             series: reward_series,
             y_range: Some(task.return_range()),
             legend: LegendAt::LowerRight,
@@ -650,6 +657,67 @@ pub struct GymArgs {
     /// Seconds to wait for any reply of a gymnasium server before failing.
     #[arg(long, default_value_t = 30.0)]
     pub timeout: f64,
+    /// Do not train: rewrite the CSV, JSON and PNG files from the per-seed files
+    /// `<out>/<experiment>/runs/<method>-seed<k>.json` of earlier runs (for example runs of
+    /// the methods made by separate invocations). Pass the options of those runs.
+    #[arg(long)]
+    pub replot: bool,
+}
+
+/// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg`.
+pub fn read_runs(dir: &Path, cfg: &GymRunConfig) -> Result<Vec<GymSeedRun>> {
+    cfg.seeds
+        .iter()
+        .map(|&seed| {
+            let f = dir
+                .join("runs")
+                .join(format!("{}-seed{seed}.json", cfg.estimator.name()));
+            let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            let field = |k: &str| -> Result<&serde_json::Value> {
+                v.get(k)
+                    .ok_or_else(|| format!("{}: no field {k}", f.display()).into())
+            };
+            let nums = |k: &str| -> Result<Vec<f64>> {
+                field(k)?
+                    .as_array()
+                    .ok_or_else(|| {
+                        crate::Error::from(format!("{}: {k} is not a list", f.display()))
+                    })?
+                    .iter()
+                    .map(|x| {
+                        x.as_f64()
+                            .ok_or_else(|| format!("{}: bad {k}", f.display()).into())
+                    })
+                    .collect()
+            };
+            let log_variance = field("log_variance")?
+                .as_array()
+                .ok_or("log_variance is not a list")?
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_u64().unwrap_or(0) as u32,
+                        p[1].as_f64().unwrap_or(f64::NAN),
+                    )
+                })
+                .collect();
+            Ok(GymSeedRun {
+                run: SeedRun {
+                    seed,
+                    returns: nums("returns")?.into_iter().map(|x| x as f32).collect(),
+                    steps: nums("steps")?.into_iter().map(|x| x as u32).collect(),
+                    solved_at: field("solved_at")?.as_u64().map(|x| x as u32),
+                    log_variance,
+                    wall_seconds: field("wall_seconds")?.as_f64().unwrap_or(f64::NAN),
+                },
+                resets: field("resets")?.as_u64().unwrap_or(0),
+                live_steps: field("live_steps")?.as_u64().unwrap_or(0),
+                replayed_steps: field("replayed_steps")?.as_u64().unwrap_or(0),
+                steps_per_second: field("steps_per_second")?.as_f64().unwrap_or(f64::NAN),
+            })
+        })
+        .collect()
 }
 
 /// Default (lr, cv_lr_scale, episodes) of a task and method.
@@ -719,6 +787,24 @@ pub fn run_cli(task: GymTask, seed: u64, out: &Path, args: &GymArgs) -> Result<(
         .expect("valid template"),
     );
     pb.set_message(format!("rl {}", task.env_id()));
+    if args.replot {
+        let dir = results_dir(out, task.experiment())?;
+        let runs = cfgs
+            .into_iter()
+            .map(|c| {
+                let seeds = read_runs(&dir, &c)?;
+                let wall = seeds.iter().map(|r| r.run.wall_seconds).sum();
+                Ok((c, seeds, wall))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let dir = write_results(out, task, &runs)?;
+        print!("{}", table(task, &runs));
+        println!(
+            "rewrote {} (wall time per method: the sum over its seeds)",
+            dir.display()
+        );
+        return Ok(());
+    }
     let counter = AtomicU64::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
     let results = std::thread::scope(|scope| {
