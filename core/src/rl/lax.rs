@@ -117,6 +117,55 @@ pub struct LaxReport {
 ///
 /// `I = S + A` control-variate inputs; `PM`, `PV`, `PC` the parameter counts of the mean,
 /// value and control-variate networks.
+///
+/// ```
+/// use rand_core::{Rng, SeedableRng};
+/// use rand_xoshiro::Xoshiro128PlusPlus;
+/// use relax_core::nn::mlp_param_count;
+/// use relax_core::rl::{ContinuousEnvironment, LaxConfig, LaxLearner, Transition};
+/// use relax_core::Error;
+///
+/// /// Steer a point towards the origin; 5 steps per episode.
+/// struct Point {
+///     x: f32,
+///     t: u32,
+/// }
+///
+/// impl ContinuousEnvironment<1, 1> for Point {
+///     fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; 1], Error> {
+///         // All of the episode's randomness comes from the learner's generator.
+///         self.x = (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
+///         self.t = 0;
+///         Ok([self.x])
+///     }
+///     fn step(&mut self, a: &[f32; 1]) -> Result<Transition<1>, Error> {
+///         self.x += 0.5 * a[0].clamp(-1.0, 1.0);
+///         self.t += 1;
+///         let reward = -self.x * self.x;
+///         Ok(Transition { obs: [self.x], reward, terminated: self.t == 5, truncated: false })
+///     }
+/// }
+///
+/// type PointLax = LaxLearner<
+///     1,
+///     1,
+///     2,
+///     16,
+///     { mlp_param_count(1, 16, 1, 2) },
+///     { mlp_param_count(1, 16, 1, 2) },
+///     { mlp_param_count(2, 16, 1, 2) },
+/// >;
+/// let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+/// let mut config = LaxConfig::paper(0.01, 0.01, 0.01, true);
+/// config.batch_steps = 50; // a policy step every 10 episodes
+/// let mut learner = PointLax::new(config, &mut rng)?;
+/// let mut env = Point { x: 0.0, t: 0 };
+/// for _ in 0..100 {
+///     let report = learner.train_episode(&mut env, &mut rng)?;
+///     assert_eq!(report.steps, 5);
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LaxLearner<
     const S: usize,
