@@ -97,6 +97,11 @@ pub struct VaeArgs {
     /// Skip the test-set evaluation of the best parameters.
     #[arg(long)]
     pub no_test: bool,
+    /// Train nothing: gather the per-estimator curves (curves-<estimator>.csv) already in
+    /// <out>/vae-<data>-<model>/, from this and earlier commands, into one curves.csv,
+    /// table.txt and neg_elbo.png.
+    #[arg(long)]
+    pub report_only: bool,
     /// Runs in parallel. With 1 the runs go one after another and each evaluation uses
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1)]
@@ -114,6 +119,23 @@ fn set_of(d: DataArg) -> DataSet {
 /// Loads the data, trains one run per estimator, writes the results and prints the table.
 pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let set = set_of(a.data);
+    if a.report_only {
+        let rdir = out.join(format!("vae-{}-{}", set.label(), a.model.label()));
+        let runs = report::gather(&rdir, a.model)?;
+        let title = format!(
+            "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
+            set.label(),
+            a.model.label()
+        );
+        let files = report::write_all(&rdir, &title, &"gathered from curves-*.csv", &runs)?;
+        let table = report::table(&runs);
+        std::fs::write(rdir.join("table.txt"), &table)?;
+        print!("{table}");
+        for f in files {
+            println!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
     let dir = set.resolve_dir(a.data_dir.as_deref())?;
     let bin = match a.binarization {
         BinarizationArg::Fixed => Binarization::Fixed,

@@ -146,7 +146,10 @@ impl Data {
         binarization_seed: u64,
     ) -> Result<Self> {
         let n_all = train_all.len() / pixels;
-        if n_all <= n_valid || !train_all.len().is_multiple_of(pixels) || !test.len().is_multiple_of(pixels) {
+        if n_all <= n_valid
+            || !train_all.len().is_multiple_of(pixels)
+            || !test.len().is_multiple_of(pixels)
+        {
             return Err(format!("{}: bad sizes ({n_all} training images)", set.label()).into());
         }
         let mut rng = crate::seed::rng(binarization_seed, 0xb1a5);

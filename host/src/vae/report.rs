@@ -241,3 +241,69 @@ pub fn write_all<S: serde::Serialize>(
     )?;
     Ok(vec![csv_path, json_path, png])
 }
+
+/// Rebuilds runs from the `curves-<estimator>.csv` files in `dir` (for `--report-only`):
+/// the records, the best values and the mean iterations per second; the settings are the
+/// defaults for `model` (the commands that made the files are in their `summary-*.json`).
+pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResult>> {
+    use super::estimators::EstimatorKind;
+    use super::train::TrainConfig;
+    let mut runs = Vec::new();
+    for kind in EstimatorKind::ALL {
+        let path = dir.join(format!("curves-{}.csv", kind.label()));
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut records = Vec::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() != HEADER.len() {
+                return Err(format!("{}: bad line {line:?}", path.display()).into());
+            }
+            let num = |i: usize| -> Result<f64> {
+                f[i].parse::<f64>()
+                    .map_err(|e| format!("{}: {e} in {line:?}", path.display()).into())
+            };
+            records.push(EpochRecord {
+                epoch: num(1)? as usize,
+                train_neg_elbo: num(2)?,
+                valid_neg_iwae: num(3)?,
+                variance_loss: num(4)?,
+                train_seconds: num(5)?,
+                iters_per_s: num(6)?,
+            });
+        }
+        let Some(last) = records.last().copied() else {
+            continue;
+        };
+        let best = records
+            .iter()
+            .min_by(|a, b| a.valid_neg_iwae.total_cmp(&b.valid_neg_iwae))
+            .copied()
+            .expect("records");
+        let best_train = records
+            .iter()
+            .map(|r| r.train_neg_elbo)
+            .fold(f64::INFINITY, f64::min);
+        // Iterations per epoch, from the first epoch's rate and duration.
+        let iters_per_epoch = (records[0].iters_per_s * records[0].train_seconds).round() as usize;
+        runs.push(RunResult {
+            config: TrainConfig::paper(model, kind, records.len()),
+            best_train_elbo: -best_train,
+            best_valid_iwae: -best.valid_neg_iwae,
+            best_epoch: best.epoch,
+            test_iwae: None,
+            iters_per_s: (iters_per_epoch * records.len()) as f64 / last.train_seconds.max(1e-9),
+            iters_per_epoch,
+            wall_seconds: f64::NAN,
+            etas: Vec::new(),
+            temperatures: Vec::new(),
+            records,
+            best_params: Vec::new(),
+        });
+    }
+    if runs.is_empty() {
+        return Err(format!("no curves-<estimator>.csv in {}", dir.display()).into());
+    }
+    Ok(runs)
+}

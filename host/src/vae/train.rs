@@ -7,11 +7,12 @@
 use super::data::{shuffle, Data, Split};
 use super::estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
 use super::layers::AdamVec;
+use super::model::sigmoid;
 use super::model::{Chain, ModelKind, Vae};
 use crate::Result;
 use rayon::prelude::*;
-use relax_core::dist::{Bernoulli, Relaxed};
 use relax_core::math::logsumexp;
+use relax_core::math::uniform_open;
 use std::time::Instant;
 
 /// One training run's settings.
@@ -284,6 +285,8 @@ pub fn neg_iwae<const N: usize>(
     let sums: Vec<Result<f64>> = idx
         .par_chunks(EVAL_BLOCK)
         .enumerate()
+        // Few rayon jobs, so few copies of the evaluation buffers.
+        .with_min_len(16)
         .map_init(
             || {
                 (
@@ -323,8 +326,15 @@ pub fn neg_iwae<const N: usize>(
                     for r in 0..rows {
                         let l: &[f32; N] =
                             pass.l[k][r * N..(r + 1) * N].try_into().expect("row of N");
-                        let b = Bernoulli::<N>::harden(&Bernoulli::<N>::sample_z(l, &mut rng));
-                        pass.s[k][r * N..(r + 1) * N].copy_from_slice(&b);
+                        // b = 1[u < sigmoid(l)]: the same law as H(l + logistic noise), one
+                        // exponential per bit instead of two logarithms.
+                        for (s, &li) in pass.s[k][r * N..(r + 1) * N].iter_mut().zip(l) {
+                            *s = if uniform_open(&mut rng) < sigmoid(li) {
+                                1.0
+                            } else {
+                                0.0
+                            };
+                        }
                     }
                 }
                 model.forward(theta, pass, rows, model.layers, Chain::Hard);
