@@ -444,7 +444,9 @@ impl Vae {
                 for i in r * n..(r + 1) * n {
                     let s = pass.s[k][i];
                     let dz = pass.ds[k][i] * s * (1.0 - s) / t;
-                    pass.scratch_n2[i] = dz + w[r] * (s - sigmoid(pass.l[k][i]));
+                    let v = dz + w[r] * (s - sigmoid(pass.l[k][i]));
+                    // No subnormals into the matrix product (they are slow; see estimators).
+                    pass.scratch_n2[i] = if v.abs() < 1e-30 { 0.0 } else { v };
                 }
             }
             self.enc[k].backward(
