@@ -103,8 +103,8 @@ enum RlEnv {
     ///
     /// The CartPole setup with 8 observations and 4 actions: policy 8-10-10-4, RELAX's
     /// control variate 12-10-10-1, A2C's value network 8-10-10-1 (ReLU); one episode per
-    /// update, gamma 0.99, entropy 0.01, Adam (beta2 0.99999), lr 0.01 and scale 1 by
-    /// default, at most 10,000 episodes per seed. Solved: last-100 mean return >= 200. Each (method, seed) run has its own
+    /// update, gamma 0.99, entropy 0.01, Adam (beta2 0.99999), lr 0.003 and scale 1 by
+    /// default, at most 5,000 episodes per seed. Solved: last-100 mean return >= 200. Each (method, seed) run has its own
     /// Python process (host/python/gym_server.py, started from the repository's .venv, which
     /// is created or extended with gymnasium[box2d,mujoco] when missing), --jobs at a time.
     /// Writes <out>/rl-lunarlander/: returns.csv, log_variance.csv, summary.json (episodes
