@@ -27,8 +27,13 @@ const MAX_MESSAGE: usize = 1 << 16;
 const STDERR_LINES: usize = 30;
 
 /// The action space the server reported.
+///
+/// Read through [`RawActionSpace`], not as a serde internally tagged enum: those buffer
+/// their fields, and with serde_json's `arbitrary_precision` feature (which another crate
+/// in the workspace turns on, and cargo unifies features) buffered numbers come back as maps
+/// and every float fails to parse.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", try_from = "RawActionSpace")]
 pub enum ActionSpace {
     /// Actions `0..n`.
     Discrete {
@@ -44,6 +49,30 @@ pub enum ActionSpace {
         /// Upper bounds.
         high: Vec<f32>,
     },
+}
+
+/// The action space as it arrives: every field a plain struct field.
+#[derive(Debug, Deserialize)]
+struct RawActionSpace {
+    kind: String,
+    n: Option<u32>,
+    dim: Option<usize>,
+    low: Option<Vec<f32>>,
+    high: Option<Vec<f32>>,
+}
+
+impl TryFrom<RawActionSpace> for ActionSpace {
+    type Error = String;
+
+    fn try_from(r: RawActionSpace) -> Result<Self, String> {
+        match (r.kind.as_str(), r.n, r.dim, r.low, r.high) {
+            ("discrete", Some(n), _, _, _) => Ok(ActionSpace::Discrete { n }),
+            ("box", _, Some(dim), Some(low), Some(high)) => Ok(ActionSpace::Box { dim, low, high }),
+            (kind, ..) => Err(format!(
+                "unknown or incomplete action space of kind {kind:?}"
+            )),
+        }
+    }
 }
 
 /// What the server said about its environment in the handshake.
