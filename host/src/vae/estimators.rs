@@ -455,7 +455,8 @@ impl<const N: usize> VaeEstimator<N> {
         }
         if train_cv && kind.has_cv() {
             if kind == EstimatorKind::Relax {
-                let wd = self.cfg.cv_weight_decay;
+                // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
+                let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
                 for net in &self.cv.r {
                     let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
                     for i in lo..hi {
@@ -597,9 +598,13 @@ impl<const N: usize> VaeEstimator<N> {
             );
             flush(&mut self.rdx[..b * r_in]);
         }
-        // kappa: the reference's scaling of the variance loss, mean over (batch, latents)
-        // of (g / B)^2.
-        let kappa = 1.0 / ((b * b * b * N) as f32);
+        // The reference's variance loss is kappa sum_r |g_r|^2 with kappa = 1 / (B^3 N) (the
+        // mean over batch and latents of (g / B)^2), plus wd/2 |rho|^2. Its gradient is
+        // taken here times 1/kappa (and the weight decay as wd/kappa, in `step`): Adam does
+        // not see a constant factor, and at kappa = 4e-7 the gradients of RELAX's network
+        // reached the subnormal range, which slowed training several times over.
+        let kappa_report = 1.0 / ((b * b * b * N) as f64);
+        let kappa = 1.0f32;
         let mut var_loss = 0.0f64;
         let mut d_eta = 0.0f32;
         for r in 0..b {
@@ -640,7 +645,7 @@ impl<const N: usize> VaeEstimator<N> {
                 self.a[r] = a;
                 // d/d eta [A c + U . dc/dz] = A (F + r) + U . graw.
                 d_eta += kappa * (a * (fz + rv) + ug);
-                var_loss += kappa as f64 * g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+                var_loss += kappa_report * g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
             }
         }
         if !train {

@@ -365,7 +365,10 @@ impl Vae {
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
         for r in 0..rows {
             for i in r * p..(r + 1) * p {
-                pass.scratch_p[i] = w[r] * (sigmoid(pass.dec_c[0].out[i]) - pass.x[i]);
+                let v = w[r] * (sigmoid(pass.dec_c[0].out[i]) - pass.x[i]);
+                // Pixels that are always off drive their logits far below zero, where this
+                // is subnormal and slows the matrix products below: flush it.
+                pass.scratch_p[i] = if v.abs() < 1e-30 { 0.0 } else { v };
             }
         }
         let dx = if need(0) {
@@ -393,7 +396,8 @@ impl Vae {
             for r in 0..rows {
                 for i in r * n..(r + 1) * n {
                     let a = pass.dec_c[k + 1].out[i];
-                    pass.scratch_n2[i] = w[r] * (sigmoid(a) - pass.s[k][i]);
+                    let v = w[r] * (sigmoid(a) - pass.s[k][i]);
+                    pass.scratch_n2[i] = if v.abs() < 1e-30 { 0.0 } else { v };
                     if need(k) {
                         pass.ds[k][i] -= w[r] * a;
                     }
