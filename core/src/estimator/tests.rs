@@ -17,8 +17,9 @@ use crate::optim::AdamConfig;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-const N_SAMPLES: usize = 100_000;
-const TARGET: [f32; 3] = [0.2, 0.55, 0.9];
+// The statistics, the exact Bernoulli gradient and the 4-standard-error assertion are the
+// ones the NVIL, MuProp and DisARM tests use too.
+use super::testing::{assert_unbiased, exact_bernoulli, max_z, sample_stats, N_SAMPLES, TARGET};
 
 /// `f(b) = sum (b_i - t_i)^2`, relaxed the same way, with its Hessian `2 I` when `exact_hvp`.
 #[derive(Clone, Copy)]
@@ -81,20 +82,6 @@ impl<const K: usize> RelaxedObjective<K> for Table<K> {
     }
 }
 
-fn exact_bernoulli<const D: usize, O: Objective<D>>(l: &[f32; D], f: &mut O) -> [f64; D] {
-    let mut g = [0.0f64; D];
-    for mask in 0..(1u32 << D) {
-        let b: [f32; D] = core::array::from_fn(|i| ((mask >> i) & 1) as f32);
-        let lp = Bernoulli::<D>::log_prob(l, &b) as f64;
-        let fb = f.value(&b) as f64;
-        let s = Bernoulli::<D>::score(l, &b);
-        for i in 0..D {
-            g[i] += lp.exp() * fb * s[i] as f64;
-        }
-    }
-    g
-}
-
 fn exact_categorical<const K: usize, O: Objective<K>>(l: &[f32; K], f: &mut O) -> [f64; K] {
     let mut g = [0.0f64; K];
     for k in 0..K {
@@ -107,75 +94,6 @@ fn exact_categorical<const K: usize, O: Objective<K>>(l: &[f32; K], f: &mut O) -
         }
     }
     g
-}
-
-struct Stats<const D: usize> {
-    mean: [f64; D],
-    var: [f64; D],
-    n: usize,
-}
-
-fn sample_stats<const D: usize, O, E: Estimator<D, O>>(
-    est: &mut E,
-    l: &[f32; D],
-    f: &mut O,
-    seed: u64,
-    n: usize,
-) -> Stats<D> {
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
-    let mut s1 = [0.0f64; D];
-    let mut s2 = [0.0f64; D];
-    for _ in 0..n {
-        let e = est.estimate(l, f, &mut rng).expect("estimate");
-        for i in 0..D {
-            let g = e.grad[i] as f64;
-            s1[i] += g;
-            s2[i] += g * g;
-        }
-    }
-    let mean: [f64; D] = core::array::from_fn(|i| s1[i] / n as f64);
-    let var = core::array::from_fn(|i| (s2[i] / n as f64 - mean[i] * mean[i]).max(0.0));
-    Stats { mean, var, n }
-}
-
-/// The largest |z| over coordinates of (mean - exact) / standard error.
-fn max_z<const D: usize>(s: &Stats<D>, exact: &[f64; D]) -> f64 {
-    let mut worst = 0.0f64;
-    for i in 0..D {
-        let se = (s.var[i] / s.n as f64).sqrt();
-        let d = s.mean[i] - exact[i];
-        let z = if se > 0.0 {
-            d / se
-        } else if d.abs() < 1e-7 {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-        worst = worst.max(z.abs());
-    }
-    worst
-}
-
-fn assert_unbiased<const D: usize, O, E: Estimator<D, O>>(
-    name: &str,
-    est: &mut E,
-    l: &[f32; D],
-    f: &mut O,
-    exact: &[f64; D],
-    seed: u64,
-) -> f64 {
-    let s = sample_stats(est, l, f, seed, N_SAMPLES);
-    let z = max_z(&s, exact);
-    println!(
-        "{name:<34} logits {l:?}: max |z| = {z:.2}, mean var = {:.3e}",
-        s.var.iter().sum::<f64>() / D as f64
-    );
-    assert!(
-        z < 4.0,
-        "{name} at {l:?}: mean {:?} vs exact {exact:?}, max |z| = {z:.2} >= 4",
-        s.mean
-    );
-    z
 }
 
 /// Trains a RELAX-type estimator's control variate for `steps` steps, then freezes it.
@@ -441,22 +359,22 @@ fn concrete_and_straight_through_show_their_bias() {
         exact_hvp: true,
     };
     let exact = exact_bernoulli(&l, &mut f);
-    let s = sample_stats(
+    let (mean, var) = sample_stats(
         &mut Concrete::<Bernoulli<3>, 3>::new(0.5).unwrap(),
         &l,
         &mut f,
         5,
         N_SAMPLES,
     );
-    let zc = max_z(&s, &exact);
-    let s = sample_stats(
+    let zc = max_z(&mean, &var, N_SAMPLES, &exact);
+    let (mean, var) = sample_stats(
         &mut StraightThrough::<Bernoulli<3>, 3>::new(0.5).unwrap(),
         &l,
         &mut f,
         6,
         N_SAMPLES,
     );
-    let zs = max_z(&s, &exact);
+    let zs = max_z(&mean, &var, N_SAMPLES, &exact);
     println!("bias z-scores: Concrete {zc:.1}, straight-through {zs:.1}");
     assert!(
         zc > 10.0,
@@ -473,22 +391,22 @@ fn concrete_and_straight_through_show_their_bias() {
     let lc = [0.5f32, -1.0, 1.5, 0.0];
     let mut fc = Table { table, q };
     let exact = exact_categorical(&lc, &mut fc);
-    let s = sample_stats(
+    let (mean, var) = sample_stats(
         &mut Concrete::<Categorical<4>, 4>::new(0.5).unwrap(),
         &lc,
         &mut fc,
         7,
         N_SAMPLES,
     );
-    let zc = max_z(&s, &exact);
-    let s = sample_stats(
+    let zc = max_z(&mean, &var, N_SAMPLES, &exact);
+    let (mean, var) = sample_stats(
         &mut StraightThrough::<Categorical<4>, 4>::new(0.5).unwrap(),
         &lc,
         &mut fc,
         8,
         N_SAMPLES,
     );
-    let zs = max_z(&s, &exact);
+    let zs = max_z(&mean, &var, N_SAMPLES, &exact);
     println!("categorical bias z-scores: Concrete {zc:.1}, straight-through {zs:.1}");
     assert!(zc > 10.0 && zs > 10.0);
 }
@@ -764,7 +682,7 @@ fn relax_reduces_variance_on_the_toy() {
         exact_hvp: true,
     };
     let n = N_SAMPLES;
-    let reinforce = sample_stats(&mut Reinforce::<Bernoulli<1>, 1>::new(), &l, &mut f, 1, n).var[0];
+    let reinforce = sample_stats(&mut Reinforce::<Bernoulli<1>, 1>::new(), &l, &mut f, 1, n).1[0];
 
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
     let net = ToyNet::new_random(Activation::Tanh, 1.0, &mut rng);
@@ -774,7 +692,7 @@ fn relax_reduces_variance_on_the_toy() {
     let mut relax = Relax::<Bernoulli<1>, 1, _>::new(cv).with_coupling(Coupling::Tied);
     train(&mut relax, &l, &mut f, 3000);
     relax.set_training(false);
-    let relax_var = sample_stats(&mut relax, &l, &mut f, 2, n).var[0];
+    let relax_var = sample_stats(&mut relax, &l, &mut f, 2, n).1[0];
 
     let mut rebar = Rebar::<Bernoulli<1>, 1>::new(RebarCv::paper_default(0.01).unwrap())
         .with_coupling(Coupling::Tied);
@@ -785,7 +703,7 @@ fn relax_reduces_variance_on_the_toy() {
     // minimum from eta = 1 (variance 2.35e-2), and REBAR must beat REINFORCE where its
     // relaxation carries information (the 3-bit problem below).
     rebar.set_training(false);
-    let rebar_var = sample_stats(&mut rebar, &l, &mut f, 3, n).var[0];
+    let rebar_var = sample_stats(&mut rebar, &l, &mut f, 3, n).1[0];
     println!("toy variances at theta = 0.5: REINFORCE {reinforce:.3e}, REBAR {rebar_var:.3e}, RELAX {relax_var:.3e} (ratio {:.1})", reinforce / relax_var);
     assert!(
         relax_var * 10.0 < reinforce,
@@ -798,7 +716,7 @@ fn relax_reduces_variance_on_the_toy() {
     let mut rebar0 = Rebar::<Bernoulli<1>, 1>::new(RebarCv::paper_default(0.01).unwrap())
         .with_coupling(Coupling::Tied);
     rebar0.set_training(false);
-    let rebar0_var = sample_stats(&mut rebar0, &l, &mut f, 3, n).var[0];
+    let rebar0_var = sample_stats(&mut rebar0, &l, &mut f, 3, n).1[0];
     assert!(
         rebar_var < 0.8 * rebar0_var,
         "training lowered REBAR's variance: {rebar0_var} -> {rebar_var}"
@@ -814,7 +732,7 @@ fn relax_reduces_variance_on_the_toy() {
     train(&mut rebar3, &l3, &mut f3, 1000);
     rebar3.set_training(false);
     let b3 = sample_stats(&mut rebar3, &l3, &mut f3, 2, n);
-    let (vr, vb) = (r3.var.iter().sum::<f64>(), b3.var.iter().sum::<f64>());
+    let (vr, vb) = (r3.1.iter().sum::<f64>(), b3.1.iter().sum::<f64>());
     println!("3-bit problem, total variance: REINFORCE {vr:.3e}, REBAR {vb:.3e}; toy REBAR untrained {rebar0_var:.3e}");
     assert!(
         vb < 0.5 * vr,
