@@ -118,8 +118,9 @@ enum RlEnv {
     /// returns, c^ on the exact gradient of the episode's variance loss |g/T|^2 (replayed
     /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V and c^
     /// step after every episode; the policy after every --batch-steps steps (whole
-    /// episodes), on the batch's mean gradient; gamma 0.99, Adam, lr 0.01 and scale 1 by
-    /// default, at most 10,000 episodes per seed.
+    /// episodes), on the batch's mean gradient, its Adam step size adapted to a KL target
+    /// (--kl-target, 0.002) from lr 0.003; V and c^ at lr x scale (scale 1); gamma 0.99; at
+    /// most 10,000 episodes per seed.
     /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as
     /// lunarlander).
     InvertedPendulum(host::rl_gym::GymArgs),
@@ -488,6 +489,7 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         var_every: a.var_every,
         var_episodes: a.var_episodes,
         batch_steps: 2500,
+        kl_target: 0.0,
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,

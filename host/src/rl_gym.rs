@@ -133,6 +133,8 @@ pub struct GymRunConfig {
     pub cv_lr_scale: f32,
     /// Continuous tasks: steps per policy update (whole episodes, at least this many).
     pub batch_steps: u32,
+    /// Continuous tasks: the policy step's KL target (0: fixed step size).
+    pub kl_target: f32,
     /// Training episodes per seed (the cap).
     pub episodes: u32,
     /// Stop a seed once solved.
@@ -302,6 +304,7 @@ fn build(cfg: &GymRunConfig, seed: u64, opts: &ServerOptions) -> Result<Box<dyn 
                 e == GymEstimator::Lax,
             );
             lc.batch_steps = cfg.batch_steps;
+            lc.kl_target = cfg.kl_target;
             Box::new(Pendulum {
                 learner: PendulumLax::new(lc, &mut init)?,
                 env: GymEnv::start(opts, id, cfg.replay_cache)?,
@@ -647,6 +650,11 @@ pub struct GymArgs {
     /// Continuous actions: at least this many steps (whole episodes) per policy update.
     #[arg(long, default_value_t = 2500)]
     pub batch_steps: u32,
+    /// Continuous actions: adapt the policy's step size to this mean KL per update (the
+    /// paper's 0.002; divided by 1.5 above twice the target, times 1.5 below half, within
+    /// [lr / 100, 10 lr]); 0 keeps it fixed at --lr.
+    #[arg(long, default_value_t = 0.002)]
+    pub kl_target: f32,
     /// Runs (method, seed) at a time, each with its own Python process.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
@@ -724,7 +732,7 @@ pub fn read_runs(dir: &Path, cfg: &GymRunConfig) -> Result<Vec<GymSeedRun>> {
 pub fn defaults(task: GymTask, e: GymEstimator) -> (f32, f32, u32) {
     match (task, e) {
         (GymTask::LunarLander, _) => (0.003, 1.0, 5_000),
-        (GymTask::InvertedPendulum, _) => (0.01, 1.0, 10_000),
+        (GymTask::InvertedPendulum, _) => (0.003, 1.0, 10_000),
         (GymTask::CartPole, _) => (0.01, 1.0, 1000),
     }
 }
@@ -758,6 +766,7 @@ pub fn configs(task: GymTask, seed: u64, args: &GymArgs) -> Result<Vec<GymRunCon
                 lr: args.lr.unwrap_or(lr),
                 cv_lr_scale: args.cv_lr_scale.unwrap_or(scale),
                 batch_steps: args.batch_steps,
+                kl_target: args.kl_target,
                 episodes: args.episodes.unwrap_or(episodes),
                 stop_when_solved: !args.run_after_solved,
                 var_every: args.var_every,

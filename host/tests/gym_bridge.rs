@@ -267,6 +267,7 @@ fn the_core_learners_train_through_the_bridge() {
             lr: 0.001,
             cv_lr_scale: 1.0,
             batch_steps: 100,
+            kl_target: 0.002,
             episodes: 30,
             stop_when_solved: true,
             var_every: 10,

@@ -61,6 +61,24 @@ impl<const N: usize> Gaussian<N> {
         d
     }
 
+    /// `KL(p || q)` between two diagonal Gaussians given by means and log-stds:
+    /// `sum_i [s_q - s_p + (e^{2 s_p} + (mu_p - mu_q)^2) / (2 e^{2 s_q}) - 1/2]`.
+    pub fn kl(
+        mean_p: &[f32; N],
+        log_std_p: &[f32; N],
+        mean_q: &[f32; N],
+        log_std_q: &[f32; N],
+    ) -> f32 {
+        let mut kl = 0.0;
+        for i in 0..N {
+            let d = mean_p[i] - mean_q[i];
+            let var_p = libm::expf(2.0 * log_std_p[i]);
+            let inv_var_q = libm::expf(-2.0 * log_std_q[i]);
+            kl += log_std_q[i] - log_std_p[i] + 0.5 * (var_p + d * d) * inv_var_q - 0.5;
+        }
+        kl
+    }
+
     /// Differential entropy `sum_i (s_i + 1/2 log(2 pi e))`.
     pub fn entropy(log_std: &[f32; N]) -> f32 {
         log_std.iter().map(|s| s + HALF_LN_2PI + 0.5).sum()

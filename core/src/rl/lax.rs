@@ -44,11 +44,17 @@ pub struct LaxConfig {
     pub control_variate: bool,
     /// Initial log-std of every action component.
     pub init_log_std: f32,
+    /// Target mean `KL(old || new)` of a policy step (the paper's 0.002); 0 keeps the step
+    /// size fixed at `lr`. After each step the KL is measured on the next batch's states:
+    /// above twice the target the policy's step size is divided by 1.5, below half of it
+    /// multiplied by 1.5, kept within `[lr / 100, 10 lr]`.
+    pub kl_target: f32,
 }
 
 impl LaxConfig {
-    /// The paper's continuous setup with fixed step sizes: gamma 0.99, no entropy bonus,
-    /// batches of at least 2500 steps, initial log-std 0; Adam (0.9, 0.999) everywhere.
+    /// The paper's continuous setup: gamma 0.99, no entropy bonus, batches of at least 2500
+    /// steps, initial log-std 0, Adam (0.9, 0.999) everywhere, the policy's step size
+    /// adapted to a KL target of 0.002 starting from `lr`.
     pub const fn paper(lr: f32, value_lr: f32, cv_lr: f32, control_variate: bool) -> Self {
         Self {
             lr,
@@ -60,6 +66,7 @@ impl LaxConfig {
             max_steps: 100_000,
             control_variate,
             init_log_std: 0.0,
+            kl_target: 0.002,
         }
     }
 
@@ -74,7 +81,9 @@ impl LaxConfig {
             && self.entropy >= 0.0
             && self.batch_steps > 0
             && self.max_steps > 0
-            && self.init_log_std.is_finite();
+            && self.init_log_std.is_finite()
+            && self.kl_target.is_finite()
+            && self.kl_target >= 0.0;
         if ok {
             Ok(())
         } else {
@@ -96,6 +105,11 @@ pub struct LaxReport {
     pub variance_loss: f32,
     /// The policy took its batch step after this episode.
     pub policy_updated: bool,
+    /// When the policy stepped: the mean `KL(before || after)` of its previous step over
+    /// this batch's states (0 before the second step, without a KL target, or otherwise).
+    pub kl: f32,
+    /// The policy's step size after this episode.
+    pub policy_lr: f32,
 }
 
 /// LAX policy gradient for Gaussian actions.
@@ -111,9 +125,12 @@ pub struct LaxReport {
 /// the exact gradient of the episode's variance loss `|g / T|^2` (the reference code's
 /// per-episode loss), computed by replaying the episode from the saved generator: the
 /// control variate's mixed second derivative along `J_t g`. The policy steps once at least
-/// `batch_steps` steps have been collected, on the batch's mean per-step gradient. Memory is
-/// the struct (networks, Adam states, the batch's gradient) plus a stack frame of a few
-/// parameter vectors, whatever the episode or batch length.
+/// `batch_steps` steps have been collected, on the batch's mean per-step gradient, with a step
+/// size adapted to [`LaxConfig::kl_target`] (the KL of each step is measured on the next
+/// batch's states, against a copy of the policy kept from before the step; the reference
+/// code measured it on the same batch, which would mean storing the batch). Memory is the
+/// struct (networks, Adam states, the batch's gradient, the policy copy) plus a stack frame
+/// of a few parameter vectors, whatever the episode or batch length.
 ///
 /// `I = S + A` control-variate inputs; `PM`, `PV`, `PC` the parameter counts of the mean,
 /// value and control-variate networks.
@@ -188,6 +205,13 @@ pub struct LaxLearner<
     batch_grad: [f32; PM],
     batch_grad_std: [f32; A],
     batch_steps: u32,
+    /// The policy before its last step (for the KL of that step).
+    prev_policy: Mlp<S, H, A, 2, PM>,
+    prev_log_std: [f32; A],
+    has_prev: bool,
+    kl_sum: f32,
+    kl_steps: u32,
+    policy_lr: f32,
 }
 
 /// The paper's Inverted Pendulum learner: observation 4, action 1, 64-64 networks.
@@ -208,6 +232,8 @@ struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize> {
     g_value: [f32; PV],
     ret: f32,
     steps: u32,
+    /// Sum over the episode's states of `KL(previous policy || policy)`.
+    kl_sum: f32,
 }
 
 impl<
@@ -232,8 +258,15 @@ impl<
         let () = Self::SHAPE_OK;
         config.validate()?;
         let adam = |lr| AdamConfig::new(lr);
+        let policy = Mlp::new_random(Activation::Tanh, 0.1, rng);
         Ok(Self {
-            policy: Mlp::new_random(Activation::Tanh, 0.1, rng),
+            prev_policy: Clone::clone(&policy),
+            prev_log_std: [config.init_log_std; A],
+            has_prev: false,
+            kl_sum: 0.0,
+            kl_steps: 0,
+            policy_lr: config.lr,
+            policy,
             log_std: [config.init_log_std; A],
             adam: Adam::new(adam(config.lr))?,
             adam_std: Adam::new(adam(config.lr))?,
@@ -273,6 +306,11 @@ impl<
         &self.cv
     }
 
+    /// The policy's current step size (`lr`, adapted when `kl_target > 0`).
+    pub fn policy_lr(&self) -> f32 {
+        self.policy_lr
+    }
+
     /// Steps collected towards the next policy update.
     pub fn pending_steps(&self) -> u32 {
         self.batch_steps
@@ -297,7 +335,9 @@ impl<
             g_value: [0.0; PV],
             ret: 0.0,
             steps: 0,
+            kl_sum: 0.0,
         };
+        let measure_kl = self.has_prev && self.config.kl_target > 0.0;
         let mut trace = [0.0f32; PM];
         let mut trace_std = [0.0f32; A];
         let mut vtrace = [0.0f32; PV];
@@ -308,6 +348,10 @@ impl<
         loop {
             let mean = self.policy.forward_cached(&obs, &mut cache);
             crate::check_finite(&mean, Error::NonFiniteGradient)?;
+            if measure_kl {
+                let before = self.prev_policy.forward(&obs);
+                out.kl_sum += Gaussian::<A>::kl(&before, &self.prev_log_std, &mean, &self.log_std);
+            }
             let eps = Gaussian::<A>::sample_noise(rng);
             let action = Gaussian::<A>::transform(&mean, &self.log_std, &eps);
             crate::check_finite(&action, Error::NonFiniteGradient)?;
@@ -444,8 +488,34 @@ impl<
         self.batch_grad = batch;
         self.batch_grad_std = batch_std;
         self.batch_steps += grads.steps;
+        if self.has_prev && grads.kl_sum.is_finite() {
+            self.kl_sum += grads.kl_sum;
+            self.kl_steps += grads.steps;
+        }
         let mut policy_updated = false;
+        let mut kl = 0.0;
         if self.batch_steps >= self.config.batch_steps {
+            if self.config.kl_target > 0.0 {
+                if self.kl_steps > 0 {
+                    kl = self.kl_sum / self.kl_steps as f32;
+                    let target = self.config.kl_target;
+                    let lr = self.config.lr;
+                    if kl > 2.0 * target {
+                        self.policy_lr = (self.policy_lr / 1.5).max(lr / 100.0);
+                    } else if kl < 0.5 * target {
+                        self.policy_lr = (self.policy_lr * 1.5).min(lr * 10.0);
+                    }
+                    self.adam.set_lr(self.policy_lr)?;
+                    self.adam_std.set_lr(self.policy_lr)?;
+                }
+                self.prev_policy
+                    .params_mut()
+                    .copy_from_slice(self.policy.params());
+                self.prev_log_std = self.log_std;
+                self.has_prev = true;
+            }
+            self.kl_sum = 0.0;
+            self.kl_steps = 0;
             let n = self.batch_steps as f32;
             let step: [f32; PM] = core::array::from_fn(|k| -self.batch_grad[k] / n);
             let step_std: [f32; A] = core::array::from_fn(|i| -self.batch_grad_std[i] / n);
@@ -462,6 +532,8 @@ impl<
             grad_sq_norm: sq,
             variance_loss,
             policy_updated,
+            kl,
+            policy_lr: self.policy_lr,
         })
     }
 
@@ -486,6 +558,8 @@ impl<
             grad_sq_norm: sq,
             variance_loss: sq / (t * t),
             policy_updated: false,
+            kl: 0.0,
+            policy_lr: self.policy_lr,
         })
     }
 }

@@ -418,3 +418,83 @@ fn bad_environments_and_settings_are_refused_and_nothing_changes() {
     );
     let _ = Mlp::<2, 8, 1, 2, PM>::zeros(crate::nn::Activation::Tanh);
 }
+
+/// The KL of a policy step, as the learner reports it one batch later, against the KL
+/// recomputed here from the policies before and after the step on the same states (the
+/// episodes re-run from copies of the generator); and the step-size rule: a target far
+/// above the measured KL grows the step by 1.5 per update up to 10 lr, one far below shrinks
+/// it down to lr / 100.
+#[test]
+fn the_policy_step_size_follows_the_kl_target() {
+    let mut l = learner(false, 6);
+    let mut env = Drift::new();
+    env.random_start = true;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(6);
+    // batch_steps = 30, 3-step episodes: the policy steps after episodes 10, 20, ...
+    let mut before = l.clone();
+    for _ in 0..10 {
+        before = l.clone();
+        l.train_episode(&mut env, &mut rng).unwrap();
+    }
+    let (p0, s0) = (before.policy().clone(), *before.log_std());
+    let (p1, s1) = (l.policy().clone(), *l.log_std());
+    assert_ne!(p0.params(), p1.params());
+    let (mut sum, mut n) = (0.0f64, 0u32);
+    let mut reported = 0.0;
+    for ep in 11..=20 {
+        let mut copy = rng.clone();
+        let mut e2 = env.clone();
+        let mut obs = e2.reset(&mut copy).unwrap();
+        loop {
+            let mean = p1.forward(&obs);
+            sum += Gaussian::<1>::kl(&p0.forward(&obs), &s0, &mean, &s1) as f64;
+            n += 1;
+            let eps = Gaussian::<1>::sample_noise(&mut copy);
+            let tr = e2
+                .step(&Gaussian::<1>::transform(&mean, &s1, &eps))
+                .unwrap();
+            obs = tr.obs;
+            if tr.terminated {
+                break;
+            }
+        }
+        let r = l.train_episode(&mut env, &mut rng).unwrap();
+        assert_eq!(r.policy_updated, ep == 20);
+        reported = r.kl;
+    }
+    let expected = sum / n as f64;
+    println!("KL of the first policy step: reported {reported:.3e}, recomputed {expected:.3e}");
+    assert!(expected > 0.0);
+    assert!(
+        (reported as f64 - expected).abs() <= 1e-4 * expected + 1e-12,
+        "{reported} vs {expected}"
+    );
+
+    for (target, limit) in [(1e3f32, 0.1f32), (1e-12, 1e-4)] {
+        let mut cfg = *l.config();
+        cfg.kl_target = target;
+        let mut l = Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(7)).unwrap();
+        let mut lrs = Vec::new();
+        for _ in 0..200 {
+            let r = l.train_episode(&mut env, &mut rng).unwrap();
+            if r.policy_updated {
+                lrs.push(r.policy_lr);
+            }
+        }
+        // The first step has no KL yet; each later one moves the step size by 1.5.
+        assert_eq!(lrs[0], 0.01);
+        let ratio = if target > 1.0 { 1.5 } else { 1.0 / 1.5 };
+        assert!((lrs[1] / lrs[0] - ratio).abs() < 1e-5, "{lrs:?}");
+        assert!(
+            (lrs.last().unwrap() - limit).abs() < 1e-7 * limit.max(1.0),
+            "{lrs:?}"
+        );
+    }
+    // A negative or non-finite target is refused.
+    let mut cfg = *l.config();
+    cfg.kl_target = -1.0;
+    assert_eq!(
+        Small::new(cfg, &mut rng).err(),
+        Some(Error::InvalidHyperparameter)
+    );
+}
