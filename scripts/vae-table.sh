@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 E1=${E1:-40}
-E2=${E2:-25}
+E2=${E2:-20}
 cargo build --release -p host
 for spec in "linear1 $E1" "linear2 $E2"; do
     set -- $spec
