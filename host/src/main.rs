@@ -119,7 +119,7 @@ enum RlEnv {
     /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V and c^
     /// step after every episode; the policy after every --batch-steps steps (whole
     /// episodes), on the batch's mean gradient, its Adam step size adapted to a KL target
-    /// (--kl-target, 0.002) from lr 0.003; V and c^ at lr x scale (scale 1); gamma 0.99; at
+    /// (--kl-target, 0.002) from lr 0.03; V and c^ at lr x scale (scale 1); gamma 0.99; at
     /// most 10,000 episodes per seed.
     /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as
     /// lunarlander).
