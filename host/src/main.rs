@@ -119,8 +119,8 @@ enum RlEnv {
     /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V and c^
     /// step after every episode; the policy after every --batch-steps steps (whole
     /// episodes), on the batch's mean gradient, its Adam step size adapted to a KL target
-    /// (--kl-target, 0.002) from lr 0.03; V and c^ at lr x scale (scale 1); gamma 0.99; at
-    /// most 10,000 episodes per seed.
+    /// (--kl-target, 0.002) from lr 0.03; V and c^ at lr x scale (scale 1); running-normalised
+    /// observations (--no-obs-norm: raw); gamma 0.99; at most 10,000 episodes per seed.
     /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as
     /// lunarlander).
     InvertedPendulum(host::rl_gym::GymArgs),
@@ -490,6 +490,7 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         var_episodes: a.var_episodes,
         batch_steps: 2500,
         kl_target: 0.0,
+        no_obs_norm: false,
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,

@@ -135,6 +135,8 @@ pub struct GymRunConfig {
     pub batch_steps: u32,
     /// Continuous tasks: the policy step's KL target (0: fixed step size).
     pub kl_target: f32,
+    /// Continuous tasks: running-normalised observations.
+    pub normalize_obs: bool,
     /// Training episodes per seed (the cap).
     pub episodes: u32,
     /// Stop a seed once solved.
@@ -305,6 +307,7 @@ fn build(cfg: &GymRunConfig, seed: u64, opts: &ServerOptions) -> Result<Box<dyn 
             );
             lc.batch_steps = cfg.batch_steps;
             lc.kl_target = cfg.kl_target;
+            lc.normalize_obs = cfg.normalize_obs;
             Box::new(Pendulum {
                 learner: PendulumLax::new(lc, &mut init)?,
                 env: GymEnv::start(opts, id, cfg.replay_cache)?,
@@ -655,6 +658,10 @@ pub struct GymArgs {
     /// [lr / 100, 10 lr]); 0 keeps it fixed at --lr.
     #[arg(long, default_value_t = 0.002)]
     pub kl_target: f32,
+    /// Continuous actions: feed the networks raw observations instead of running-normalised
+    /// ones (clamp((o - mean) / std, -5, 5), statistics frozen within an episode).
+    #[arg(long)]
+    pub no_obs_norm: bool,
     /// Runs (method, seed) at a time, each with its own Python process.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
@@ -767,6 +774,7 @@ pub fn configs(task: GymTask, seed: u64, args: &GymArgs) -> Result<Vec<GymRunCon
                 cv_lr_scale: args.cv_lr_scale.unwrap_or(scale),
                 batch_steps: args.batch_steps,
                 kl_target: args.kl_target,
+                normalize_obs: !args.no_obs_norm,
                 episodes: args.episodes.unwrap_or(episodes),
                 stop_when_solved: !args.run_after_solved,
                 var_every: args.var_every,
@@ -839,6 +847,12 @@ pub fn run_cli(task: GymTask, seed: u64, out: &Path, args: &GymArgs) -> Result<(
     Ok(())
 }
 
+/// `v` to no decimals, "-" when undefined (no solved seed; one seed for a std).
+fn fmt0(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| "-".into(), |v| format!("{v:.0}"))
+}
+
 /// The results as text: episodes to solve per seed, mean +- std, wall time per seed.
 pub fn table(task: GymTask, runs: &[(GymRunConfig, Vec<GymSeedRun>, f64)]) -> String {
     let mut s = format!(
@@ -861,14 +875,14 @@ pub fn table(task: GymTask, runs: &[(GymRunConfig, Vec<GymSeedRun>, f64)]) -> St
             })
             .collect();
         s += &format!(
-            "  {:<5} lr {} scale {}: {}/{} solved, mean {:.0} +- {:.0}; per seed: {}; {:.0} s in all\n",
+            "  {:<5} lr {} scale {}: {}/{} solved, mean {} +- {}; per seed: {}; {:.0} s in all\n",
             cfg.estimator.name(),
             cfg.lr,
             cfg.cv_lr_scale,
             st.solved,
             seeds.len(),
-            st.mean.unwrap_or(f64::NAN),
-            st.std.unwrap_or(f64::NAN),
+            fmt0(st.mean),
+            fmt0(st.std),
             per.join(", "),
             wall
         );

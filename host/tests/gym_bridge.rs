@@ -268,6 +268,7 @@ fn the_core_learners_train_through_the_bridge() {
             cv_lr_scale: 1.0,
             batch_steps: 100,
             kl_target: 0.002,
+            normalize_obs: true,
             episodes: 30,
             stop_when_solved: true,
             var_every: 10,

@@ -49,12 +49,16 @@ pub struct LaxConfig {
     /// above twice the target the policy's step size is divided by 1.5, below half of it
     /// multiplied by 1.5, kept within `[lr / 100, 10 lr]`.
     pub kl_target: f32,
+    /// Feed the networks running-normalised observations (`clamp((o - mean) / std, -5, 5)`,
+    /// the statistics of every observation seen so far, frozen within an episode so that
+    /// its replay sees the same inputs; identity before the first episode ends).
+    pub normalize_obs: bool,
 }
 
 impl LaxConfig {
     /// The paper's continuous setup: gamma 0.99, no entropy bonus, batches of at least 2500
     /// steps, initial log-std 0, Adam (0.9, 0.999) everywhere, the policy's step size
-    /// adapted to a KL target of 0.002 starting from `lr`.
+    /// adapted to a KL target of 0.002 starting from `lr`, running-normalised observations.
     pub const fn paper(lr: f32, value_lr: f32, cv_lr: f32, control_variate: bool) -> Self {
         Self {
             lr,
@@ -67,6 +71,7 @@ impl LaxConfig {
             control_variate,
             init_log_std: 0.0,
             kl_target: 0.002,
+            normalize_obs: true,
         }
     }
 
@@ -212,6 +217,10 @@ pub struct LaxLearner<
     kl_sum: f32,
     kl_steps: u32,
     policy_lr: f32,
+    /// Running observation statistics (Welford): count, mean, sum of squared deviations.
+    obs_count: f32,
+    obs_mean: [f32; S],
+    obs_m2: [f32; S],
 }
 
 /// The paper's Inverted Pendulum learner: observation 4, action 1, 64-64 networks.
@@ -226,7 +235,7 @@ pub type PendulumLax = LaxLearner<
 >;
 
 /// One episode's first pass: the policy gradient and the value network's gradient.
-struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize> {
+struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize, const S: usize> {
     g: [f32; PM],
     g_std: [f32; A],
     g_value: [f32; PV],
@@ -234,6 +243,10 @@ struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize> {
     steps: u32,
     /// Sum over the episode's states of `KL(previous policy || policy)`.
     kl_sum: f32,
+    /// The episode's raw observations (those fed to the networks): their mean and sum of
+    /// squared deviations.
+    obs_mean: [f32; S],
+    obs_m2: [f32; S],
 }
 
 impl<
@@ -266,6 +279,9 @@ impl<
             kl_sum: 0.0,
             kl_steps: 0,
             policy_lr: config.lr,
+            obs_count: 0.0,
+            obs_mean: [0.0; S],
+            obs_m2: [0.0; S],
             policy,
             log_std: [config.init_log_std; A],
             adam: Adam::new(adam(config.lr))?,
@@ -316,6 +332,29 @@ impl<
         self.batch_steps
     }
 
+    /// The observation as the networks see it: `clamp((o - mean) / std, -5, 5)` with the
+    /// running statistics when [`LaxConfig::normalize_obs`] is set and at least two
+    /// observations have been counted, else `o` itself.
+    pub fn normalize(&self, obs: &[f32; S]) -> [f32; S] {
+        if !self.config.normalize_obs || self.obs_count < 2.0 {
+            return *obs;
+        }
+        core::array::from_fn(|i| {
+            let var = self.obs_m2[i] / self.obs_count;
+            ((obs[i] - self.obs_mean[i]) / libm::sqrtf(var + 1e-8)).clamp(-5.0, 5.0)
+        })
+    }
+
+    /// The running observation statistics: count, mean and (population) variance.
+    pub fn obs_stats(&self) -> (f32, [f32; S], [f32; S]) {
+        let n = self.obs_count.max(1.0);
+        (
+            self.obs_count,
+            self.obs_mean,
+            core::array::from_fn(|i| self.obs_m2[i] / n),
+        )
+    }
+
     fn input(obs: &[f32; S], a: &[f32; A]) -> [f32; I] {
         core::array::from_fn(|i| if i < S { obs[i] } else { a[i - S] })
     }
@@ -326,7 +365,7 @@ impl<
         &self,
         env: &mut E,
         rng: &mut R,
-    ) -> Result<EpisodeGrads<PM, A, PV>, Error> {
+    ) -> Result<EpisodeGrads<PM, A, PV, S>, Error> {
         let gamma = self.config.gamma;
         let std: [f32; A] = core::array::from_fn(|i| libm::expf(self.log_std[i]));
         let mut out = EpisodeGrads {
@@ -336,6 +375,8 @@ impl<
             ret: 0.0,
             steps: 0,
             kl_sum: 0.0,
+            obs_mean: [0.0; S],
+            obs_m2: [0.0; S],
         };
         let measure_kl = self.has_prev && self.config.kl_target > 0.0;
         let mut trace = [0.0f32; PM];
@@ -343,9 +384,17 @@ impl<
         let mut vtrace = [0.0f32; PV];
         let mut cache = MlpCache::<H, 2>::default();
         let mut vcache = MlpCache::<H, 2>::default();
-        let mut obs = env.reset(rng)?;
-        super::check_obs(&obs)?;
+        let mut raw = env.reset(rng)?;
+        super::check_obs(&raw)?;
         loop {
+            // Welford over the episode's observations (merged into the learner's after it).
+            let n = (out.steps + 1) as f32;
+            for i in 0..S {
+                let d = raw[i] - out.obs_mean[i];
+                out.obs_mean[i] += d / n;
+                out.obs_m2[i] += d * (raw[i] - out.obs_mean[i]);
+            }
+            let obs = self.normalize(&raw);
             let mean = self.policy.forward_cached(&obs, &mut cache);
             crate::check_finite(&mean, Error::NonFiniteGradient)?;
             if measure_kl {
@@ -390,8 +439,8 @@ impl<
             }
             out.ret += tr.reward;
             out.steps += 1;
-            obs = tr.obs;
-            super::check_obs(&obs)?;
+            raw = tr.obs;
+            super::check_obs(&raw)?;
             if tr.terminated || tr.truncated || out.steps >= self.config.max_steps {
                 break;
             }
@@ -411,15 +460,16 @@ impl<
         &self,
         env: &mut E,
         rng: &mut R,
-        grads: &EpisodeGrads<PM, A, PV>,
+        grads: &EpisodeGrads<PM, A, PV, S>,
         grad_cv: &mut [f32; PC],
     ) -> Result<(), Error> {
         let t = grads.steps as f32;
         let scale = 2.0 / (t * t);
         let std: [f32; A] = core::array::from_fn(|i| libm::expf(self.log_std[i]));
-        let mut obs = env.reset(rng)?;
+        let mut raw = env.reset(rng)?;
         let mut steps = 0u32;
         loop {
+            let obs = self.normalize(&raw);
             let (mean, jg) = self.policy.param_jvp(&obs, &grads.g);
             let eps = Gaussian::<A>::sample_noise(rng);
             let action = Gaussian::<A>::transform(&mean, &self.log_std, &eps);
@@ -442,7 +492,7 @@ impl<
                 grad_cv,
             );
             steps += 1;
-            obs = tr.obs;
+            raw = tr.obs;
             if tr.terminated || tr.truncated || steps >= self.config.max_steps {
                 break;
             }
@@ -488,6 +538,7 @@ impl<
         self.batch_grad = batch;
         self.batch_grad_std = batch_std;
         self.batch_steps += grads.steps;
+        self.merge_obs_stats(&grads);
         if self.has_prev && grads.kl_sum.is_finite() {
             self.kl_sum += grads.kl_sum;
             self.kl_steps += grads.steps;
@@ -535,6 +586,24 @@ impl<
             kl,
             policy_lr: self.policy_lr,
         })
+    }
+
+    /// Merges an episode's observation statistics into the running ones (Chan et al.).
+    fn merge_obs_stats(&mut self, grads: &EpisodeGrads<PM, A, PV, S>) {
+        let (na, nb) = (self.obs_count, grads.steps as f32);
+        let n = na + nb;
+        let (mut mean, mut m2) = (self.obs_mean, self.obs_m2);
+        for i in 0..S {
+            let d = grads.obs_mean[i] - mean[i];
+            mean[i] += d * nb / n;
+            m2[i] += grads.obs_m2[i] + d * d * na * nb / n;
+        }
+        // A non-finite statistic would poison every later input: keep the old ones.
+        if mean.iter().chain(m2.iter()).all(|v| v.is_finite()) {
+            self.obs_count = n;
+            self.obs_mean = mean;
+            self.obs_m2 = m2;
+        }
     }
 
     /// Runs one episode and writes its policy-gradient estimate (ascent direction of the

@@ -150,11 +150,12 @@ fn exact_gradient(l: &Small) -> Vec<f64> {
                 let mut rewards = [0.0f32; 3];
                 for t in 0..3 {
                     let mut cache = MlpCache::default();
-                    let mean = l.policy().forward_cached(&s, &mut cache);
+                    let x = l.normalize(&s);
+                    let mean = l.policy().forward_cached(&x, &mut cache);
                     let a = Gaussian::<1>::transform(&mean, &log_std, &[eps[t]]);
                     let (sm, ss) = Gaussian::<1>::score(&mean, &log_std, &a);
                     let mut gm = [0.0f32; PM];
-                    l.policy().backward(&s, &cache, &sm, &mut gm);
+                    l.policy().backward(&x, &cache, &sm, &mut gm);
                     scores[t][..PM].copy_from_slice(&gm);
                     scores[t][PM] = ss[0];
                     rewards[t] = Drift::reward(&s, a[0]);
@@ -232,8 +233,10 @@ fn lax_gradient_is_unbiased_with_a_strong_and_a_trained_control_variate() {
     );
     assert!(z < 4.0, "LAX (strong c^): max |z| = {z}");
 
-    // Trained: V, c^ and the policy move; the exact gradient is recomputed.
+    // Trained: V, c^, the policy and the observation statistics move (random starts, so
+    // that the statistics see a spread of states); the exact gradient is recomputed.
     let mut env = Drift::new();
+    env.random_start = true;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(2);
     for _ in 0..600 {
         l.train_episode(&mut env, &mut rng).unwrap();
@@ -444,8 +447,9 @@ fn the_policy_step_size_follows_the_kl_target() {
     for ep in 11..=20 {
         let mut copy = rng.clone();
         let mut e2 = env.clone();
-        let mut obs = e2.reset(&mut copy).unwrap();
+        let mut raw = e2.reset(&mut copy).unwrap();
         loop {
+            let obs = l.normalize(&raw);
             let mean = p1.forward(&obs);
             sum += Gaussian::<1>::kl(&p0.forward(&obs), &s0, &mean, &s1) as f64;
             n += 1;
@@ -453,7 +457,7 @@ fn the_policy_step_size_follows_the_kl_target() {
             let tr = e2
                 .step(&Gaussian::<1>::transform(&mean, &s1, &eps))
                 .unwrap();
-            obs = tr.obs;
+            raw = tr.obs;
             if tr.terminated {
                 break;
             }
@@ -497,4 +501,74 @@ fn the_policy_step_size_follows_the_kl_target() {
         Small::new(cfg, &mut rng).err(),
         Some(Error::InvalidHyperparameter)
     );
+}
+
+/// Records the observations a learner feeds its networks (all but each episode's last).
+struct Recorder {
+    inner: Drift,
+    seen: Vec<[f32; 2]>,
+}
+
+impl ContinuousEnvironment<2, 1> for Recorder {
+    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; 2], Error> {
+        let o = self.inner.reset(rng)?;
+        self.seen.push(o);
+        Ok(o)
+    }
+    fn step(&mut self, a: &[f32; 1]) -> Result<Transition<2>, Error> {
+        let tr = self.inner.step(a)?;
+        if !(tr.terminated || tr.truncated) {
+            self.seen.push(tr.obs);
+        }
+        Ok(tr)
+    }
+}
+
+/// The running observation statistics against the mean and variance of every observation
+/// the learner saw (A2C mode, so no replay), computed here in f64; the normalised input
+/// against its definition; and the identity before any statistics or when switched off.
+#[test]
+fn observations_are_normalised_by_their_running_statistics() {
+    let mut l = learner(false, 8);
+    let probe = [0.9f32, -0.7];
+    assert_eq!(l.normalize(&probe), probe);
+    let mut env = Recorder {
+        inner: Drift::new(),
+        seen: Vec::new(),
+    };
+    env.inner.random_start = true;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(8);
+    for _ in 0..200 {
+        l.train_episode(&mut env, &mut rng).unwrap();
+    }
+    let (count, mean, var) = l.obs_stats();
+    let n = env.seen.len();
+    assert_eq!(n, 600);
+    assert_eq!(count, n as f32);
+    for i in 0..2 {
+        let m = env.seen.iter().map(|o| o[i] as f64).sum::<f64>() / n as f64;
+        let v = env
+            .seen
+            .iter()
+            .map(|o| (o[i] as f64 - m).powi(2))
+            .sum::<f64>()
+            / n as f64;
+        println!("obs {i}: mean {} vs {m}, var {} vs {v}", mean[i], var[i]);
+        assert!((mean[i] as f64 - m).abs() < 1e-5 * (1.0 + m.abs()));
+        assert!((var[i] as f64 - v).abs() < 1e-4 * v, "{} vs {v}", var[i]);
+        assert!(v > 1e-4);
+        let x = l.normalize(&probe)[i] as f64;
+        let want = ((probe[i] as f64 - m) / (v + 1e-8).sqrt()).clamp(-5.0, 5.0);
+        assert!(
+            (x - want).abs() < 1e-3 * (1.0 + want.abs()),
+            "{x} vs {want}"
+        );
+    }
+    let mut cfg = *l.config();
+    cfg.normalize_obs = false;
+    let mut off = Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(8)).unwrap();
+    for _ in 0..20 {
+        off.train_episode(&mut env, &mut rng).unwrap();
+    }
+    assert_eq!(off.normalize(&probe), probe);
 }
