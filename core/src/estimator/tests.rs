@@ -549,6 +549,68 @@ fn sum_g2<Dist: Relaxed<D>, const D: usize, O: Objective<D>, CV: ControlVariate<
     (g.iter().map(|x| (*x as f64).powi(2)).sum(), g)
 }
 
+/// Accumulates a neural control variate's variance gradient at `draw` (on a copy of
+/// `base`) and checks it against central differences of `sum g^2`: every `stride`-th
+/// network weight, then the scale and the log-temperature.
+fn check_neural_vargrad<
+    Dist: Relaxed<D>,
+    const D: usize,
+    O: Objective<D>,
+    const I: usize,
+    const H: usize,
+    const L: usize,
+    const P: usize,
+>(
+    base: &NeuralCv<Dist, D, 0, I, H, L, P>,
+    l: &[f32; D],
+    draw: &Draw<D>,
+    f: &mut O,
+    stride: usize,
+    what: &str,
+) where
+    NeuralCv<Dist, D, 0, I, H, L, P>: ControlVariate<D, O> + Clone,
+{
+    let mut cv = base.clone();
+    let (_, g) = sum_g2::<Dist, D, _, _>(&mut cv, l, draw, f);
+    let dirs = relax_variance_directions::<Dist, D>(l, draw, &g);
+    ControlVariate::<D, O>::accumulate(&mut cv, f, &draw.z, dirs.alpha_z, &dirs.u_z).unwrap();
+    ControlVariate::<D, O>::accumulate(&mut cv, f, &draw.cond.z, dirs.alpha_zt, &dirs.u_zt)
+        .unwrap();
+    let h = 1e-2f32;
+    let fd = |i: usize, f: &mut O| {
+        let (mut p, mut m) = (base.clone(), base.clone());
+        let np = base.net.params().len();
+        if i < np {
+            p.net.params_mut()[i] += h;
+            m.net.params_mut()[i] -= h;
+        } else {
+            p.extra[i - np] += h;
+            m.extra[i - np] -= h;
+        }
+        (sum_g2::<Dist, D, _, _>(&mut p, l, draw, f).0
+            - sum_g2::<Dist, D, _, _>(&mut m, l, draw, f).0)
+            / (2.0 * h as f64)
+    };
+    let np = base.net.params().len();
+    for i in (0..np).step_by(stride).chain(np..np + 2) {
+        let a = if i < np {
+            cv.grad_net[i]
+        } else {
+            cv.grad_extra[i - np]
+        } as f64;
+        let d = fd(i, f);
+        let which = if i < np {
+            "net weight"
+        } else {
+            "scale/log-temp"
+        };
+        assert!(
+            (a - d).abs() < 3e-3 + 3e-2 * d.abs(),
+            "{what} {which} {i}: {a} vs {d}"
+        );
+    }
+}
+
 fn nn_vargrad_bernoulli() {
     let l = [0.3f32, -1.1, 2.0];
     let mut f = Quad {
@@ -558,51 +620,7 @@ fn nn_vargrad_bernoulli() {
     for seed in 0..4u64 {
         let draw =
             Draw::new::<Bernoulli<3>, _>(&l, &mut Xoshiro128PlusPlus::seed_from_u64(seed)).unwrap();
-        let base = neural_cv3(50 + seed);
-        let mut cv = base.clone();
-        let (_, g) = sum_g2::<Bernoulli<3>, 3, _, _>(&mut cv, &l, &draw, &mut f);
-        let dirs = relax_variance_directions::<Bernoulli<3>, 3>(&l, &draw, &g);
-        ControlVariate::<3, Quad<3>>::accumulate(&mut cv, &mut f, &draw.z, dirs.alpha_z, &dirs.u_z)
-            .unwrap();
-        ControlVariate::<3, Quad<3>>::accumulate(
-            &mut cv,
-            &mut f,
-            &draw.cond.z,
-            dirs.alpha_zt,
-            &dirs.u_zt,
-        )
-        .unwrap();
-        let h = 1e-2f32;
-        // network weights
-        let np = base.net.params().len();
-        for i in (0..np).step_by(3) {
-            let mut p = base.clone();
-            let mut m = base.clone();
-            p.net.params_mut()[i] += h;
-            m.net.params_mut()[i] -= h;
-            let fd = (sum_g2::<Bernoulli<3>, 3, _, _>(&mut p, &l, &draw, &mut f).0
-                - sum_g2::<Bernoulli<3>, 3, _, _>(&mut m, &l, &draw, &mut f).0)
-                / (2.0 * h as f64);
-            let a = cv.grad_net[i] as f64;
-            assert!(
-                (a - fd).abs() < 3e-3 + 3e-2 * fd.abs(),
-                "net weight {i}: {a} vs {fd}"
-            );
-        }
-        for k in 0..2 {
-            let mut p = base.clone();
-            let mut m = base.clone();
-            p.extra[k] += h;
-            m.extra[k] -= h;
-            let fd = (sum_g2::<Bernoulli<3>, 3, _, _>(&mut p, &l, &draw, &mut f).0
-                - sum_g2::<Bernoulli<3>, 3, _, _>(&mut m, &l, &draw, &mut f).0)
-                / (2.0 * h as f64);
-            let a = cv.grad_extra[k] as f64;
-            assert!(
-                (a - fd).abs() < 3e-3 + 3e-2 * fd.abs(),
-                "scale/log-temp {k}: {a} vs {fd}"
-            );
-        }
+        check_neural_vargrad(&neural_cv3(50 + seed), &l, &draw, &mut f, 3, "bernoulli");
     }
 }
 
@@ -619,54 +637,7 @@ fn nn_vargrad_categorical() {
         let net = Mlp::new_random(Activation::Tanh, 1.0, &mut nrng);
         let base: CatCv4 =
             NeuralCv::new(net, CvInput::Relaxed, 0.7, 0.8, AdamConfig::new(0.01)).unwrap();
-        let mut cv = base.clone();
-        let (_, g) = sum_g2::<Categorical<4>, 4, _, _>(&mut cv, &l, &draw, &mut f);
-        let dirs = relax_variance_directions::<Categorical<4>, 4>(&l, &draw, &g);
-        ControlVariate::<4, Table<4>>::accumulate(
-            &mut cv,
-            &mut f,
-            &draw.z,
-            dirs.alpha_z,
-            &dirs.u_z,
-        )
-        .unwrap();
-        ControlVariate::<4, Table<4>>::accumulate(
-            &mut cv,
-            &mut f,
-            &draw.cond.z,
-            dirs.alpha_zt,
-            &dirs.u_zt,
-        )
-        .unwrap();
-        let h = 1e-2f32;
-        for i in (0..base.net.params().len()).step_by(5) {
-            let mut p = base.clone();
-            let mut m = base.clone();
-            p.net.params_mut()[i] += h;
-            m.net.params_mut()[i] -= h;
-            let fd = (sum_g2::<Categorical<4>, 4, _, _>(&mut p, &l, &draw, &mut f).0
-                - sum_g2::<Categorical<4>, 4, _, _>(&mut m, &l, &draw, &mut f).0)
-                / (2.0 * h as f64);
-            let a = cv.grad_net[i] as f64;
-            assert!(
-                (a - fd).abs() < 3e-3 + 3e-2 * fd.abs(),
-                "cat net weight {i}: {a} vs {fd}"
-            );
-        }
-        for k in 0..2 {
-            let mut p = base.clone();
-            let mut m = base.clone();
-            p.extra[k] += h;
-            m.extra[k] -= h;
-            let fd = (sum_g2::<Categorical<4>, 4, _, _>(&mut p, &l, &draw, &mut f).0
-                - sum_g2::<Categorical<4>, 4, _, _>(&mut m, &l, &draw, &mut f).0)
-                / (2.0 * h as f64);
-            let a = cv.grad_extra[k] as f64;
-            assert!(
-                (a - fd).abs() < 3e-3 + 3e-2 * fd.abs(),
-                "cat scale/log-temp {k}: {a} vs {fd}"
-            );
-        }
+        check_neural_vargrad(&base, &l, &draw, &mut f, 5, "categorical");
     }
 }
 
