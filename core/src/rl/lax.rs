@@ -216,7 +216,6 @@ pub struct LaxLearner<
     has_prev: bool,
     kl_sum: f32,
     kl_steps: u32,
-    policy_lr: f32,
     /// Running observation statistics (Welford): count, mean, sum of squared deviations.
     obs_count: f32,
     obs_mean: [f32; S],
@@ -278,7 +277,6 @@ impl<
             has_prev: false,
             kl_sum: 0.0,
             kl_steps: 0,
-            policy_lr: config.lr,
             obs_count: 0.0,
             obs_mean: [0.0; S],
             obs_m2: [0.0; S],
@@ -324,7 +322,7 @@ impl<
 
     /// The policy's current step size (`lr`, adapted when `kl_target > 0`).
     pub fn policy_lr(&self) -> f32 {
-        self.policy_lr
+        self.adam.config().lr
     }
 
     /// Steps collected towards the next policy update.
@@ -550,14 +548,16 @@ impl<
                 if self.kl_steps > 0 {
                     kl = self.kl_sum / self.kl_steps as f32;
                     let target = self.config.kl_target;
-                    let lr = self.config.lr;
-                    if kl > 2.0 * target {
-                        self.policy_lr = (self.policy_lr / 1.5).max(lr / 100.0);
+                    let (lr, step) = (self.config.lr, self.policy_lr());
+                    let step = if kl > 2.0 * target {
+                        (step / 1.5).max(lr / 100.0)
                     } else if kl < 0.5 * target {
-                        self.policy_lr = (self.policy_lr * 1.5).min(lr * 10.0);
-                    }
-                    self.adam.set_lr(self.policy_lr)?;
-                    self.adam_std.set_lr(self.policy_lr)?;
+                        (step * 1.5).min(lr * 10.0)
+                    } else {
+                        step
+                    };
+                    self.adam.set_lr(step)?;
+                    self.adam_std.set_lr(step)?;
                 }
                 self.prev_policy
                     .params_mut()
@@ -584,7 +584,7 @@ impl<
             variance_loss,
             policy_updated,
             kl,
-            policy_lr: self.policy_lr,
+            policy_lr: self.policy_lr(),
         })
     }
 
@@ -628,7 +628,7 @@ impl<
             variance_loss: sq / (t * t),
             policy_updated: false,
             kl: 0.0,
-            policy_lr: self.policy_lr,
+            policy_lr: self.policy_lr(),
         })
     }
 }
