@@ -20,22 +20,28 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
-    let av = if a_t {
-        ArrayView2::from_shape((k, m), &a[..k * m])
-            .expect("gemm: a")
-            .reversed_axes()
-    } else {
-        ArrayView2::from_shape((m, k), &a[..m * k]).expect("gemm: a")
-    };
-    let bv = if b_t {
-        ArrayView2::from_shape((n, k), &b[..n * k])
-            .expect("gemm: b")
-            .reversed_axes()
-    } else {
-        ArrayView2::from_shape((k, n), &b[..k * n]).expect("gemm: b")
-    };
+    let av = op(a, m, k, a_t, "gemm: a");
+    let bv = op(b, k, n, b_t, "gemm: b");
     let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");
     general_mat_mul(alpha, &av, &bv, beta, &mut cv);
+}
+
+/// The `rows x cols` matrix `op(x)`: `x` stored row-major as `rows x cols`, or as
+/// `cols x rows` and transposed when `transposed`.
+fn op<'a>(
+    x: &'a [f32],
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+    what: &str,
+) -> ArrayView2<'a, f32> {
+    if transposed {
+        ArrayView2::from_shape((cols, rows), &x[..rows * cols])
+            .expect(what)
+            .reversed_axes()
+    } else {
+        ArrayView2::from_shape((rows, cols), &x[..rows * cols]).expect(what)
+    }
 }
 
 #[cfg(test)]
