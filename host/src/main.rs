@@ -491,6 +491,8 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         batch_steps: 2500,
         kl_target: 0.0,
         no_obs_norm: false,
+        value_steps: 1,
+        cv_steps: 1,
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,

@@ -137,6 +137,10 @@ pub struct GymRunConfig {
     pub kl_target: f32,
     /// Continuous tasks: running-normalised observations.
     pub normalize_obs: bool,
+    /// Continuous tasks: Adam steps of `V` per episode.
+    pub value_steps: u32,
+    /// LAX: Adam steps of `c^` per episode (the paper's `cv_num`).
+    pub cv_steps: u32,
     /// Training episodes per seed (the cap).
     pub episodes: u32,
     /// Stop a seed once solved.
@@ -308,6 +312,8 @@ fn build(cfg: &GymRunConfig, seed: u64, opts: &ServerOptions) -> Result<Box<dyn 
             lc.batch_steps = cfg.batch_steps;
             lc.kl_target = cfg.kl_target;
             lc.normalize_obs = cfg.normalize_obs;
+            lc.value_steps = cfg.value_steps;
+            lc.cv_steps = cfg.cv_steps;
             Box::new(Pendulum {
                 learner: PendulumLax::new(lc, &mut init)?,
                 env: GymEnv::start(opts, id, cfg.replay_cache)?,
@@ -662,6 +668,14 @@ pub struct GymArgs {
     /// ones (clamp((o - mean) / std, -5, 5), statistics frozen within an episode).
     #[arg(long)]
     pub no_obs_norm: bool,
+    /// Continuous actions: Adam steps of the value network V per episode, each after the
+    /// first on the episode replayed with the updated V (the paper: 25 per batch).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub value_steps: u32,
+    /// LAX: Adam steps of c^ on the variance loss per episode, each after the first on the
+    /// episode replayed with the updated c^ (the paper's cv_num: 1, 5 or 25 per batch).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cv_steps: u32,
     /// Runs (method, seed) at a time, each with its own Python process.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
@@ -775,6 +789,8 @@ pub fn configs(task: GymTask, seed: u64, args: &GymArgs) -> Result<Vec<GymRunCon
                 batch_steps: args.batch_steps,
                 kl_target: args.kl_target,
                 normalize_obs: !args.no_obs_norm,
+                value_steps: args.value_steps,
+                cv_steps: args.cv_steps,
                 episodes: args.episodes.unwrap_or(episodes),
                 stop_when_solved: !args.run_after_solved,
                 var_every: args.var_every,

@@ -269,6 +269,8 @@ fn the_core_learners_train_through_the_bridge() {
             batch_steps: 100,
             kl_target: 0.002,
             normalize_obs: true,
+            value_steps: 2,
+            cv_steps: 2,
             episodes: 30,
             stop_when_solved: true,
             var_every: 10,

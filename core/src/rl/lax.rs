@@ -53,6 +53,16 @@ pub struct LaxConfig {
     /// the statistics of every observation seen so far, frozen within an episode so that
     /// its replay sees the same inputs; identity before the first episode ends).
     pub normalize_obs: bool,
+    /// Adam steps of `V` per episode (at least 1). Each step after the first replays the
+    /// episode to recompute the regression gradient with the updated network (the paper
+    /// took 25 steps per batch on the stored batch; this learner stores no batch).
+    pub value_steps: u32,
+    /// LAX: Adam steps of `c^` per episode on the variance loss (at least 1; the paper's
+    /// `cv_num`, per batch there, in {1, 5, 25}). Each step after the first replays the
+    /// episode twice: once for its gradient `g` under the updated `c^`, once for the
+    /// variance gradient. The policy's batch gets the `g` of the first pass only, made
+    /// before `c^` saw the episode, so that the estimate stays unbiased.
+    pub cv_steps: u32,
 }
 
 impl LaxConfig {
@@ -72,6 +82,8 @@ impl LaxConfig {
             init_log_std: 0.0,
             kl_target: 0.002,
             normalize_obs: true,
+            value_steps: 1,
+            cv_steps: 1,
         }
     }
 
@@ -88,7 +100,9 @@ impl LaxConfig {
             && self.max_steps > 0
             && self.init_log_std.is_finite()
             && self.kl_target.is_finite()
-            && self.kl_target >= 0.0;
+            && self.kl_target >= 0.0
+            && self.value_steps >= 1
+            && self.cv_steps >= 1;
         if ok {
             Ok(())
         } else {
@@ -126,10 +140,12 @@ pub struct LaxReport {
 /// `g = sum_t dlog pi(a_t|s_t)/dtheta [R_t - c(a_t, s_t)] + d c^(a_t(theta), s_t)/dtheta`,
 /// unbiased for any `c` (the last term is the pathwise derivative through `a_t`).
 ///
-/// After every episode `V` takes an Adam step on `1/2 sum_t (V(s_t) - R_t)^2` and `c^` one on
-/// the exact gradient of the episode's variance loss `|g / T|^2` (the reference code's
-/// per-episode loss), computed by replaying the episode from the saved generator: the
-/// control variate's mixed second derivative along `J_t g`. The policy steps once at least
+/// After every episode `V` takes [`LaxConfig::value_steps`] Adam steps on
+/// `1/2 sum_t (V(s_t) - R_t)^2` and `c^` [`LaxConfig::cv_steps`] on the exact gradient of the
+/// episode's variance loss `|g / T|^2` (the reference code's per-episode loss), computed by
+/// replaying the episode from the saved generator: the control variate's mixed second
+/// derivative along `J_t g`. The policy's batch gets the episode's `g` from before these
+/// steps. The policy steps once at least
 /// `batch_steps` steps have been collected, on the batch's mean per-step gradient, with a step
 /// size adapted to [`LaxConfig::kl_target`] (the KL of each step is measured on the next
 /// batch's states, against a copy of the policy kept from before the step; the reference
@@ -504,12 +520,78 @@ impl<
     /// Runs one episode, steps `V` and (LAX) `c^`, adds the episode to the batch, and steps
     /// the policy when the batch holds at least `batch_steps` steps.
     ///
-    /// On an error nothing learnable changes (the episode is dropped from the batch).
+    /// On an error nothing learnable changes (the episode is dropped from the batch). With
+    /// [`LaxConfig::value_steps`] or [`LaxConfig::cv_steps`] above 1 the learner works on a
+    /// copy of itself for that (`size_of::<Self>()` more stack during the call).
     pub fn train_episode<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
         &mut self,
         env: &mut E,
         rng: &mut R,
     ) -> Result<LaxReport, Error> {
+        if self.extra_steps() == 0 {
+            self.train_episode_in_place(env, rng)
+        } else {
+            self.train_episode_on_copy(env, rng)
+        }
+    }
+
+    /// Steps of `V` or `c^` per episode beyond the first.
+    fn extra_steps(&self) -> u32 {
+        let cv = if self.config.control_variate {
+            self.config.cv_steps
+        } else {
+            1
+        };
+        self.config.value_steps.max(cv) - 1
+    }
+
+    /// [`Self::train_episode`] on a copy, kept only when every replay succeeded.
+    #[inline(never)]
+    fn train_episode_on_copy<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<LaxReport, Error> {
+        let mut next = Clone::clone(&*self);
+        let report = next.train_episode_in_place(env, rng)?;
+        *self = next;
+        Ok(report)
+    }
+
+    /// The extra steps of `V` and `c^` on the episode that started from `start`, each on
+    /// gradients recomputed by replaying it with the networks as they are now (the policy
+    /// and the observation statistics are those of the first pass, so the replay takes the
+    /// same actions).
+    fn extra_value_cv_steps<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        start: &R,
+        steps: u32,
+    ) -> Result<(), Error> {
+        for k in 1..=self.extra_steps() {
+            let grads = self.first_pass(env, &mut start.clone())?;
+            if grads.steps != steps {
+                return Err(Error::Environment);
+            }
+            if self.config.control_variate && k < self.config.cv_steps {
+                let mut grad_cv = [0.0f32; PC];
+                self.variance_pass(env, &mut start.clone(), &grads, &mut grad_cv)?;
+                self.cv_adam.step(self.cv.params_mut(), &grad_cv)?;
+            }
+            if k < self.config.value_steps {
+                self.value_adam
+                    .step(self.value.params_mut(), &grads.g_value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn train_episode_in_place<E: ContinuousEnvironment<S, A>, R: Rng + Clone>(
+        &mut self,
+        env: &mut E,
+        rng: &mut R,
+    ) -> Result<LaxReport, Error> {
+        let start = rng.clone();
         let mut replay = rng.clone();
         let grads = self.first_pass(env, rng)?;
         let mut grad_cv = [0.0f32; PC];
@@ -527,12 +609,15 @@ impl<
         });
         crate::check_finite(&batch, Error::NonFiniteGradient)?;
         crate::check_finite(&batch_std, Error::NonFiniteGradient)?;
-        // Every check is done: from here on each step succeeds.
+        // Every check is done: from here on each step succeeds (the extra steps' replays
+        // aside, which run on a copy).
         self.value_adam
             .step(self.value.params_mut(), &grads.g_value)?;
         if self.config.control_variate {
             self.cv_adam.step(self.cv.params_mut(), &grad_cv)?;
         }
+        // Only on a copy of the learner (see `train_episode`): these replays may fail.
+        self.extra_value_cv_steps(env, &start, grads.steps)?;
         self.batch_grad = batch;
         self.batch_grad_std = batch_std;
         self.batch_steps += grads.steps;

@@ -611,3 +611,110 @@ fn the_trained_control_variate_lowers_the_gradient_variance() {
     println!("mean |g|^2: A2C {a2c:.4} +- {se_a:.4}, LAX {lax:.4} +- {se_l:.4} (z = {z:.1})");
     assert!(z > 4.0, "A2C {a2c} +- {se_a} vs LAX {lax} +- {se_l}");
 }
+
+/// `0.5 sum_t (V(s_t) - R_t)^2` over the episode that `rng` starts, re-simulated here from
+/// the policy (not through the learner's passes).
+fn value_loss(l: &Small, rng: &Xoshiro128PlusPlus) -> f64 {
+    let mut rng = rng.clone();
+    let mut env = Drift::new();
+    env.random_start = true;
+    let mut raw = env.reset(&mut rng).unwrap();
+    let (mut inputs, mut rewards) = (Vec::new(), Vec::new());
+    loop {
+        let obs = l.normalize(&raw);
+        let mean = l.policy().forward(&obs);
+        let eps = Gaussian::<1>::sample_noise(&mut rng);
+        let action = Gaussian::<1>::transform(&mean, l.log_std(), &eps);
+        let tr = env.step(&action).unwrap();
+        inputs.push(obs);
+        rewards.push(tr.reward as f64);
+        raw = tr.obs;
+        if tr.terminated {
+            break;
+        }
+    }
+    let (mut ret, mut loss) = (0.0, 0.0);
+    for t in (0..rewards.len()).rev() {
+        ret = rewards[t] + l.config().gamma as f64 * ret;
+        let v = l.value().forward(&inputs[t])[0] as f64;
+        loss += 0.5 * (v - ret) * (v - ret);
+    }
+    loss
+}
+
+/// `value_steps` and `cv_steps` (the paper's 25 V steps and `cv_num` c^ steps per batch,
+/// here per episode): more steps on one episode lower that episode's value loss (computed
+/// here by re-simulating the episode) and its variance loss further than one step does; the
+/// policy's batch still gets the gradient of the first pass (bit for bit the same as with
+/// one step, so the estimate stays unbiased); and a replay that fails in an extra step
+/// leaves the whole learner as it was.
+#[test]
+fn extra_value_and_control_variate_steps_replay_the_episode() {
+    let make = |value_steps: u32, cv_steps: u32| {
+        let mut cfg = LaxConfig::paper(0.003, 0.003, 0.003, true);
+        cfg.batch_steps = 1000;
+        cfg.init_log_std = -0.5;
+        cfg.normalize_obs = false;
+        cfg.value_steps = value_steps;
+        cfg.cv_steps = cv_steps;
+        let mut l = Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(3)).unwrap();
+        strong_cv(&mut l);
+        l
+    };
+    let start = Xoshiro128PlusPlus::seed_from_u64(11);
+    let env = || {
+        let mut e = Drift::new();
+        e.random_start = true;
+        e
+    };
+    let variance_loss = |l: &Small| {
+        l.variance_grad_for_test(&mut env(), &mut start.clone())
+            .unwrap()
+            .1
+    };
+    let before = make(1, 1);
+    let (v0, c0) = (value_loss(&before, &start), variance_loss(&before));
+    let mut trained = Vec::new();
+    for (vs, cs) in [(1, 1), (5, 1), (1, 5)] {
+        let mut l = make(vs, cs);
+        let report = l.train_episode(&mut env(), &mut start.clone()).unwrap();
+        assert_eq!(report.steps, HORIZON);
+        assert_eq!(l.policy().params(), before.policy().params());
+        trained.push(l);
+    }
+    let v: Vec<f64> = trained.iter().map(|l| value_loss(l, &start)).collect();
+    let c: Vec<f32> = trained.iter().map(variance_loss).collect();
+    println!("value loss {v0:.5} -> {v:.5?}; variance loss {c0:.5} -> {c:.5?}");
+    assert!(v[1] < v[0] && v[0] < v0, "value steps: {v0} {v:?}");
+    assert!(c[2] < c[0] && c[0] < c0, "cv steps: {c0} {c:?}");
+    // Extra value steps leave c^ alone and extra c^ steps leave V alone.
+    assert_eq!(trained[1].cv().params(), trained[0].cv().params());
+    assert_eq!(trained[2].value().params(), trained[0].value().params());
+    for l in &trained[1..] {
+        assert_eq!(l.batch_grad, trained[0].batch_grad);
+        assert_eq!(l.batch_grad_std, trained[0].batch_grad_std);
+        assert_eq!(l.pending_steps(), HORIZON);
+    }
+    // Resets 1 and 2 are the first pass and its variance replay; the third, the first
+    // extra step's replay, is one step longer.
+    let mut l = make(2, 2);
+    let snapshot = l.clone();
+    let mut e = env();
+    e.diverge_after = Some(2);
+    assert_eq!(
+        l.train_episode(&mut e, &mut start.clone()).err(),
+        Some(Error::Environment)
+    );
+    assert_eq!(e.resets, 3);
+    assert_eq!(l.value().params(), snapshot.value().params());
+    assert_eq!(l.cv().params(), snapshot.cv().params());
+    assert_eq!(l.batch_grad, snapshot.batch_grad);
+    assert_eq!(l.pending_steps(), 0);
+    assert_eq!(l.obs_stats().0, 0.0);
+    let mut cfg = *make(1, 1).config();
+    cfg.cv_steps = 0;
+    assert_eq!(
+        Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(0)).err(),
+        Some(Error::InvalidHyperparameter)
+    );
+}
