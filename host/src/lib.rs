@@ -8,6 +8,7 @@
 //! | [`bench`] | cost per estimate of every estimator at `N = 1` and `N = 200` bits |
 //! | [`gym`] | a bridge to gymnasium environments (a Python server per environment) |
 //! | [`rl_gym`] | Lunar Lander (RELAX), Inverted Pendulum (LAX) and CartPole through [`gym`] |
+//! | [`pendulum_cv`] | Inverted Pendulum: LAX against A2C variance at a frozen policy |
 //! | [`objective`] | the quadratic objective both use |
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
@@ -25,6 +26,7 @@ pub mod bench;
 pub mod gym;
 pub mod objective;
 pub mod output;
+pub mod pendulum_cv;
 pub mod plot;
 pub mod rl;
 pub mod rl_gym;

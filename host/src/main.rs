@@ -124,6 +124,18 @@ enum RlEnv {
     /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as
     /// lunarlander).
     InvertedPendulum(host::rl_gym::GymArgs),
+    /// Inverted Pendulum: does LAX's c^(a, s) lower the gradient variance at a fixed policy?
+    ///
+    /// Per seed, A2C (or LAX, --pretrain lax) trains as `relax rl inverted-pendulum` (lr 0.03
+    /// by default) up to each --at point; there the policy is frozen and forked into LAX and
+    /// A2C (same networks, c^ on and off; after A2C pre-training c^ starts at zero output).
+    /// Both train their critics for --critic-steps environment steps on the same episodes (V
+    /// evolves identically; c^ steps once per 2500-step batch, or after every episode with
+    /// --cv-per-episode), and E|g|^2 of both
+    /// is measured on --measure common episodes at the freeze and after that training: both
+    /// are unbiased for the same gradient, so the paired difference is the difference of
+    /// their variances. Writes <out>/rl-inverted-pendulum-cv/{summary.json, check.csv}.
+    InvertedPendulumCv(host::pendulum_cv::CvCheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +364,7 @@ fn run_rl(seed: u64, out: &std::path::Path, a: RlArgs) -> Result<()> {
         RlEnv::InvertedPendulum(g) => {
             return host::rl_gym::run_cli(host::rl_gym::GymTask::InvertedPendulum, seed, out, &g)
         }
+        RlEnv::InvertedPendulumCv(a) => return host::pendulum_cv::run(&a, seed, out).map(drop),
     };
     let seeds: Vec<u64> = (seed..seed + a.seeds.max(1)).collect();
     let counter = AtomicU64::new(0);
@@ -493,6 +506,7 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         no_obs_norm: false,
         value_steps: 1,
         cv_steps: 1,
+        cv_per_episode: false,
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,

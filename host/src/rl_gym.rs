@@ -139,8 +139,11 @@ pub struct GymRunConfig {
     pub normalize_obs: bool,
     /// Continuous tasks: Adam steps of `V` per episode.
     pub value_steps: u32,
-    /// LAX: Adam steps of `c^` per episode (the paper's `cv_num`).
+    /// LAX: Adam steps of `c^` per episode (the paper's `cv_num`) when `c^` steps after
+    /// every episode.
     pub cv_steps: u32,
+    /// LAX: `c^` steps once per policy update on the batch's mean variance gradient.
+    pub cv_per_batch: bool,
     /// Training episodes per seed (the cap).
     pub episodes: u32,
     /// Stop a seed once solved.
@@ -314,6 +317,7 @@ fn build(cfg: &GymRunConfig, seed: u64, opts: &ServerOptions) -> Result<Box<dyn 
             lc.normalize_obs = cfg.normalize_obs;
             lc.value_steps = cfg.value_steps;
             lc.cv_steps = cfg.cv_steps;
+            lc.cv_per_batch = cfg.cv_per_batch;
             Box::new(Pendulum {
                 learner: PendulumLax::new(lc, &mut init)?,
                 env: GymEnv::start(opts, id, cfg.replay_cache)?,
@@ -385,13 +389,14 @@ pub fn run_seed(
     })
 }
 
-/// Server options for a configuration: prepares the Python environment first.
-pub fn server_options(cfg: &GymRunConfig) -> Result<ServerOptions> {
+/// Server options with a reply deadline of `timeout_s` seconds (at least 60 s for the start):
+/// prepares the Python environment first.
+pub fn server_options(timeout_s: f64) -> Result<ServerOptions> {
     Ok(ServerOptions {
         python: ensure_python()?,
         timeouts: Timeouts {
-            startup: Duration::from_secs_f64(cfg.timeout_s.max(60.0)),
-            reply: Duration::from_secs_f64(cfg.timeout_s),
+            startup: Duration::from_secs_f64(timeout_s.max(60.0)),
+            reply: Duration::from_secs_f64(timeout_s),
         },
         max_episode_steps: None,
     })
@@ -407,7 +412,10 @@ pub fn run_all(
     out: &Path,
     progress: &AtomicU64,
 ) -> Result<Vec<(Vec<GymSeedRun>, f64)>> {
-    let opts: Vec<ServerOptions> = cfgs.iter().map(server_options).collect::<Result<_>>()?;
+    let opts: Vec<ServerOptions> = cfgs
+        .iter()
+        .map(|c| server_options(c.timeout_s))
+        .collect::<Result<_>>()?;
     let max_seeds = cfgs.iter().map(|c| c.seeds.len()).max().unwrap_or(0);
     let mut tasks = Vec::new();
     for k in 0..max_seeds {
@@ -672,9 +680,13 @@ pub struct GymArgs {
     /// first on the episode replayed with the updated V (the paper: 25 per batch).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub value_steps: u32,
-    /// LAX: Adam steps of c^ on the variance loss per episode, each after the first on the
-    /// episode replayed with the updated c^ (the paper's cv_num: 1, 5 or 25 per batch).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// LAX: step c^ after every episode on that episode's variance gradient, instead of
+    /// once per policy update on the mean over the batch's episodes (the paper's way).
+    #[arg(long)]
+    pub cv_per_episode: bool,
+    /// LAX with --cv-per-episode: Adam steps of c^ per episode, each after the first on the
+    /// episode replayed with the updated c^ (the paper's cv_num, per batch there: 1, 5, 25).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "cv_per_episode")]
     pub cv_steps: u32,
     /// Runs (method, seed) at a time, each with its own Python process.
     #[arg(long, default_value_t = 2)]
@@ -791,6 +803,7 @@ pub fn configs(task: GymTask, seed: u64, args: &GymArgs) -> Result<Vec<GymRunCon
                 normalize_obs: !args.no_obs_norm,
                 value_steps: args.value_steps,
                 cv_steps: args.cv_steps,
+                cv_per_batch: !args.cv_per_episode,
                 episodes: args.episodes.unwrap_or(episodes),
                 stop_when_solved: !args.run_after_solved,
                 var_every: args.var_every,

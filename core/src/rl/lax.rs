@@ -63,6 +63,16 @@ pub struct LaxConfig {
     /// variance gradient. The policy's batch gets the `g` of the first pass only, made
     /// before `c^` saw the episode, so that the estimate stays unbiased.
     pub cv_steps: u32,
+    /// LAX: `true`, `c^` takes one Adam step per policy update, on the mean over the batch's
+    /// episodes of their variance-loss gradients (the paper's per-batch step); `false`, a
+    /// step after every episode ([`LaxConfig::cv_steps`] of them). One episode's variance
+    /// gradient is noisy, and Adam moves every parameter by about the step size whatever
+    /// the noise, so per-episode steps drift `c^` away from zero where a mean over the
+    /// batch does not. Needs `cv_steps = 1`.
+    pub cv_per_batch: bool,
+    /// `false` freezes the policy: batches are counted and `V` and `c^` learn, but the
+    /// policy never steps (to study the control variate at a fixed policy).
+    pub train_policy: bool,
 }
 
 impl LaxConfig {
@@ -84,6 +94,8 @@ impl LaxConfig {
             normalize_obs: true,
             value_steps: 1,
             cv_steps: 1,
+            cv_per_batch: true,
+            train_policy: true,
         }
     }
 
@@ -102,7 +114,8 @@ impl LaxConfig {
             && self.kl_target.is_finite()
             && self.kl_target >= 0.0
             && self.value_steps >= 1
-            && self.cv_steps >= 1;
+            && self.cv_steps >= 1
+            && !(self.cv_per_batch && self.cv_steps > 1);
         if ok {
             Ok(())
         } else {
@@ -141,16 +154,19 @@ pub struct LaxReport {
 /// unbiased for any `c` (the last term is the pathwise derivative through `a_t`).
 ///
 /// After every episode `V` takes [`LaxConfig::value_steps`] Adam steps on
-/// `1/2 sum_t (V(s_t) - R_t)^2` and `c^` [`LaxConfig::cv_steps`] on the exact gradient of the
-/// episode's variance loss `|g / T|^2` (the reference code's per-episode loss), computed by
-/// replaying the episode from the saved generator: the control variate's mixed second
-/// derivative along `J_t g`. The policy's batch gets the episode's `g` from before these
-/// steps. The policy steps once at least
+/// `1/2 sum_t (V(s_t) - R_t)^2`, and the exact gradient of the episode's variance loss
+/// `|g / T|^2` (the reference code's per-episode loss) is computed by replaying the episode
+/// from the saved generator: the control variate's mixed second derivative along `J_t g`.
+/// `c^` steps on the mean of these over the batch when the policy steps
+/// ([`LaxConfig::cv_per_batch`], the paper's way), or on each one after its episode
+/// ([`LaxConfig::cv_steps`] times). The policy's batch gets each episode's `g` from before
+/// these steps. The policy steps once at least
 /// `batch_steps` steps have been collected, on the batch's mean per-step gradient, with a step
 /// size adapted to [`LaxConfig::kl_target`] (the KL of each step is measured on the next
 /// batch's states, against a copy of the policy kept from before the step; the reference
 /// code measured it on the same batch, which would mean storing the batch). Memory is the
-/// struct (networks, Adam states, the batch's gradient, the policy copy) plus a stack frame
+/// struct (networks, Adam states, the batch's policy and `c^` gradients, the policy copy)
+/// plus a stack frame
 /// of a few parameter vectors, whatever the episode or batch length.
 ///
 /// `I = S + A` control-variate inputs; `PM`, `PV`, `PC` the parameter counts of the mean,
@@ -226,6 +242,10 @@ pub struct LaxLearner<
     batch_grad: [f32; PM],
     batch_grad_std: [f32; A],
     batch_steps: u32,
+    /// Per-batch `c^` steps: the sum of the batch's episode variance gradients, and their
+    /// number.
+    batch_grad_cv: [f32; PC],
+    batch_episodes: u32,
     /// The policy before its last step (for the KL of that step).
     prev_policy: Mlp<S, H, A, 2, PM>,
     prev_log_std: [f32; A],
@@ -308,12 +328,31 @@ impl<
             batch_grad: [0.0; PM],
             batch_grad_std: [0.0; A],
             batch_steps: 0,
+            batch_grad_cv: [0.0; PC],
+            batch_episodes: 0,
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &LaxConfig {
         &self.config
+    }
+
+    /// Replaces the hyperparameters: for schedules, or to study the control variate at a
+    /// fixed policy (`train_policy = false` freezes the policy while `V` and `c^` keep
+    /// learning; `control_variate = false` turns the estimator into A2C's with the same
+    /// networks). The networks, Adam moments, the batch in progress, the observation
+    /// statistics and the KL reference are kept; every step size becomes the new
+    /// configuration's (the policy's adapted step restarts at `lr`). A configuration
+    /// [`LaxLearner::new`] would refuse is refused and nothing changes.
+    pub fn set_config(&mut self, config: LaxConfig) -> Result<(), Error> {
+        config.validate()?;
+        self.adam.set_lr(config.lr)?;
+        self.adam_std.set_lr(config.lr)?;
+        self.value_adam.set_lr(config.value_lr)?;
+        self.cv_adam.set_lr(config.cv_lr)?;
+        self.config = config;
+        Ok(())
     }
 
     /// The policy's mean network.
@@ -607,20 +646,30 @@ impl<
         let batch_std: [f32; A] = core::array::from_fn(|i| {
             self.batch_grad_std[i] + grads.g_std[i] + self.config.entropy * t
         });
+        let per_batch = self.config.control_variate && self.config.cv_per_batch;
+        let batch_cv: [f32; PC] = if per_batch {
+            core::array::from_fn(|k| self.batch_grad_cv[k] + grad_cv[k])
+        } else {
+            [0.0; PC]
+        };
         crate::check_finite(&batch, Error::NonFiniteGradient)?;
         crate::check_finite(&batch_std, Error::NonFiniteGradient)?;
+        crate::check_finite(&batch_cv, Error::NonFiniteGradient)?;
         // Every check is done: from here on each step succeeds (the extra steps' replays
         // aside, which run on a copy).
         self.value_adam
             .step(self.value.params_mut(), &grads.g_value)?;
-        if self.config.control_variate {
+        if per_batch {
+            self.batch_grad_cv = batch_cv;
+            self.batch_episodes += 1;
+        } else if self.config.control_variate {
             self.cv_adam.step(self.cv.params_mut(), &grad_cv)?;
         }
         // Only on a copy of the learner (see `train_episode`): these replays may fail.
         self.extra_value_cv_steps(env, &start, grads.steps)?;
         self.batch_grad = batch;
         self.batch_grad_std = batch_std;
-        self.batch_steps += grads.steps;
+        self.batch_steps = self.batch_steps.saturating_add(grads.steps);
         self.merge_obs_stats(&grads);
         if self.has_prev && grads.kl_sum.is_finite() {
             self.kl_sum += grads.kl_sum;
@@ -629,6 +678,21 @@ impl<
         let mut policy_updated = false;
         let mut kl = 0.0;
         if self.batch_steps >= self.config.batch_steps {
+            if per_batch && self.batch_episodes > 0 {
+                let n = self.batch_episodes as f32;
+                let step: [f32; PC] = core::array::from_fn(|k| self.batch_grad_cv[k] / n);
+                self.cv_adam.step(self.cv.params_mut(), &step)?;
+            }
+            self.batch_grad_cv = [0.0; PC];
+            self.batch_episodes = 0;
+        }
+        if self.batch_steps >= self.config.batch_steps && !self.config.train_policy {
+            self.batch_grad = [0.0; PM];
+            self.batch_grad_std = [0.0; A];
+            self.batch_steps = 0;
+            self.kl_sum = 0.0;
+            self.kl_steps = 0;
+        } else if self.batch_steps >= self.config.batch_steps {
             if self.config.kl_target > 0.0 {
                 if self.kl_steps > 0 {
                     kl = self.kl_sum / self.kl_steps as f32;

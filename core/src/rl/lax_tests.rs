@@ -573,16 +573,19 @@ fn observations_are_normalised_by_their_running_statistics() {
     assert_eq!(off.normalize(&probe), probe);
 }
 
-/// With the policy frozen (no batch ever completes), LAX's `c^` trained on the variance
-/// loss lowers the mean squared episode gradient below A2C's. Both learners see the same
-/// episodes (same seed, same policy) and train the same `V`, so `c^` is the only
-/// difference. Asserted at 4 standard errors over 4000 fresh episodes each.
+/// With the policy frozen (`train_policy = false`), LAX's `c^` trained on the variance
+/// loss, per batch of 10 episodes or after every episode, lowers the mean squared episode
+/// gradient below A2C's. The learners see the same episodes (same seed, same policy) and
+/// train the same `V`, so `c^` is the only difference. Asserted at 4 standard errors over
+/// 4000 fresh episodes each.
 #[test]
 fn the_trained_control_variate_lowers_the_gradient_variance() {
     let mut means = Vec::new();
-    for control_variate in [false, true] {
+    for (control_variate, per_batch) in [(false, true), (true, true), (true, false)] {
         let mut cfg = LaxConfig::paper(0.01, 0.01, 0.01, control_variate);
-        cfg.batch_steps = u32::MAX;
+        cfg.batch_steps = 30;
+        cfg.train_policy = false;
+        cfg.cv_per_batch = per_batch;
         cfg.init_log_std = -0.5;
         let mut l = Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(3)).unwrap();
         let mut env = Drift::new();
@@ -606,10 +609,15 @@ fn the_trained_control_variate_lowers_the_gradient_variance() {
         let se = ((s2 / n as f64 - m * m) / n as f64).sqrt();
         means.push((m, se));
     }
-    let ((a2c, se_a), (lax, se_l)) = (means[0], means[1]);
-    let z = (a2c - lax) / (se_a * se_a + se_l * se_l).sqrt();
-    println!("mean |g|^2: A2C {a2c:.4} +- {se_a:.4}, LAX {lax:.4} +- {se_l:.4} (z = {z:.1})");
-    assert!(z > 4.0, "A2C {a2c} +- {se_a} vs LAX {lax} +- {se_l}");
+    let (a2c, se_a) = means[0];
+    for (name, &(lax, se_l)) in ["per batch", "per episode"].iter().zip(&means[1..]) {
+        let z = (a2c - lax) / (se_a * se_a + se_l * se_l).sqrt();
+        println!("mean |g|^2: A2C {a2c:.4} +- {se_a:.4}, LAX ({name}) {lax:.4} +- {se_l:.4} (z = {z:.1})");
+        assert!(
+            z > 4.0,
+            "A2C {a2c} +- {se_a} vs LAX ({name}) {lax} +- {se_l}"
+        );
+    }
 }
 
 /// `0.5 sum_t (V(s_t) - R_t)^2` over the episode that `rng` starts, re-simulated here from
@@ -655,6 +663,7 @@ fn extra_value_and_control_variate_steps_replay_the_episode() {
         cfg.batch_steps = 1000;
         cfg.init_log_std = -0.5;
         cfg.normalize_obs = false;
+        cfg.cv_per_batch = false;
         cfg.value_steps = value_steps;
         cfg.cv_steps = cv_steps;
         let mut l = Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(3)).unwrap();
@@ -717,4 +726,68 @@ fn extra_value_and_control_variate_steps_replay_the_episode() {
         Small::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(0)).err(),
         Some(Error::InvalidHyperparameter)
     );
+}
+
+/// `set_config`: a bad configuration is refused and nothing changes; `train_policy = false`
+/// freezes the policy while `V` and `c^` learn (per batch); with `control_variate = false`
+/// the episode gradient is the one with `c^` removed (its parameters zeroed, `c = V`); and
+/// the step sizes follow the new configuration.
+#[test]
+fn set_config_freezes_the_policy_and_switches_the_control_variate_off() {
+    let mut l = learner(true, 8);
+    strong_cv(&mut l);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(8);
+    let mut env = Drift::new();
+    env.random_start = true;
+    for _ in 0..20 {
+        l.train_episode(&mut env, &mut rng).unwrap();
+    }
+    let before = l.clone();
+    let mut bad = *l.config();
+    bad.lr = -1.0;
+    assert_eq!(l.set_config(bad).err(), Some(Error::InvalidHyperparameter));
+    assert_eq!(l.config(), before.config());
+    assert_eq!(l.policy_lr(), before.policy_lr());
+
+    let mut frozen = *l.config();
+    frozen.train_policy = false;
+    frozen.cv_lr = 0.02;
+    l.set_config(frozen).unwrap();
+    assert_eq!(l.cv_adam.config().lr, 0.02);
+    assert_eq!(l.policy_lr(), frozen.lr);
+    for _ in 0..50 {
+        assert!(!l.train_episode(&mut env, &mut rng).unwrap().policy_updated);
+    }
+    // 150 steps: batches of 30 did complete, and the policy did not move.
+    assert!(l.pending_steps() < 30);
+    assert_eq!(l.policy().params(), before.policy().params());
+    assert_ne!(l.cv().params(), before.cv().params());
+    assert_ne!(l.value().params(), before.value().params());
+
+    let mut off = frozen;
+    off.control_variate = false;
+    let mut a2c = l.clone();
+    a2c.set_config(off).unwrap();
+    let mut zeroed = l.clone();
+    zeroed.cv_params_mut_for_test().fill(0.0);
+    let (mut g1, mut s1, mut g2, mut s2, mut g3, mut s3) = (
+        [0.0; PM], [0.0; 1], [0.0; PM], [0.0; 1], [0.0; PM], [0.0; 1],
+    );
+    let start = Xoshiro128PlusPlus::seed_from_u64(99);
+    a2c.episode_gradient(&mut env, &mut start.clone(), &mut g1, &mut s1)
+        .unwrap();
+    zeroed
+        .episode_gradient(&mut env, &mut start.clone(), &mut g2, &mut s2)
+        .unwrap();
+    l.episode_gradient(&mut env, &mut start.clone(), &mut g3, &mut s3)
+        .unwrap();
+    let diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(diff(&g1, &g2) <= 1e-6 && diff(&s1, &s2) <= 1e-6);
+    // ... and differs from LAX's with the trained c^.
+    assert!(diff(&g1, &g3) > 1e-3, "{}", diff(&g1, &g3));
 }
