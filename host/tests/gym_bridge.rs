@@ -480,3 +480,44 @@ fn a_server_error_reply_carries_its_message() {
     assert!(e.to_string().contains("step before reset"), "{e}");
     assert_eq!(p.reset(0).unwrap(), vec![0.0; 4]);
 }
+
+/// `relax rl inverted-pendulum-cv` at reduced settings: after A2C pre-training `c^` has zero
+/// output, so LAX's and A2C's gradients are identical at the freeze (ratio exactly 1); after
+/// two 2500-step batches of critic training `c^` has stepped and the two differ; the files
+/// are written; bad freeze points are refused before anything starts.
+#[test]
+fn the_frozen_policy_variance_check_starts_from_a2c_and_trains_c_hat() {
+    use host::pendulum_cv::{run, CvCheckArgs, Pretrain};
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pendulum-cv");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut args = CvCheckArgs {
+        seeds: 1,
+        at: vec![10, 20],
+        critic_steps: 5000,
+        cv_per_episode: false,
+        cv_steps: 1,
+        measure: 5,
+        pretrain: Pretrain::A2c,
+        lr: 0.03,
+        cv_lr_scale: 1.0,
+        check_cv_lr: None,
+        jobs: 1,
+        timeout: 30.0,
+    };
+    let points = run(&args, 0, &out).unwrap();
+    assert_eq!(points.len(), 2);
+    for p in &points {
+        assert_eq!(p.before.ratio, 1.0);
+        assert_eq!(p.before.z, 0.0);
+        assert_eq!(p.before.lax_var, p.before.a2c_var);
+        assert!(p.after.ratio.is_finite() && p.after.ratio != 1.0, "{p:?}");
+        assert!(p.after.mean_steps >= 1.0);
+    }
+    let dir = out.join("rl-inverted-pendulum-cv");
+    let csv = std::fs::read_to_string(dir.join("check.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+    assert!(dir.join("summary.json").exists());
+    args.at = vec![20, 10];
+    let e = run(&args, 0, &out).unwrap_err().to_string();
+    assert!(e.contains("--at"), "{e}");
+}
