@@ -94,6 +94,8 @@ pub struct Compare {
     pub a2c_sq: f64,
     /// `lax_sq / a2c_sq`.
     pub ratio: f64,
+    /// The same ratio for `|g / T|^2` (T the episode's length), the loss `c^` trains on.
+    pub ratio_per_step: f64,
     /// Standard error of `lax_sq - a2c_sq` (paired over episodes).
     pub diff_se: f64,
     /// `(lax_sq - a2c_sq) / diff_se`.
@@ -134,6 +136,7 @@ fn compare(
     let (mut sl, mut sa) = ([0.0f32; 1], [0.0f32; 1]);
     let (mut sum_l, mut sum_a) = (vec![0.0f64; PM + 1], vec![0.0f64; PM + 1]);
     let (mut sq_l, mut sq_a, mut diffs) = (0.0f64, 0.0f64, Vec::new());
+    let (mut sqt_l, mut sqt_a) = (0.0f64, 0.0f64);
     let mut steps = 0u64;
     for _ in 0..n {
         let mut r = rng.clone();
@@ -155,6 +158,9 @@ fn compare(
         }
         sq_l += d[0];
         sq_a += d[1];
+        let t2 = (rl.steps as f64).powi(2);
+        sqt_l += d[0] / t2;
+        sqt_a += d[1] / t2;
         diffs.push(d[0] - d[1]);
     }
     let nf = n as f64;
@@ -169,6 +175,7 @@ fn compare(
         lax_sq: sq_l / nf,
         a2c_sq: sq_a / nf,
         ratio: sq_l / sq_a,
+        ratio_per_step: sqt_l / sqt_a,
         diff_se,
         z,
         lax_var: trace(sq_l, &sum_l),
@@ -315,6 +322,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
             "ratio",
             "diff_se",
             "z",
+            "ratio_per_step",
         ],
     )?;
     for p in &points {
@@ -330,6 +338,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
                 &c.ratio,
                 &c.diff_se,
                 &c.z,
+                &c.ratio_per_step,
             ])?;
         }
     }
@@ -355,11 +364,11 @@ pub fn table(points: &[CheckPoint], args: &CvCheckArgs) -> String {
         },
         args.check_cv_lr.unwrap_or(args.lr * args.cv_lr_scale)
     );
-    s += "| seed | episodes | last-100 return | steps | before: ratio (z) | after: ratio (z) |\n";
-    s += "|---|---|---|---|---|---|\n";
+    s += "| seed | episodes | last-100 return | steps | before: ratio (z) | after: ratio (z) | after: ratio of |g/T|^2 |\n";
+    s += "|---|---|---|---|---|---|---|\n";
     for p in points {
         s += &format!(
-            "| {} | {} | {:.0} | {:.0} | {:.3} ({:.1}) | {:.3} ({:.1}) |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.3} ({:.1}) | {:.3} ({:.1}) | {:.3} |\n",
             p.seed,
             p.trained_episodes,
             p.last100_return,
@@ -367,7 +376,8 @@ pub fn table(points: &[CheckPoint], args: &CvCheckArgs) -> String {
             p.before.ratio,
             p.before.z,
             p.after.ratio,
-            p.after.z
+            p.after.z,
+            p.after.ratio_per_step
         );
     }
     s
