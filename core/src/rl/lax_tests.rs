@@ -791,3 +791,98 @@ fn set_config_freezes_the_policy_and_switches_the_control_variate_off() {
     // ... and differs from LAX's with the trained c^.
     assert!(diff(&g1, &g3) > 1e-3, "{}", diff(&g1, &g3));
 }
+
+/// A 4-dimensional smooth system with 40-step episodes, for the Inverted Pendulum learner's
+/// sizes (64-64 networks).
+struct Swing {
+    s: [f32; 4],
+    t: u32,
+}
+
+impl ContinuousEnvironment<4, 1> for Swing {
+    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; 4], Error> {
+        self.s = core::array::from_fn(|_| 0.2 * (crate::math::uniform_open(rng) - 0.5));
+        self.t = 0;
+        Ok(self.s)
+    }
+    fn step(&mut self, a: &[f32; 1]) -> Result<Transition<4>, Error> {
+        let [x, v, th, w] = self.s;
+        let u = libm::tanhf(a[0]);
+        self.s = [
+            x + 0.05 * v,
+            v + 0.05 * (u - 0.3 * th),
+            th + 0.05 * w,
+            w + 0.05 * (libm::sinf(th) - 0.5 * u),
+        ];
+        self.t += 1;
+        let reward = 1.0 - self.s.iter().map(|z| z * z).sum::<f32>() - 0.01 * a[0] * a[0];
+        Ok(Transition {
+            obs: self.s,
+            reward,
+            terminated: false,
+            truncated: self.t == 40,
+        })
+    }
+}
+
+/// The variance pass at the Inverted Pendulum learner's sizes (64-64 ELU `c^`, 64-64 tanh
+/// policy, 40-step episodes): the derivative of the episode's variance loss along random
+/// directions of `c^`'s parameters against central finite differences of the loss itself.
+#[test]
+fn variance_pass_matches_finite_differences_at_pendulum_size() {
+    type P = crate::rl::lax::PendulumLax;
+    const PCP: usize = mlp_param_count(5, 64, 1, 2);
+    let mut cfg = LaxConfig::paper(0.01, 0.01, 0.01, true);
+    cfg.normalize_obs = false;
+    let mut base = P::new(cfg, &mut Xoshiro128PlusPlus::seed_from_u64(4)).unwrap();
+    let mut init = Xoshiro128PlusPlus::seed_from_u64(5);
+    for p in base.cv_params_mut_for_test().iter_mut() {
+        *p = 0.3 * (2.0 * crate::math::uniform_open(&mut init) - 1.0);
+    }
+    let mut env = Swing { s: [0.0; 4], t: 0 };
+    let loss = |l: &P, env: &mut Swing, seed: u64| -> f64 {
+        let (mut gm, mut gs) = (
+            [0.0f32; crate::nn::mlp_param_count(4, 64, 1, 2)],
+            [0.0f32; 1],
+        );
+        let r = l
+            .episode_gradient(
+                env,
+                &mut Xoshiro128PlusPlus::seed_from_u64(seed),
+                &mut gm,
+                &mut gs,
+            )
+            .unwrap();
+        let t = r.steps as f64;
+        (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (t * t)
+    };
+    for seed in 0..3u64 {
+        let (grad, l0) = base
+            .variance_grad_for_test(&mut env, &mut Xoshiro128PlusPlus::seed_from_u64(seed))
+            .unwrap();
+        for k in 0..4 {
+            let mut dir_rng = Xoshiro128PlusPlus::seed_from_u64(100 + k);
+            let d: Vec<f32> = (0..PCP)
+                .map(|_| 2.0 * crate::math::uniform_open(&mut dir_rng) - 1.0)
+                .collect();
+            let analytic: f64 = grad
+                .iter()
+                .zip(&d)
+                .map(|(g, d)| *g as f64 * *d as f64)
+                .sum();
+            let h = 1e-3f32;
+            let (mut p, mut m) = (base.clone(), base.clone());
+            for (i, di) in d.iter().enumerate() {
+                p.cv_params_mut_for_test()[i] += h * di;
+                m.cv_params_mut_for_test()[i] -= h * di;
+            }
+            let fd = (loss(&p, &mut env, seed) - loss(&m, &mut env, seed)) / (2.0 * h as f64);
+            println!("seed {seed} dir {k}: analytic {analytic:.6e}, fd {fd:.6e}, loss {l0:.4e}");
+            // 2% plus the f32 rounding of the loss over 2h (~1e-6 loss / 2e-3), six-fold.
+            assert!(
+                (analytic - fd).abs() <= 0.02 * fd.abs().max(analytic.abs()) + 3e-3 * l0 as f64,
+                "seed {seed} direction {k}: {analytic} vs {fd}"
+            );
+        }
+    }
+}
