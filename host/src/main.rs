@@ -104,8 +104,8 @@ enum RlEnv {
     /// The CartPole setup with 8 observations and 4 actions: policy 8-10-10-4, RELAX's
     /// control variate 12-10-10-1, A2C's value network 8-10-10-1 (ReLU); one episode per
     /// update, gamma 0.99, entropy 0.01, Adam (beta2 0.99999), lr 0.003 and scale 1 by
-    /// default, at most 5,000 episodes per seed. Solved: last-100 mean return >= 200. Each (method, seed) run has its own
-    /// Python process (host/python/gym_server.py, started from the repository's .venv, which
+    /// default, at most 10,000 episodes per seed (about the paper's 5M-frame budget).
+    /// Solved: last-100 mean return >= 200. Each (method, seed) run has its own Python process (host/python/gym_server.py, started from the repository's .venv, which
     /// is created or extended with gymnasium[box2d,mujoco] when missing), --jobs at a time.
     /// Writes <out>/rl-lunarlander/: returns.csv, log_variance.csv, summary.json (episodes
     /// to solve per seed, mean +- std, wall times, steps/s), rewards.png (last-100 mean,
@@ -116,9 +116,11 @@ enum RlEnv {
     /// Gaussian policy: tanh 64-64 mean network and a state-independent log-std (init 0).
     /// LAX: c(a, s) = V(s) + c^(a, s), ELU 64-64 networks; V by regression to the discounted
     /// returns, c^ on the exact gradient of the episode's variance loss |g/T|^2 (replayed
-    /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V and c^
-    /// step after every episode; the policy after every --batch-steps steps (whole
-    /// episodes), on the batch's mean gradient, its Adam step size adapted to a KL target
+    /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V steps
+    /// after every episode (--value-steps times); c^ once per policy update on the mean of
+    /// the batch's variance gradients (--cv-per-episode: after every episode, --cv-steps
+    /// times); the policy after every --batch-steps steps (whole episodes), on the batch's
+    /// mean gradient, its Adam step size adapted to a KL target
     /// (--kl-target, 0.002) from lr 0.03; V and c^ at lr x scale (scale 1); running-normalised
     /// observations (--no-obs-norm: raw); gamma 0.99; at most 10,000 episodes per seed.
     /// Solved: last-100 mean return >= 950. Writes <out>/rl-inverted-pendulum/ (as

@@ -764,7 +764,7 @@ pub fn read_runs(dir: &Path, cfg: &GymRunConfig) -> Result<Vec<GymSeedRun>> {
 /// Default (lr, cv_lr_scale, episodes) of a task and method.
 pub fn defaults(task: GymTask, e: GymEstimator) -> (f32, f32, u32) {
     match (task, e) {
-        (GymTask::LunarLander, _) => (0.003, 1.0, 5_000),
+        (GymTask::LunarLander, _) => (0.003, 1.0, 10_000),
         (GymTask::InvertedPendulum, _) => (0.03, 1.0, 10_000),
         (GymTask::CartPole, _) => (0.01, 1.0, 1000),
     }
