@@ -509,6 +509,7 @@ fn run_cartpole_bridge(seed: u64, out: &std::path::Path, a: CartPoleArgs) -> Res
         value_steps: 1,
         cv_steps: 1,
         cv_per_episode: false,
+        cv_loss_per_step: false,
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,

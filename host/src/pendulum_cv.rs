@@ -45,6 +45,10 @@ pub struct CvCheckArgs {
     /// steps on the batch's mean variance gradient, before and after the freeze.
     #[arg(long)]
     pub cv_per_episode: bool,
+    /// Train c^ on the reference code's |g/T|^2 instead of |g/B|^2 (B = 2500), before and
+    /// after the freeze.
+    #[arg(long)]
+    pub cv_loss_per_step: bool,
     /// Episodes per measurement (the same episodes for LAX and A2C).
     #[arg(long, default_value_t = 100)]
     pub measure: u32,
@@ -209,6 +213,7 @@ fn run_seed(args: &CvCheckArgs, seed: u64, opts: &ServerOptions) -> Result<Vec<C
     let (lr, cv) = (args.lr, args.lr * args.cv_lr_scale);
     let mut config = LaxConfig::paper(lr, cv, cv, args.pretrain == Pretrain::Lax);
     config.cv_per_batch = !args.cv_per_episode;
+    config.cv_loss_per_step = args.cv_loss_per_step;
     let mut learner = PendulumLax::new(config, &mut seed::rng(seed, 0))?;
     let mut env = GymEnv::<4>::start(opts, "InvertedPendulum-v5", true)?;
     // Stream 1 trains, as in `relax rl inverted-pendulum`; 3 and 4 are the check's.
@@ -288,6 +293,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
         cv_steps: u32,
         check_cv_lr: f32,
         cv_per_batch: bool,
+        cv_loss_per_step: bool,
         critic_steps: u64,
         measure: u32,
         wall_seconds: f64,
@@ -303,6 +309,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
             cv_steps: args.cv_steps,
             check_cv_lr: args.check_cv_lr.unwrap_or(args.lr * args.cv_lr_scale),
             cv_per_batch: !args.cv_per_episode,
+            cv_loss_per_step: args.cv_loss_per_step,
             critic_steps: args.critic_steps,
             measure: args.measure,
             wall_seconds: start.elapsed().as_secs_f64(),
@@ -353,7 +360,7 @@ pub fn table(points: &[CheckPoint], args: &CvCheckArgs) -> String {
     let mut s = format!(
         "InvertedPendulum-v5, policy frozen after {:?} training; E|g|^2 LAX / A2C on {} common \
          episodes (z of the paired difference), at the freeze and after {} steps of critic \
-         training (c^ {}, lr {}):\n",
+         training (c^ {}, loss {}, lr {}):\n",
         args.pretrain,
         args.measure,
         args.critic_steps,
@@ -361,6 +368,11 @@ pub fn table(points: &[CheckPoint], args: &CvCheckArgs) -> String {
             format!("{} steps per episode", args.cv_steps)
         } else {
             "one step per batch of 2500 steps".to_string()
+        },
+        if args.cv_loss_per_step {
+            "|g/T|^2"
+        } else {
+            "|g/B|^2"
         },
         args.check_cv_lr.unwrap_or(args.lr * args.cv_lr_scale)
     );

@@ -144,6 +144,8 @@ pub struct GymRunConfig {
     pub cv_steps: u32,
     /// LAX: `c^` steps once per policy update on the batch's mean variance gradient.
     pub cv_per_batch: bool,
+    /// LAX: the variance loss is the reference code's `|g / T|^2`, not `|g / B|^2`.
+    pub cv_loss_per_step: bool,
     /// Training episodes per seed (the cap).
     pub episodes: u32,
     /// Stop a seed once solved.
@@ -318,6 +320,7 @@ fn build(cfg: &GymRunConfig, seed: u64, opts: &ServerOptions) -> Result<Box<dyn 
             lc.value_steps = cfg.value_steps;
             lc.cv_steps = cfg.cv_steps;
             lc.cv_per_batch = cfg.cv_per_batch;
+            lc.cv_loss_per_step = cfg.cv_loss_per_step;
             Box::new(Pendulum {
                 learner: PendulumLax::new(lc, &mut init)?,
                 env: GymEnv::start(opts, id, cfg.replay_cache)?,
@@ -684,6 +687,11 @@ pub struct GymArgs {
     /// once per policy update on the mean over the batch's episodes (the paper's way).
     #[arg(long)]
     pub cv_per_episode: bool,
+    /// LAX: train c^ on the reference code's per-episode loss |g/T|^2 (T the episode's
+    /// length) instead of |g/B|^2 (B = --batch-steps), which weighs every episode by its
+    /// share in the policy's step.
+    #[arg(long)]
+    pub cv_loss_per_step: bool,
     /// LAX with --cv-per-episode: Adam steps of c^ per episode, each after the first on the
     /// episode replayed with the updated c^ (the paper's cv_num, per batch there: 1, 5, 25).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "cv_per_episode")]
@@ -804,6 +812,7 @@ pub fn configs(task: GymTask, seed: u64, args: &GymArgs) -> Result<Vec<GymRunCon
                 value_steps: args.value_steps,
                 cv_steps: args.cv_steps,
                 cv_per_batch: !args.cv_per_episode,
+                cv_loss_per_step: args.cv_loss_per_step,
                 episodes: args.episodes.unwrap_or(episodes),
                 stop_when_solved: !args.run_after_solved,
                 var_every: args.var_every,

@@ -70,6 +70,14 @@ pub struct LaxConfig {
     /// the noise, so per-episode steps drift `c^` away from zero where a mean over the
     /// batch does not. Needs `cv_steps = 1`.
     pub cv_per_batch: bool,
+    /// The variance loss of an episode with gradient `g` and `T` steps: `true`, `|g / T|^2`
+    /// (the reference code's); `false`, `|g / B|^2` with `B = batch_steps`: the squared
+    /// share of the episode in the policy's step, whose variance is the sum of these over
+    /// the batch. The per-step loss weighs a 10-step episode 10,000 times more than a
+    /// 1000-step one, so `c^` learns to cancel the short episodes' noise at the expense of
+    /// the long ones, which dominate the step's variance (measured on Inverted Pendulum by
+    /// `relax rl inverted-pendulum-cv`).
+    pub cv_loss_per_step: bool,
     /// `false` freezes the policy: batches are counted and `V` and `c^` learn, but the
     /// policy never steps (to study the control variate at a fixed policy).
     pub train_policy: bool,
@@ -95,6 +103,7 @@ impl LaxConfig {
             value_steps: 1,
             cv_steps: 1,
             cv_per_batch: true,
+            cv_loss_per_step: false,
             train_policy: true,
         }
     }
@@ -133,7 +142,8 @@ pub struct LaxReport {
     pub steps: u32,
     /// Squared norm of the episode's policy gradient (mean network and log-std).
     pub grad_sq_norm: f32,
-    /// The per-episode variance loss `|g / T|^2` the control variate stepped on (0 for A2C).
+    /// The episode's variance loss the control variate steps on (see
+    /// [`LaxConfig::cv_loss_per_step`]; 0 for A2C in training).
     pub variance_loss: f32,
     /// The policy took its batch step after this episode.
     pub policy_updated: bool,
@@ -155,7 +165,8 @@ pub struct LaxReport {
 ///
 /// After every episode `V` takes [`LaxConfig::value_steps`] Adam steps on
 /// `1/2 sum_t (V(s_t) - R_t)^2`, and the exact gradient of the episode's variance loss
-/// `|g / T|^2` (the reference code's per-episode loss) is computed by replaying the episode
+/// `|g / B|^2` (`B = batch_steps`; the reference code's `|g / T|^2` with
+/// [`LaxConfig::cv_loss_per_step`]) is computed by replaying the episode
 /// from the saved generator: the control variate's mixed second derivative along `J_t g`.
 /// `c^` steps on the mean of these over the batch when the policy steps
 /// ([`LaxConfig::cv_per_batch`], the paper's way), or on each one after its episode
@@ -504,7 +515,18 @@ impl<
         Ok(out)
     }
 
-    /// Replays the episode and returns `d/dphi |g / T|^2` for the control variate `c^`.
+    /// The weight `w` of an episode's variance loss `w |g|^2`.
+    fn variance_weight(&self, steps: u32) -> f32 {
+        let n = if self.config.cv_loss_per_step {
+            steps
+        } else {
+            self.config.batch_steps
+        } as f32;
+        1.0 / (n * n)
+    }
+
+    /// Replays the episode and returns the gradient of its variance loss `w |g|^2` for the
+    /// control variate `c^`.
     ///
     /// `g . g(phi) = sum_t [-(g . score_t) c^(x_t) + (J_t g) . dc^/da(x_t)]` plus terms free
     /// of `phi`, with `J_t = da_t/dtheta`; the second term is `c^`'s directional derivative
@@ -516,8 +538,7 @@ impl<
         grads: &EpisodeGrads<PM, A, PV, S>,
         grad_cv: &mut [f32; PC],
     ) -> Result<(), Error> {
-        let t = grads.steps as f32;
-        let scale = 2.0 / (t * t);
+        let scale = 2.0 * self.variance_weight(grads.steps);
         let std: [f32; A] = core::array::from_fn(|i| libm::expf(self.log_std[i]));
         let mut raw = env.reset(rng)?;
         let mut steps = 0u32;
@@ -639,7 +660,7 @@ impl<
         let mut variance_loss = 0.0;
         if self.config.control_variate {
             self.variance_pass(env, &mut replay, &grads, &mut grad_cv)?;
-            variance_loss = sq / (t * t);
+            variance_loss = sq * self.variance_weight(grads.steps);
         }
         let batch: [f32; PM] = core::array::from_fn(|k| self.batch_grad[k] + grads.g[k]);
         // d/dsigma of the entropy is 1 per step and component.
@@ -768,13 +789,12 @@ impl<
         let grads = self.first_pass(env, rng)?;
         *grad_mean = grads.g;
         *grad_log_std = grads.g_std;
-        let t = grads.steps as f32;
         let sq = dot(&grads.g, &grads.g) + dot(&grads.g_std, &grads.g_std);
         Ok(LaxReport {
             ret: grads.ret,
             steps: grads.steps,
             grad_sq_norm: sq,
-            variance_loss: sq / (t * t),
+            variance_loss: sq * self.variance_weight(grads.steps),
             policy_updated: false,
             kl: 0.0,
             policy_lr: self.policy_lr(),
@@ -803,9 +823,8 @@ impl<
         let grads = self.first_pass(env, rng)?;
         let mut grad_cv = [0.0; PC];
         self.variance_pass(env, &mut replay, &grads, &mut grad_cv)?;
-        let t = grads.steps as f32;
         let sq = dot(&grads.g, &grads.g) + dot(&grads.g_std, &grads.g_std);
-        Ok((grad_cv, sq / (t * t)))
+        Ok((grad_cv, sq * self.variance_weight(grads.steps)))
     }
 
     pub(crate) fn cv_params_mut_for_test(&mut self) -> &mut [f32; PC] {

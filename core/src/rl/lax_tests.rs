@@ -319,13 +319,26 @@ fn evaluating_the_control_variate_at_a_fresh_sample_is_biased() {
 
 /// `d/dphi |g / T|^2` from the replay against central differences of `|g / T|^2` (same
 /// generator, so the same episode) in the control variate's parameters.
+/// The divisor `n` of an episode's variance loss `|g / n|^2` under `l`'s configuration.
+fn loss_divisor(cfg: &LaxConfig, steps: u32) -> f64 {
+    if cfg.cv_loss_per_step {
+        steps as f64
+    } else {
+        cfg.batch_steps as f64
+    }
+}
+
 #[test]
 fn variance_pass_matches_finite_differences() {
     let mut base = learner(true, 3);
     strong_cv(&mut base);
     let mut env = Drift::new();
     env.random_start = true;
-    for seed in 0..3u64 {
+    for seed in 0..4u64 {
+        // Both weightings of the loss: |g / T|^2 and |g / B|^2.
+        let mut cfg = *base.config();
+        cfg.cv_loss_per_step = seed % 2 == 0;
+        base.set_config(cfg).unwrap();
         let sq = |l: &Small, env: &mut Drift| -> f64 {
             let (mut gm, mut gs) = ([0.0f32; PM], [0.0f32; 1]);
             let r = l
@@ -336,8 +349,8 @@ fn variance_pass_matches_finite_differences() {
                     &mut gs,
                 )
                 .unwrap();
-            let t = r.steps as f64;
-            (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (t * t)
+            let n = loss_divisor(l.config(), r.steps);
+            (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (n * n)
         };
         let (grad, loss) = base
             .variance_grad_for_test(&mut env, &mut Xoshiro128PlusPlus::seed_from_u64(seed))
@@ -853,10 +866,15 @@ fn variance_pass_matches_finite_differences_at_pendulum_size() {
                 &mut gs,
             )
             .unwrap();
-        let t = r.steps as f64;
-        (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (t * t)
+        let n = loss_divisor(l.config(), r.steps);
+        (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (n * n)
     };
-    for seed in 0..3u64 {
+    for seed in 0..4u64 {
+        // Both weightings of the loss: |g / T|^2 and |g / B|^2 (B = 40, one episode).
+        let mut cfg = *base.config();
+        cfg.cv_loss_per_step = seed % 2 == 0;
+        cfg.batch_steps = 40;
+        base.set_config(cfg).unwrap();
         let (grad, l0) = base
             .variance_grad_for_test(&mut env, &mut Xoshiro128PlusPlus::seed_from_u64(seed))
             .unwrap();
