@@ -115,7 +115,8 @@ enum RlEnv {
     ///
     /// Gaussian policy: tanh 64-64 mean network and a state-independent log-std (init 0).
     /// LAX: c(a, s) = V(s) + c^(a, s), ELU 64-64 networks; V by regression to the discounted
-    /// returns, c^ on the exact gradient of the episode's variance loss |g/T|^2 (replayed
+    /// returns, c^ on the exact gradient of the episode's variance loss |g/B|^2 (B =
+    /// --batch-steps; --cv-loss-per-step: the reference code's |g/T|^2) (replayed
     /// episode), evaluated at the action taken. A2C: the same learner with c = V(s). V steps
     /// after every episode (--value-steps times); c^ once per policy update on the mean of
     /// the batch's variance gradients (--cv-per-episode: after every episode, --cv-steps

@@ -98,7 +98,8 @@ pub struct Compare {
     pub a2c_sq: f64,
     /// `lax_sq / a2c_sq`.
     pub ratio: f64,
-    /// The same ratio for `|g / T|^2` (T the episode's length), the loss `c^` trains on.
+    /// The same ratio for `|g / T|^2` (T the episode's length), the reference code's loss
+    /// for `c^` (`--cv-loss-per-step`).
     pub ratio_per_step: f64,
     /// Standard error of `lax_sq - a2c_sq` (paired over episodes).
     pub diff_se: f64,
