@@ -328,6 +328,28 @@ fn loss_divisor(cfg: &LaxConfig, steps: u32) -> f64 {
     }
 }
 
+/// The variance loss `|g / n|^2` of the episode that `seed` starts, from the learner's own
+/// episode gradient (for finite differences of the variance pass).
+fn episode_variance_loss<
+    E: ContinuousEnvironment<S2, 1>,
+    const S2: usize,
+    const I2: usize,
+    const H2: usize,
+    const PM2: usize,
+    const PV2: usize,
+    const PC2: usize,
+>(
+    l: &LaxLearner<S2, 1, I2, H2, PM2, PV2, PC2>,
+    env: &mut E,
+    seed: u64,
+) -> f64 {
+    let (mut gm, mut gs) = ([0.0f32; PM2], [0.0f32; 1]);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let r = l.episode_gradient(env, &mut rng, &mut gm, &mut gs).unwrap();
+    let n = loss_divisor(l.config(), r.steps);
+    (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (n * n)
+}
+
 #[test]
 fn variance_pass_matches_finite_differences() {
     let mut base = learner(true, 3);
@@ -339,19 +361,7 @@ fn variance_pass_matches_finite_differences() {
         let mut cfg = *base.config();
         cfg.cv_loss_per_step = seed % 2 == 0;
         base.set_config(cfg).unwrap();
-        let sq = |l: &Small, env: &mut Drift| -> f64 {
-            let (mut gm, mut gs) = ([0.0f32; PM], [0.0f32; 1]);
-            let r = l
-                .episode_gradient(
-                    env,
-                    &mut Xoshiro128PlusPlus::seed_from_u64(seed),
-                    &mut gm,
-                    &mut gs,
-                )
-                .unwrap();
-            let n = loss_divisor(l.config(), r.steps);
-            (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (n * n)
-        };
+        let sq = |l: &Small, env: &mut Drift| episode_variance_loss(l, env, seed);
         let (grad, loss) = base
             .variance_grad_for_test(&mut env, &mut Xoshiro128PlusPlus::seed_from_u64(seed))
             .unwrap();
@@ -853,22 +863,15 @@ fn variance_pass_matches_finite_differences_at_pendulum_size() {
         *p = 0.3 * (2.0 * crate::math::uniform_open(&mut init) - 1.0);
     }
     let mut env = Swing { s: [0.0; 4], t: 0 };
-    let loss = |l: &P, env: &mut Swing, seed: u64| -> f64 {
-        let (mut gm, mut gs) = (
-            [0.0f32; crate::nn::mlp_param_count(4, 64, 1, 2)],
-            [0.0f32; 1],
-        );
-        let r = l
-            .episode_gradient(
-                env,
-                &mut Xoshiro128PlusPlus::seed_from_u64(seed),
-                &mut gm,
-                &mut gs,
-            )
-            .unwrap();
-        let n = loss_divisor(l.config(), r.steps);
-        (gm.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() + (gs[0] as f64).powi(2)) / (n * n)
-    };
+    let loss = episode_variance_loss::<
+        Swing,
+        4,
+        5,
+        64,
+        { mlp_param_count(4, 64, 1, 2) },
+        { mlp_param_count(4, 64, 1, 2) },
+        PCP,
+    >;
     for seed in 0..4u64 {
         // Both weightings of the loss: |g / T|^2 and |g / B|^2 (B = 40, one episode).
         let mut cfg = *base.config();
