@@ -16,15 +16,13 @@
 
 use crate::gym::{GymEnv, ServerOptions};
 use crate::output::{results_dir, write_json, CsvWriter};
-use crate::rl_gym::server_options;
+use crate::rl_gym::{run_tasks, server_options};
 use crate::{seed, Result};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use relax_core::nn::mlp_param_count;
 use relax_core::rl::lax::{LaxConfig, PendulumLax};
 use serde::Serialize;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 const PM: usize = mlp_param_count(4, 64, 1, 2);
@@ -267,23 +265,10 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
     let opts = server_options(args.timeout)?;
     let seeds: Vec<u64> = (first_seed..first_seed + args.seeds.max(1)).collect();
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Vec<CheckPoint>>>>> =
-        Mutex::new(seeds.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..args.jobs.clamp(1, seeds.len()) {
-            scope.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&s) = seeds.get(k) else { break };
-                let r = run_seed(args, s, &opts);
-                results.lock().expect("no worker panics")[k] = Some(r);
-            });
-        }
-    });
-    let mut points = Vec::new();
-    for r in results.into_inner().expect("no worker panics") {
-        points.extend(r.expect("every seed ran")?);
-    }
+    let per_seed = run_tasks(seeds.len(), args.jobs, "pendulum-cv", |k| {
+        run_seed(args, seeds[k], &opts).map_err(|e| format!("seed {}: {e}", seeds[k]).into())
+    })?;
+    let points: Vec<CheckPoint> = per_seed.into_iter().flatten().collect();
     let dir = results_dir(out, "rl-inverted-pendulum-cv")?;
     #[derive(Serialize)]
     struct Summary<'a> {

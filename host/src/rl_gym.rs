@@ -25,7 +25,7 @@ use relax_core::rl::relax::{CartPoleRelax, RelaxLearner};
 use relax_core::rl::{Learner, PgConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -405,6 +405,58 @@ pub fn server_options(timeout_s: f64) -> Result<ServerOptions> {
     })
 }
 
+/// Runs `task(i)` for every `i` in `0..n`, `jobs` at a time, on named worker threads with
+/// room on the stack for the 64-64 learners (a few parameter vectors, and a copy of the LAX
+/// learner when it takes extra steps). After a task fails no new one starts. Returns the
+/// results in task order, or the first error in task order.
+pub fn run_tasks<T: Send>(
+    n: usize,
+    jobs: usize,
+    name: &str,
+    task: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for w in 0..jobs.max(1).min(n.max(1)) {
+            let worker = std::thread::Builder::new()
+                .name(format!("{name} worker {w}"))
+                .stack_size(32 << 20);
+            let spawned = worker.spawn_scoped(scope, || loop {
+                if failed.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let r = task(i);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            });
+            if spawned.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    let mut abandoned = false;
+    for s in slots.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        match s {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => return Err(e),
+            None => abandoned = true,
+        }
+    }
+    if abandoned {
+        return Err("a run was abandoned after another failed".into());
+    }
+    Ok(out)
+}
+
 /// Runs every (method, seed) pair, `jobs` at a time, methods interleaved so that partial
 /// progress covers both. Each finished seed is also written to
 /// `<out>/<experiment>/runs/<method>-seed<k>.json` as soon as it ends. Returns, per
@@ -429,72 +481,27 @@ pub fn run_all(
         }
     }
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    type Slot = Option<Result<(GymSeedRun, f64)>>;
-    let results: Mutex<Vec<Vec<Slot>>> = Mutex::new(
-        cfgs.iter()
-            .map(|c| (0..c.seeds.len()).map(|_| None).collect())
-            .collect(),
-    );
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for w in 0..jobs.max(1).min(tasks.len().max(1)) {
-            // The 64-64 learners keep a few parameter vectors on the stack: room for them.
-            let worker = std::thread::Builder::new()
-                .name(format!("rl-gym worker {w}"))
-                .stack_size(32 << 20);
-            let spawned = worker.spawn_scoped(scope, || loop {
-                if failed.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(c, k)) = tasks.get(i) else { return };
-                let cfg = &cfgs[c];
-                let r = run_seed(cfg, cfg.seeds[k], &opts[c], progress).and_then(|r| {
-                    let dir = results_dir(out, cfg.task.experiment())?.join("runs");
-                    std::fs::create_dir_all(&dir)?;
-                    let f = dir.join(format!("{}-seed{}.json", cfg.estimator.name(), r.run.seed));
-                    write_json(&f, &r)?;
-                    Ok((r, start.elapsed().as_secs_f64()))
-                });
-                if r.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                results.lock().unwrap_or_else(|p| p.into_inner())[c][k] = Some(r);
-            });
-            if spawned.is_err() {
-                failed.store(true, Ordering::Relaxed);
-            }
-        }
-    });
-    let mut out_runs = Vec::new();
-    for (c, slots) in results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .enumerate()
-    {
-        let mut runs = Vec::new();
-        let mut end = 0.0f64;
-        for (k, s) in slots.into_iter().enumerate() {
-            match s {
-                Some(Ok((r, t))) => {
-                    end = end.max(t);
-                    runs.push(r);
-                }
-                Some(Err(e)) => {
-                    return Err(format!(
-                        "{} {} seed {}: {e}",
-                        cfgs[c].task.env_id(),
-                        cfgs[c].estimator.name(),
-                        cfgs[c].seeds[k]
-                    )
-                    .into())
-                }
-                None => return Err("a run was abandoned after another failed".into()),
-            }
-        }
-        out_runs.push((runs, end));
+    let done = run_tasks(tasks.len(), jobs, "rl-gym", |i| {
+        let (c, k) = tasks[i];
+        let cfg = &cfgs[c];
+        let r = run_seed(cfg, cfg.seeds[k], &opts[c], progress).and_then(|r| {
+            let dir = results_dir(out, cfg.task.experiment())?.join("runs");
+            std::fs::create_dir_all(&dir)?;
+            let f = dir.join(format!("{}-seed{}.json", cfg.estimator.name(), r.run.seed));
+            write_json(&f, &r)?;
+            Ok((r, start.elapsed().as_secs_f64()))
+        });
+        r.map_err(|e| {
+            let (env, method) = (cfg.task.env_id(), cfg.estimator.name());
+            format!("{env} {method} seed {}: {e}", cfg.seeds[k]).into()
+        })
+    })?;
+    let mut out_runs: Vec<(Vec<GymSeedRun>, f64)> =
+        cfgs.iter().map(|_| (Vec::new(), 0.0)).collect();
+    // Tasks are in seed order within each configuration.
+    for (&(c, _), (r, t)) in tasks.iter().zip(done) {
+        out_runs[c].0.push(r);
+        out_runs[c].1 = out_runs[c].1.max(t);
     }
     Ok(out_runs)
 }

@@ -704,48 +704,17 @@ impl<
                 let step: [f32; PC] = core::array::from_fn(|k| self.batch_grad_cv[k] / n);
                 self.cv_adam.step(self.cv.params_mut(), &step)?;
             }
+            if self.config.train_policy {
+                kl = self.step_policy()?;
+                policy_updated = true;
+            }
+            self.batch_grad = [0.0; PM];
+            self.batch_grad_std = [0.0; A];
+            self.batch_steps = 0;
             self.batch_grad_cv = [0.0; PC];
             self.batch_episodes = 0;
-        }
-        if self.batch_steps >= self.config.batch_steps && !self.config.train_policy {
-            self.batch_grad = [0.0; PM];
-            self.batch_grad_std = [0.0; A];
-            self.batch_steps = 0;
             self.kl_sum = 0.0;
             self.kl_steps = 0;
-        } else if self.batch_steps >= self.config.batch_steps {
-            if self.config.kl_target > 0.0 {
-                if self.kl_steps > 0 {
-                    kl = self.kl_sum / self.kl_steps as f32;
-                    let target = self.config.kl_target;
-                    let (lr, step) = (self.config.lr, self.policy_lr());
-                    let step = if kl > 2.0 * target {
-                        (step / 1.5).max(lr / 100.0)
-                    } else if kl < 0.5 * target {
-                        (step * 1.5).min(lr * 10.0)
-                    } else {
-                        step
-                    };
-                    self.adam.set_lr(step)?;
-                    self.adam_std.set_lr(step)?;
-                }
-                self.prev_policy
-                    .params_mut()
-                    .copy_from_slice(self.policy.params());
-                self.prev_log_std = self.log_std;
-                self.has_prev = true;
-            }
-            self.kl_sum = 0.0;
-            self.kl_steps = 0;
-            let n = self.batch_steps as f32;
-            let step: [f32; PM] = core::array::from_fn(|k| -self.batch_grad[k] / n);
-            let step_std: [f32; A] = core::array::from_fn(|i| -self.batch_grad_std[i] / n);
-            self.adam.step(self.policy.params_mut(), &step)?;
-            self.adam_std.step(&mut self.log_std, &step_std)?;
-            self.batch_grad = [0.0; PM];
-            self.batch_grad_std = [0.0; A];
-            self.batch_steps = 0;
-            policy_updated = true;
         }
         Ok(LaxReport {
             ret: grads.ret,
@@ -756,6 +725,40 @@ impl<
             kl,
             policy_lr: self.policy_lr(),
         })
+    }
+
+    /// The policy's batch step: adapts the step size to the KL of the previous step (when
+    /// `kl_target > 0`; returns that KL, 0 when there is none), keeps a copy of the policy
+    /// for the next KL, and steps on the batch's mean per-step gradient.
+    fn step_policy(&mut self) -> Result<f32, Error> {
+        let mut kl = 0.0;
+        if self.config.kl_target > 0.0 {
+            if self.kl_steps > 0 {
+                kl = self.kl_sum / self.kl_steps as f32;
+                let target = self.config.kl_target;
+                let (lr, step) = (self.config.lr, self.policy_lr());
+                let step = if kl > 2.0 * target {
+                    (step / 1.5).max(lr / 100.0)
+                } else if kl < 0.5 * target {
+                    (step * 1.5).min(lr * 10.0)
+                } else {
+                    step
+                };
+                self.adam.set_lr(step)?;
+                self.adam_std.set_lr(step)?;
+            }
+            self.prev_policy
+                .params_mut()
+                .copy_from_slice(self.policy.params());
+            self.prev_log_std = self.log_std;
+            self.has_prev = true;
+        }
+        let n = self.batch_steps as f32;
+        let step: [f32; PM] = core::array::from_fn(|k| -self.batch_grad[k] / n);
+        let step_std: [f32; A] = core::array::from_fn(|i| -self.batch_grad_std[i] / n);
+        self.adam.step(self.policy.params_mut(), &step)?;
+        self.adam_std.step(&mut self.log_std, &step_std)?;
+        Ok(kl)
     }
 
     /// Merges an episode's observation statistics into the running ones (Chan et al.).
