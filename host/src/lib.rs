@@ -23,11 +23,13 @@
 #![warn(missing_docs, rust_2018_idioms)]
 
 pub mod bench;
+pub mod estimators;
 pub mod gym;
 pub mod objective;
 pub mod output;
 pub mod pendulum_cv;
 pub mod plot;
+pub mod progress;
 pub mod rl;
 pub mod rl_gym;
 pub mod seed;
@@ -39,3 +41,12 @@ pub mod vae;
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// The harness's result.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What every experiment's `run` gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// Seed of every random stream (`--seed`).
+    pub seed: u64,
+    /// Directory under which each experiment writes `<experiment>/` (`--out`).
+    pub out: std::path::PathBuf,
+}
