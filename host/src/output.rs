@@ -62,3 +62,10 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<(
     w.write_all(b"\n")?;
     w.flush()
 }
+
+/// Prints `wrote <path>` for each file.
+pub fn print_written(files: &[PathBuf]) {
+    for f in files {
+        println!("wrote {}", f.display());
+    }
+}

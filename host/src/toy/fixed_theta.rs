@@ -5,30 +5,30 @@
 //! parameters), while RELAX's network is free-form. Both are drawn against the hard `f(H(z))`
 //! over `u` in (0, 1), with `z(u) = l + log u - log(1 - u)` at `l = 0`.
 
-use super::{measure_log_var, Method, ToyConfig, ToyEstimator};
+use super::{measure_log_var, Method, ToyConfig, ToyEstimator, ToyRelax};
+use crate::estimators::{EstimatorId, Wrapped};
 use crate::objective::Quadratic;
 use crate::seed;
 use crate::Result;
 use relax_core::dist::{Bernoulli, Relaxed};
+use relax_core::estimator::Rebar;
 use serde::Serialize;
 use std::time::Instant;
 
 /// The methods trained at fixed `theta`: REINFORCE (the reference variance), REBAR and RELAX.
-pub const FIXED_THETA_METHODS: [ToyEstimator; 3] = [
-    ToyEstimator::Reinforce,
-    ToyEstimator::Rebar,
-    ToyEstimator::Relax,
-];
+pub fn fixed_theta_methods() -> [ToyEstimator; 3] {
+    ["reinforce", "rebar", "relax"].map(EstimatorId::named)
+}
 
 /// The learned relaxations and the variance curves at `theta = 0.5`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FixedThetaResult {
-    /// The configuration (`estimators` is ignored: see [`FIXED_THETA_METHODS`]; the first seed
+    /// The configuration (`estimators` is ignored: see [`fixed_theta_methods`]; the first seed
     /// is used).
     pub config: ToyConfig,
     /// Steps at which the log-variance was recorded.
     pub steps: Vec<usize>,
-    /// `ln(Var + 1e-20)` per method of [`FIXED_THETA_METHODS`], at `steps`.
+    /// `ln(Var + 1e-20)` per method of [`fixed_theta_methods`], at `steps`.
     pub log_var: Vec<(ToyEstimator, Vec<f64>)>,
     /// The noise grid `u_i = (i + 1/2) / points`.
     pub u: Vec<f64>,
@@ -91,7 +91,7 @@ fn train_at_half(
     Ok((method, steps, log_var))
 }
 
-/// Runs the three methods of [`FIXED_THETA_METHODS`] in parallel and evaluates the learned
+/// Runs the three methods of [`fixed_theta_methods`] in parallel and evaluates the learned
 /// relaxations on `points` values of `u`.
 pub fn run_fixed_theta(
     cfg: &ToyConfig,
@@ -100,19 +100,33 @@ pub fn run_fixed_theta(
 ) -> Result<FixedThetaResult> {
     use rayon::prelude::*;
     let start = Instant::now();
-    let trained = FIXED_THETA_METHODS
+    let methods = fixed_theta_methods();
+    let trained = methods
         .par_iter()
         .map(|&k| train_at_half(cfg, k, progress))
         .collect::<Result<Vec<_>>>()?;
     let steps = trained[0].1.clone();
-    let log_var = FIXED_THETA_METHODS
+    let log_var = methods
         .iter()
         .zip(&trained)
         .map(|(&k, (_, _, lv))| (k, lv.clone()))
         .collect();
-    let (Method::Rebar(rebar), Method::Relax(relax)) = (&trained[1].0, &trained[2].0) else {
-        unreachable!("FIXED_THETA_METHODS is [REINFORCE, REBAR, RELAX]");
-    };
+    let rebar = trained[1]
+        .0
+         .0
+        .as_ref()
+        .map(|e| e.as_any())
+        .and_then(|a| a.downcast_ref::<Wrapped<Rebar<Bernoulli<1>, 1>>>())
+        .map(|w| &w.inner)
+        .ok_or("fixed theta: the second method is not REBAR")?;
+    let relax = trained[2]
+        .0
+         .0
+        .as_ref()
+        .map(|e| e.as_any())
+        .and_then(|a| a.downcast_ref::<Wrapped<ToyRelax>>())
+        .map(|w| &w.inner)
+        .ok_or("fixed theta: the third method is not the toy's RELAX")?;
     let (eta, lam_rebar) = (rebar.cv().eta(), rebar.cv().temperature());
     let t = cfg.target as f64;
     let n = points.max(2);

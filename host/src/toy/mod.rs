@@ -7,105 +7,43 @@
 //! log-variance of 1000 fresh estimates at the current parameters (control variate frozen).
 //! RELAX takes its control-variate step from the same sample as the `l` step (Algorithm 2).
 
+pub mod cli;
 pub mod fixed_theta;
 pub mod report;
 
+pub use cli::{run as run_cli, ToyArgs};
+
+use crate::estimators::{
+    menu, BernoulliEstimator, BernoulliSpec, Build, EstimatorId, Menu, RelaxNet,
+};
 use crate::objective::{toy_exact_grad_logit, toy_exact_loss, Quadratic};
 use crate::seed;
 use crate::stats::{mean, Moments};
 use crate::Result;
 use rand_xoshiro::Xoshiro128PlusPlus;
-use relax_core::dist::Bernoulli;
-use relax_core::estimator::{
-    Concrete, Coupling, CvInput, DisArm, Estimate, Estimator, NeuralCv, Rebar, RebarCv, Reinforce,
-    Relax, Rloo,
-};
+use relax_core::estimator::{Coupling, Estimate};
 use relax_core::math::sigmoid;
-use relax_core::nn::{mlp_param_count, Activation, Mlp};
+use relax_core::nn::mlp_param_count;
 use relax_core::optim::{Adam, AdamConfig};
 use serde::Serialize;
 use std::time::Instant;
 
-/// Parameter count of the toy control variate's network (1 input, 10 tanh units, 1 output).
-pub const TOY_CV_PARAMS: usize = mlp_param_count(1, 10, 1, 1);
-/// The toy control variate's network.
-pub type ToyNet = Mlp<1, 10, 1, 1, TOY_CV_PARAMS>;
-/// The toy control variate of the reference code: `c(z) = s * MLP(2 sigma_lambda(z) - 1)`.
-pub type ToyCv = NeuralCv<Bernoulli<1>, 1, 0, 1, 10, 1, TOY_CV_PARAMS>;
-/// RLOO's number of samples per estimate: the smallest `K` with a leave-one-out baseline,
-/// so it costs 2 evaluations of `f` per step, as DisARM does.
-pub const RLOO_K: usize = 2;
+/// The toy's methods are the registry's Toy menu ([`crate::estimators`]); `exact` is the
+/// reference curve (Adam on the closed-form gradient), the others are built by the registry.
+pub type ToyEstimator = EstimatorId;
 
-/// The gradient methods compared on the toy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ToyEstimator {
-    /// Adam on the exact gradient `dL/dl = (1 - 2t) theta (1 - theta)` (the reference curve).
-    Exact,
-    /// Plain REINFORCE, no baseline (as in the paper's figure).
-    Reinforce,
-    /// Concrete / Gumbel-softmax at temperature 0.5 (biased: it follows the relaxed loss).
-    Concrete,
-    /// REBAR: `c = eta f(sigma_lambda(z))`, `eta` and `lambda` tuned online.
-    Rebar,
-    /// RELAX with the paper's 10-tanh-unit control variate.
-    Relax,
-    /// REINFORCE with `K = 2` samples and a leave-one-out baseline.
-    Rloo,
-    /// DisARM (antithetic pair, 2 evaluations).
-    Disarm,
+/// Every method of the toy, in the order plots and tables list them.
+pub fn all_methods() -> Vec<ToyEstimator> {
+    menu(Menu::Toy)
 }
 
-impl ToyEstimator {
-    /// Every method, in the order plots and tables list them.
-    pub const ALL: [ToyEstimator; 7] = [
-        ToyEstimator::Exact,
-        ToyEstimator::Reinforce,
-        ToyEstimator::Concrete,
-        ToyEstimator::Rebar,
-        ToyEstimator::Relax,
-        ToyEstimator::Rloo,
-        ToyEstimator::Disarm,
-    ];
-
-    /// The display name (legends, tables).
-    pub fn label(self) -> &'static str {
-        match self {
-            ToyEstimator::Exact => "Exact gradient",
-            ToyEstimator::Reinforce => "REINFORCE",
-            ToyEstimator::Concrete => "Concrete",
-            ToyEstimator::Rebar => "REBAR",
-            ToyEstimator::Relax => "RELAX",
-            ToyEstimator::Rloo => "RLOO (K=2)",
-            ToyEstimator::Disarm => "DisARM",
-        }
-    }
-
-    /// The short machine name (CSV, JSON, command line).
-    pub fn id(self) -> &'static str {
-        match self {
-            ToyEstimator::Exact => "exact",
-            ToyEstimator::Reinforce => "reinforce",
-            ToyEstimator::Concrete => "concrete",
-            ToyEstimator::Rebar => "rebar",
-            ToyEstimator::Relax => "relax",
-            ToyEstimator::Rloo => "rloo",
-            ToyEstimator::Disarm => "disarm",
-        }
-    }
-
-    /// A fixed plot colour per method, so both panels and every figure agree.
-    pub fn color(self) -> (u8, u8, u8) {
-        match self {
-            ToyEstimator::Exact => (0, 0, 0),
-            other => crate::plot::palette(other as usize - 1),
-        }
-    }
-
-    pub(crate) fn stream(self) -> u64 {
-        self as u64 + 1
-    }
+/// The exact-gradient reference method.
+pub fn exact() -> ToyEstimator {
+    EstimatorId::named("exact")
 }
+
+/// The toy's RELAX: the registry's network control variate with 10 tanh units.
+pub type ToyRelax = RelaxNet<1, 10, { mlp_param_count(1, 10, 1, 1) }>;
 
 /// How RELAX and REBAR couple `z~` to `z` (command-line mirror of [`Coupling`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -160,37 +98,14 @@ impl Default for ToyConfig {
             var_samples: 1000,
             coupling: CouplingArg::Tied,
             concrete_temperature: 0.5,
-            estimators: ToyEstimator::ALL.to_vec(),
+            estimators: all_methods(),
             seeds: vec![0],
         }
     }
 }
 
-/// The estimator state of one run.
-#[derive(Debug, Clone)]
-pub(crate) enum Method {
-    Exact,
-    Reinforce(Reinforce<Bernoulli<1>, 1>),
-    Concrete(Concrete<Bernoulli<1>, 1>),
-    Rebar(Rebar<Bernoulli<1>, 1>),
-    // Boxed: the network, its gradient and Adam moments make this variant ten times the others.
-    Relax(Box<Relax<Bernoulli<1>, 1, ToyCv>>),
-    Rloo(Rloo<Bernoulli<1>, 1, RLOO_K>),
-    Disarm(DisArm<1>),
-}
-
-/// The paper's toy RELAX control variate: 10 tanh units on `2 sigma_lambda(z) - 1`, output
-/// scale 0 (so `c = 0` at the start and RELAX begins as REINFORCE), `lambda = 0.5`.
-pub fn toy_relax_cv(lr: f32, rng: &mut Xoshiro128PlusPlus) -> Result<ToyCv> {
-    let net = ToyNet::new_random(Activation::Tanh, 1.0, rng);
-    Ok(NeuralCv::new(
-        net,
-        CvInput::RelaxedSigned,
-        0.0,
-        0.5,
-        AdamConfig::new(lr),
-    )?)
-}
+/// The estimator state of one run (`None`: the exact gradient).
+pub(crate) struct Method(pub(crate) Option<Box<dyn BernoulliEstimator<1>>>);
 
 impl Method {
     pub(crate) fn new(
@@ -198,20 +113,20 @@ impl Method {
         cfg: &ToyConfig,
         rng: &mut Xoshiro128PlusPlus,
     ) -> Result<Self> {
-        let coupling = Coupling::from(cfg.coupling);
-        Ok(match kind {
-            ToyEstimator::Exact => Method::Exact,
-            ToyEstimator::Reinforce => Method::Reinforce(Reinforce::new()),
-            ToyEstimator::Concrete => Method::Concrete(Concrete::new(cfg.concrete_temperature)?),
-            ToyEstimator::Rebar => {
-                Method::Rebar(Rebar::new(RebarCv::paper_default(cfg.lr)?).with_coupling(coupling))
-            }
-            ToyEstimator::Relax => Method::Relax(Box::new(
-                Relax::new(toy_relax_cv(cfg.lr, rng)?).with_coupling(coupling),
-            )),
-            ToyEstimator::Rloo => Method::Rloo(Rloo::new()?),
-            ToyEstimator::Disarm => Method::Disarm(DisArm::new()),
-        })
+        if kind == exact() {
+            return Ok(Method(None));
+        }
+        let spec = BernoulliSpec {
+            lr: cfg.lr,
+            coupling: Coupling::from(cfg.coupling),
+            concrete_temperature: cfg.concrete_temperature,
+            // c = 0 at the start: RELAX begins as REINFORCE (the reference code).
+            relax_init_scale: 0.0,
+        };
+        match kind.entry().build {
+            Build::Bernoulli(b) => Ok(Method(Some((b.one)(&spec, rng)?))),
+            _ => Err(format!("{} does not run on the toy", kind.name()).into()),
+        }
     }
 
     /// One estimate of `dL/dl` (and, for REBAR/RELAX in training mode, one control-variate
@@ -222,27 +137,16 @@ impl Method {
         f: &mut Quadratic<1>,
         rng: &mut Xoshiro128PlusPlus,
     ) -> Result<Option<Estimate<1>>> {
-        Ok(Some(match self {
-            Method::Exact => return Ok(None),
-            Method::Reinforce(e) => e.estimate(l, f, rng)?,
-            Method::Concrete(e) => e.estimate(l, f, rng)?,
-            Method::Rebar(e) => e.estimate(l, f, rng)?,
-            Method::Relax(e) => e.estimate(l, f, rng)?,
-            Method::Rloo(e) => e.estimate(l, f, rng)?,
-            Method::Disarm(e) => e.estimate(l, f, rng)?,
-        }))
+        match &mut self.0 {
+            None => Ok(None),
+            Some(e) => Ok(Some(e.estimate(l, f, rng)?)),
+        }
     }
 
     /// A copy whose control variate does not learn, for measuring the variance at the current
     /// parameters without changing them.
     fn frozen(&self) -> Self {
-        let mut m = self.clone();
-        match &mut m {
-            Method::Rebar(e) => e.set_training(false),
-            Method::Relax(e) => e.set_training(false),
-            _ => {}
-        }
-        m
+        Method(self.0.as_ref().map(|e| e.frozen()))
     }
 }
 
@@ -292,7 +196,7 @@ pub(crate) fn measure_log_var(
     n: usize,
     rng: &mut Xoshiro128PlusPlus,
 ) -> Result<f64> {
-    if matches!(method, Method::Exact) {
+    if method.0.is_none() {
         return Ok(f64::NAN);
     }
     let mut frozen = method.frozen();

@@ -67,7 +67,7 @@ pub fn summary(r: &ToyResult) -> ToySummary<'_> {
             let n = runs.len().max(1) as f64;
             let mlv = r.mean_log_var(k);
             ToySummaryRow {
-                estimator: k.id(),
+                estimator: k.name(),
                 label: k.label(),
                 final_exact_loss: r.final_loss(k),
                 final_exact_loss_per_seed: runs.iter().map(|x| x.final_loss()).collect(),
@@ -200,7 +200,7 @@ pub fn figure1_panels(r: &ToyResult) -> (Panel, Panel) {
         .config
         .estimators
         .iter()
-        .filter(|&&k| k != ToyEstimator::Exact)
+        .filter(|&&k| k != super::exact())
         .map(|&k| seed_mean_series(r, k, rolled_x.clone(), |run| rolling_mean(&run.log_var, w)))
         .collect();
     let logvar = Panel {
@@ -241,7 +241,7 @@ pub fn write_toy(r: &ToyResult, dir: &Path) -> Result<Vec<PathBuf>> {
             csv.row(&[
                 &run.seed,
                 &run.steps[i],
-                &run.estimator.id(),
+                &run.estimator.name(),
                 &run.loss[i],
                 lv,
                 &run.theta[i],
@@ -280,7 +280,7 @@ pub fn write_fixed_theta(r: &FixedThetaResult, dir: &Path) -> Result<Vec<PathBuf
     let mut csv = CsvWriter::create(&p, &["step", "estimator", "log_var"])?;
     for (k, lv) in &r.log_var {
         for (s, v) in r.steps.iter().zip(lv) {
-            csv.row(&[s, &k.id(), v])?;
+            csv.row(&[s, &k.name(), v])?;
         }
     }
     csv.finish()?;
@@ -311,12 +311,12 @@ pub fn write_fixed_theta(r: &FixedThetaResult, dir: &Path) -> Result<Vec<PathBuf
         final_log_var: r
             .log_var
             .iter()
-            .map(|(k, lv)| (k.id(), *lv.last().unwrap_or(&f64::NAN)))
+            .map(|(k, lv)| (k.name(), *lv.last().unwrap_or(&f64::NAN)))
             .collect(),
         mean_log_var_last_quarter: r
             .log_var
             .iter()
-            .map(|(k, lv)| (k.id(), quarter(lv)))
+            .map(|(k, lv)| (k.name(), quarter(lv)))
             .collect(),
         wall_time_s: r.wall_time_s,
     };
@@ -340,7 +340,7 @@ pub fn write_fixed_theta(r: &FixedThetaResult, dir: &Path) -> Result<Vec<PathBuf
                 r.u.clone(),
                 r.rebar_c.clone(),
             )
-            .with_color(ToyEstimator::Rebar.color()),
+            .with_color(crate::estimators::EstimatorId::named("rebar").color()),
         ],
         y_range: None,
         legend: LegendAt::UpperLeft,
@@ -356,7 +356,7 @@ pub fn write_fixed_theta(r: &FixedThetaResult, dir: &Path) -> Result<Vec<PathBuf
         series: vec![
             hard,
             Series::new("RELAX c_phi(z(u))", r.u.clone(), r.relax_c.clone())
-                .with_color(ToyEstimator::Relax.color()),
+                .with_color(crate::estimators::EstimatorId::named("relax").color()),
         ],
         y_range: None,
         legend: LegendAt::UpperLeft,
@@ -377,7 +377,7 @@ pub fn write_fixed_theta(r: &FixedThetaResult, dir: &Path) -> Result<Vec<PathBuf
             .map(|(k, lv)| {
                 let s =
                     Series::new(k.label(), x.clone(), rolling_mean(lv, w)).with_color(k.color());
-                if *k == ToyEstimator::Reinforce {
+                if k.name() == "reinforce" {
                     s.dashed()
                 } else {
                     s

@@ -6,6 +6,7 @@ use super::model::ModelKind;
 use super::report;
 use super::train::{train, RunResult, TrainConfig};
 use super::LATENTS;
+use crate::estimators::{parser, EstimatorId, Menu};
 use crate::output::results_dir;
 use crate::Result;
 use clap::{Args, ValueEnum};
@@ -42,8 +43,8 @@ pub struct VaeArgs {
     #[arg(long, value_enum, default_value_t = ModelKind::Linear1)]
     pub model: ModelKind,
     /// Estimators to train with (comma-separated); one run each, --jobs at a time.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "rebar,relax")]
-    pub estimator: Vec<EstimatorKind>,
+    #[arg(long, value_parser = parser(Menu::Vae), value_delimiter = ',', default_value = "rebar,relax")]
+    pub estimator: Vec<EstimatorId>,
     /// Epochs (an epoch is floor(n_train / batch) iterations; 2083 for MNIST).
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
@@ -116,8 +117,21 @@ fn set_of(d: DataArg) -> DataSet {
     }
 }
 
+/// `relax vae` with the global flags.
+pub fn run(a: VaeArgs, ctx: &crate::Ctx) -> Result<()> {
+    run_cli(ctx.seed, &ctx.out, a)
+}
+
 /// Loads the data, trains one run per estimator, writes the results and prints the table.
 pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
+    let kinds = a
+        .estimator
+        .iter()
+        .map(|&id| {
+            EstimatorKind::from_id(id)
+                .ok_or_else(|| format!("--estimator {id}: the VAE has no implementation of it"))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let set = set_of(a.data);
     if a.report_only {
         let rdir = out.join(format!("vae-{}-{}", set.label(), a.model.label()));
@@ -151,8 +165,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         data.pixels,
         dir.display()
     );
-    let configs: Vec<TrainConfig> = a
-        .estimator
+    let configs: Vec<TrainConfig> = kinds
         .iter()
         .map(|&k| {
             let mut c = TrainConfig::paper(a.model, k, a.epochs);

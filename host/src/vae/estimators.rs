@@ -22,6 +22,7 @@
 
 use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
 use super::model::{Chain, Pass, Vae};
+use crate::estimators::{menu, EstimatorId, Menu};
 use crate::Result;
 use rand_core::Rng;
 use relax_core::dist::{Bernoulli, Relaxed};
@@ -31,8 +32,9 @@ use relax_core::estimator::{
 };
 use relax_core::math::sigmoid;
 
-/// Which gradient estimator trains the encoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
+/// Which gradient estimator trains the encoder: the VAE's own batched implementation of each
+/// estimator of the registry's Vae menu ([`crate::estimators`], where names and labels live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum EstimatorKind {
     /// REINFORCE with an input-dependent baseline `B(x)` (100 tanh units on `x - mean`)
     /// and a running-mean centring (Mnih & Gregor).
@@ -53,20 +55,31 @@ pub enum EstimatorKind {
 }
 
 impl EstimatorKind {
-    /// Every estimator.
-    pub const ALL: [EstimatorKind; 7] = [
-        EstimatorKind::Nvil,
-        EstimatorKind::Muprop,
-        EstimatorKind::Concrete,
-        EstimatorKind::Rebar,
-        EstimatorKind::Relax,
-        EstimatorKind::Rloo,
-        EstimatorKind::Disarm,
-    ];
+    /// The VAE implementation of a registry estimator (`None`: the VAE has none).
+    pub fn from_id(id: EstimatorId) -> Option<Self> {
+        Some(match id.name() {
+            "nvil" => EstimatorKind::Nvil,
+            "muprop" => EstimatorKind::Muprop,
+            "concrete" => EstimatorKind::Concrete,
+            "rebar" => EstimatorKind::Rebar,
+            "relax" => EstimatorKind::Relax,
+            "rloo" => EstimatorKind::Rloo,
+            "disarm" => EstimatorKind::Disarm,
+            _ => return None,
+        })
+    }
 
-    /// Lower-case name.
-    pub fn label(self) -> &'static str {
-        match self {
+    /// Every estimator of the Vae menu that has a VAE implementation, in menu order.
+    pub fn all() -> Vec<Self> {
+        menu(Menu::Vae)
+            .into_iter()
+            .filter_map(Self::from_id)
+            .collect()
+    }
+
+    /// The registry entry.
+    pub fn id(self) -> EstimatorId {
+        EstimatorId::named(match self {
             EstimatorKind::Nvil => "nvil",
             EstimatorKind::Muprop => "muprop",
             EstimatorKind::Concrete => "concrete",
@@ -74,7 +87,12 @@ impl EstimatorKind {
             EstimatorKind::Relax => "relax",
             EstimatorKind::Rloo => "rloo",
             EstimatorKind::Disarm => "disarm",
-        }
+        })
+    }
+
+    /// The registry's (lower-case) name, used in file names.
+    pub fn label(self) -> &'static str {
+        self.id().name()
     }
 
     /// Whether it has parameters trained on a variance objective.

@@ -249,7 +249,7 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
     use super::estimators::EstimatorKind;
     use super::train::TrainConfig;
     let mut runs = Vec::new();
-    for kind in EstimatorKind::ALL {
+    for kind in EstimatorKind::all() {
         let path = dir.join(format!("curves-{}.csv", kind.label()));
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;

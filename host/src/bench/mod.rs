@@ -7,28 +7,25 @@
 //! the two cores). Evaluations of `f` are counted twice, by the estimator ([`Estimate`]'s
 //! `f_evals` and `relaxed_evals`) and by the objective itself, and the two counts must agree.
 //!
-//! REBAR and RELAX are measured in training mode (each estimate also takes the Adam step on
+//! The cases are the registry's Bench menu ([`crate::estimators`]). Estimators with a
+//! learned control variate (REBAR, RELAX) are measured in training mode (each estimate also takes the Adam step on
 //! the control variate, Algorithm 2's real cost) and frozen (the estimate alone). LAX is the
 //! Gaussian estimator: same `f`, continuous `b`.
 
+use crate::estimators::{
+    menu, BernoulliBuilder, BernoulliBuilders, BernoulliEstimator, BernoulliSpec, Build,
+    EstimatorId, GaussianBuilder, GaussianBuilders, Menu, WIDE,
+};
 use crate::objective::Quadratic;
 use crate::seed;
 use crate::Result;
-use rand_xoshiro::Xoshiro128PlusPlus;
-use relax_core::dist::Bernoulli;
-use relax_core::estimator::{
-    Concrete, CvInput, DisArm, Estimate, Estimator, Lax, NeuralCv, Plus, Rebar, RebarCv, Reinforce,
-    Relax, Rloo, StraightThrough,
-};
-use relax_core::nn::{mlp_param_count, Activation, Mlp};
-use relax_core::optim::AdamConfig;
+use relax_core::estimator::{Coupling, Estimate};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// Hidden units of the RELAX and LAX control-variate networks at `N = 200` (one layer; the
-/// toy's 10 at `N = 1`).
-pub const HIDDEN_200: usize = 16;
+pub mod cli;
+pub use cli::{run as run_cli, BenchArgs};
 
 /// Benchmark settings.
 #[derive(Debug, Clone, Serialize)]
@@ -125,121 +122,92 @@ fn time_case<const N: usize>(
     })
 }
 
-/// Names of the cases, in the order they run (for progress bars and tables).
-pub const CASES: [&str; 11] = [
-    "REINFORCE",
-    "RLOO (K=2)",
-    "DisARM",
-    "Concrete",
-    "Straight-through",
-    "REBAR (training)",
-    "REBAR (frozen)",
-    "RELAX (training)",
-    "RELAX (frozen)",
-    "RELAX eta f + net (training)",
-    "LAX Gaussian (training)",
-];
-
-fn estimator_case<const N: usize, E: Estimator<N, Quadratic<N>>>(
-    name: &str,
-    budget: Duration,
-    est: &mut E,
-    logits: &[f32; N],
-    rng: &mut Xoshiro128PlusPlus,
-) -> Result<BenchRow> {
-    let mut f = Quadratic::<N>::spaced();
-    time_case(name, budget, &mut f, |f| {
-        Ok(counts(&est.estimate(logits, f, rng)?))
-    })
+/// Names of the cases at one size, in the order they run: every estimator of the registry's
+/// Bench menu, those with a learned control variate in training mode and then frozen.
+pub fn case_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for id in menu(Menu::Bench) {
+        match id.entry().build {
+            Build::Bernoulli(_) if learns(id) => {
+                names.push(format!("{} (training)", id.label()));
+                names.push(format!("{} (frozen)", id.label()));
+            }
+            Build::Bernoulli(_) => names.push(id.label().to_string()),
+            Build::Gaussian(_) => names.push(format!("{} Gaussian (training)", id.label())),
+            Build::None => {}
+        }
+    }
+    names
 }
 
-/// Every case at size `N`, with control-variate networks of `H` hidden units (`P` their
-/// parameter count, `mlp_param_count(N, H, 1, 1)`: spelled by the caller because stable Rust
-/// cannot compute it from generic parameters). `done` is called after each case.
-fn bench_size<const N: usize, const H: usize, const P: usize>(
+/// Whether the registry's one-bit build of `id` learns a control variate.
+fn learns(id: EstimatorId) -> bool {
+    match id.entry().build {
+        Build::Bernoulli(b) => (b.one)(&spec(), &mut seed::rng(0, 0)).is_ok_and(|e| e.learns()),
+        _ => false,
+    }
+}
+
+/// The bench's settings of every estimator: Adam 0.01 on control variates, fresh noise for
+/// `z~`, temperature 0.5, RELAX's network output scale starting at 0.1.
+fn spec() -> BernoulliSpec {
+    BernoulliSpec {
+        lr: 0.01,
+        coupling: Coupling::Independent,
+        concrete_temperature: 0.5,
+        relax_init_scale: 0.1,
+    }
+}
+
+/// Every case at size `N`: the registry builds each estimator (`bernoulli` and `gaussian`
+/// pick the builder of this size). `done` is called after each case.
+fn bench_size<const N: usize>(
     cfg: &BenchConfig,
+    bernoulli: fn(&BernoulliBuilders) -> BernoulliBuilder<N>,
+    gaussian: fn(&GaussianBuilders) -> GaussianBuilder<N>,
     done: &mut dyn FnMut(&BenchRow),
 ) -> Result<Vec<BenchRow>> {
     let budget = Duration::from_secs_f64(cfg.seconds_per_case.max(1e-3));
     let logits = [0.0f32; N];
     let mut rng = seed::rng(cfg.seed, 1000 + N as u64);
-    let mut rows = Vec::with_capacity(CASES.len());
-    let mut push = |row: BenchRow, rows: &mut Vec<BenchRow>| {
+    let r = &mut rng;
+    let mut rows = Vec::new();
+    let mut push = |row: BenchRow| {
         done(&row);
         rows.push(row);
     };
-    let lr = AdamConfig::new(0.01);
-    let r = &mut rng;
-
-    let row = estimator_case(
-        CASES[0],
-        budget,
-        &mut Reinforce::<Bernoulli<N>, N>::new(),
-        &logits,
-        r,
-    )?;
-    push(row, &mut rows);
-    let row = estimator_case(
-        CASES[1],
-        budget,
-        &mut Rloo::<Bernoulli<N>, N, 2>::new()?,
-        &logits,
-        r,
-    )?;
-    push(row, &mut rows);
-    let row = estimator_case(CASES[2], budget, &mut DisArm::<N>::new(), &logits, r)?;
-    push(row, &mut rows);
-    let row = estimator_case(
-        CASES[3],
-        budget,
-        &mut Concrete::<Bernoulli<N>, N>::new(0.5)?,
-        &logits,
-        r,
-    )?;
-    push(row, &mut rows);
-    let mut st = StraightThrough::<Bernoulli<N>, N>::new(0.5)?;
-    let row = estimator_case(CASES[4], budget, &mut st, &logits, r)?;
-    push(row, &mut rows);
-
-    let mut rebar = Rebar::<Bernoulli<N>, N>::new(RebarCv::paper_default(0.01)?);
-    let row = estimator_case(CASES[5], budget, &mut rebar, &logits, r)?;
-    push(row, &mut rows);
-    rebar.set_training(false);
-    let row = estimator_case(CASES[6], budget, &mut rebar, &logits, r)?;
-    push(row, &mut rows);
-
-    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Tanh, 1.0, r);
-    let cv: NeuralCv<Bernoulli<N>, N, 0, N, H, 1, P> =
-        NeuralCv::new(net, CvInput::RelaxedSigned, 0.1, 0.5, lr)?;
-    let mut relax = Relax::<Bernoulli<N>, N, _>::new(cv);
-    let row = estimator_case(CASES[7], budget, &mut relax, &logits, r)?;
-    push(row, &mut rows);
-    relax.set_training(false);
-    let row = estimator_case(CASES[8], budget, &mut relax, &logits, r)?;
-    push(row, &mut rows);
-
-    // The VAE's control variate: eta f(sigma_lambda(z)) + r_rho(z) with r_rho on the logits.
-    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Relu, 1.0, r);
-    let r_rho: NeuralCv<Bernoulli<N>, N, 0, N, H, 1, P> =
-        NeuralCv::new(net, CvInput::Logits, 0.1, 1.0, lr)?;
-    let mut relax_vae = Relax::<Bernoulli<N>, N, _>::new(Plus(
-        RebarCv::<Bernoulli<N>, N>::paper_default(0.01)?,
-        r_rho,
-    ));
-    let row = estimator_case(CASES[9], budget, &mut relax_vae, &logits, r)?;
-    push(row, &mut rows);
-
-    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Tanh, 1.0, r);
-    let mut lax = Lax::new(net, lr)?;
-    let mean = [0.0f32; N];
-    let log_std = [0.0f32; N];
     let mut f = Quadratic::<N>::spaced();
-    let row = time_case(CASES[10], budget, &mut f, |f| {
-        let e = lax.estimate(&mean, &log_std, f, r)?;
-        black_box(&e.grad_mean);
-        Ok((e.f_evals, 0))
-    })?;
-    push(row, &mut rows);
+    for id in menu(Menu::Bench) {
+        match id.entry().build {
+            Build::Bernoulli(b) => {
+                let mut est = bernoulli(&b)(&spec(), r)?;
+                let mut case = |name: String, est: &mut Box<dyn BernoulliEstimator<N>>| {
+                    let r = &mut *r;
+                    time_case(&name, budget, &mut f, |f| {
+                        Ok(counts(&est.estimate(&logits, f, r)?))
+                    })
+                };
+                if est.learns() {
+                    push(case(format!("{} (training)", id.label()), &mut est)?);
+                    est.set_training(false);
+                    push(case(format!("{} (frozen)", id.label()), &mut est)?);
+                } else {
+                    push(case(id.label().to_string(), &mut est)?);
+                }
+            }
+            Build::Gaussian(g) => {
+                let mut est = gaussian(&g)(&spec(), r)?;
+                let (mean, log_std) = ([0.0f32; N], [0.0f32; N]);
+                let name = format!("{} Gaussian (training)", id.label());
+                push(time_case(&name, budget, &mut f, |f| {
+                    let e = est.estimate(&mean, &log_std, f, r)?;
+                    black_box(&e.grad_mean);
+                    Ok((e.f_evals, 0))
+                })?);
+            }
+            Build::None => {}
+        }
+    }
     Ok(rows)
 }
 
@@ -255,12 +223,8 @@ pub fn run_bench(
             .name("bench".into())
             .stack_size(256 << 20)
             .spawn_scoped(s, || -> Result<Vec<BenchRow>> {
-                let mut rows = bench_size::<1, 10, { mlp_param_count(1, 10, 1, 1) }>(cfg, done)?;
-                rows.extend(bench_size::<
-                    200,
-                    HIDDEN_200,
-                    { mlp_param_count(200, HIDDEN_200, 1, 1) },
-                >(cfg, done)?);
+                let mut rows = bench_size::<1>(cfg, |b| b.one, |g| g.one, done)?;
+                rows.extend(bench_size::<WIDE>(cfg, |b| b.wide, |g| g.wide, done)?);
                 Ok(rows)
             })
             .map_err(|e| format!("spawning the bench thread: {e}"))?
