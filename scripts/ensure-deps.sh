@@ -38,7 +38,7 @@ unset _relax_root _relax_gym
 # Debian's QEMU runs the Cortex-M4F image on netduinoplus2; flip-link is the firmware's
 # linker wrapper (firmware/.cargo/config.toml); llvm-tools gives llvm-size and llvm-nm
 # for the size report. probe-rs (real boards only, a 15-minute build) is not installed
-# here: see firmware/README.md.
+# here: see docs/firmware.md.
 if ! command -v qemu-system-arm >/dev/null 2>&1; then
   echo "== apt-get install qemu-system-arm"
   _sudo apt-get update

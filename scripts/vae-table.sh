@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's VAE results table (Tables 1, 3, 4 of the paper, at a stated budget): MNIST
+# The VAE results tables of docs/results.md (Tables 1, 3, 4 of the paper, at a stated budget): MNIST
 # linear one-layer and two-layer, REBAR, RELAX, RLOO, DisARM and NVIL, seed 0, full
 # validation (IWAE-100 on 10,000 images) every epoch, test IWAE-100 of the best-validation
 # parameters. Two runs at a time (the machine has 2 cores). Writes results/vae-mnist-*/.
