@@ -57,7 +57,7 @@ fn toy_writes_csv_json_and_pngs() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let rows = json["estimators"].as_array().unwrap();
-    assert_eq!(rows.len(), ToyEstimator::ALL.len());
+    assert_eq!(rows.len(), toy::all_methods().len());
     for row in rows {
         let l = row["final_exact_loss"].as_f64().unwrap();
         assert!((0.249001 - 1e-9..=0.251001 + 1e-9).contains(&l), "{row}");

@@ -380,7 +380,7 @@ fn every_estimator_matches_the_exact_elbo_gradient() {
     {
         let (vae, theta, x) = tiny(kind, 11 + mi as u64);
         let exact = exact_gradient(&vae, &theta, &x);
-        for (ei, est) in EstimatorKind::ALL.into_iter().enumerate() {
+        for (ei, est) in EstimatorKind::all().into_iter().enumerate() {
             let mut cfg = EstimatorConfig::new(est);
             cfg.cv_width = 16;
             let n = 20_000;

@@ -44,7 +44,7 @@ fn every_estimator_trains_and_the_report_is_written() {
     let dir = std::env::temp_dir().join(format!("relax-vae-train-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut runs = Vec::new();
-    for kind in EstimatorKind::ALL {
+    for kind in EstimatorKind::all() {
         let mut c = TrainConfig::paper(ModelKind::Linear2, kind, 2);
         c.batch = 4;
         c.pretrain_steps = 5;
@@ -71,7 +71,7 @@ fn every_estimator_trains_and_the_report_is_written() {
         assert!(std::fs::metadata(f).unwrap().len() > 0, "{}", f.display());
     }
     let gathered = report::gather(&dir, ModelKind::Linear2).unwrap();
-    assert_eq!(gathered.len(), EstimatorKind::ALL.len());
+    assert_eq!(gathered.len(), EstimatorKind::all().len());
     assert!(report::table(&gathered).contains("rebar"));
 }
 

@@ -1,0 +1,270 @@
+//! How the registry builds its Bernoulli and Gaussian estimators on the quadratic objective
+//! (toy, bench): one object-safe interface over the core's estimators, and one builder per
+//! estimator and size.
+
+use crate::objective::Quadratic;
+use crate::Result;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use relax_core::dist::Bernoulli;
+use relax_core::estimator::{
+    Concrete, Coupling, CvInput, DisArm, Estimate, Estimator, GaussianEstimate, Lax, NeuralCv,
+    Plus, Rebar, RebarCv, Reinforce, Relax, Rloo, StraightThrough,
+};
+use relax_core::nn::{Activation, Mlp};
+use relax_core::optim::AdamConfig;
+use std::any::Any;
+
+/// Settings the Bernoulli builders read (each builder takes what it needs).
+#[derive(Debug, Clone, Copy)]
+pub struct BernoulliSpec {
+    /// Adam step size of the learned control-variate parameters.
+    pub lr: f32,
+    /// How REBAR and RELAX couple `z~` to `z`.
+    pub coupling: Coupling,
+    /// Temperature of Concrete and straight-through.
+    pub concrete_temperature: f32,
+    /// Initial output scale of RELAX's network control variate.
+    pub relax_init_scale: f32,
+}
+
+/// A Bernoulli estimator on the quadratic objective, behind one object-safe interface.
+pub trait BernoulliEstimator<const N: usize>: Send + Sync {
+    /// One estimate at `logits` (and, when it learns and is in training mode, one
+    /// control-variate step).
+    fn estimate(
+        &mut self,
+        logits: &[f32; N],
+        f: &mut Quadratic<N>,
+        rng: &mut Xoshiro128PlusPlus,
+    ) -> std::result::Result<Estimate<N>, relax_core::Error>;
+    /// Whether it has parameters trained on a variance objective.
+    fn learns(&self) -> bool;
+    /// Turns the control variate's training on or off (no-op when it has none).
+    fn set_training(&mut self, on: bool);
+    /// A copy whose control variate does not learn.
+    fn frozen(&self) -> Box<dyn BernoulliEstimator<N>>;
+    /// The concrete estimator, for callers that inspect its learned state.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A core estimator with, when it learns, its training switch.
+#[derive(Clone)]
+pub struct Wrapped<E> {
+    /// The core estimator.
+    pub inner: E,
+    training: Option<fn(&mut E, bool)>,
+}
+
+impl<const N: usize, E> BernoulliEstimator<N> for Wrapped<E>
+where
+    E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
+{
+    fn estimate(
+        &mut self,
+        logits: &[f32; N],
+        f: &mut Quadratic<N>,
+        rng: &mut Xoshiro128PlusPlus,
+    ) -> std::result::Result<Estimate<N>, relax_core::Error> {
+        self.inner.estimate(logits, f, rng)
+    }
+    fn learns(&self) -> bool {
+        self.training.is_some()
+    }
+    fn set_training(&mut self, on: bool) {
+        if let Some(t) = self.training {
+            t(&mut self.inner, on);
+        }
+    }
+    fn frozen(&self) -> Box<dyn BernoulliEstimator<N>> {
+        let mut copy = self.clone();
+        copy.set_training(false);
+        Box::new(copy)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn plain<const N: usize, E>(e: E) -> Box<dyn BernoulliEstimator<N>>
+where
+    E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
+{
+    Box::new(Wrapped {
+        inner: e,
+        training: None,
+    })
+}
+
+fn learning<const N: usize, E>(e: E, training: fn(&mut E, bool)) -> Box<dyn BernoulliEstimator<N>>
+where
+    E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
+{
+    Box::new(Wrapped {
+        inner: e,
+        training: Some(training),
+    })
+}
+
+/// Builds an estimator for `N` bits, drawing any network initialisation from `rng`.
+pub type BernoulliBuilder<const N: usize> =
+    fn(&BernoulliSpec, &mut Xoshiro128PlusPlus) -> Result<Box<dyn BernoulliEstimator<N>>>;
+
+/// Hidden units of the network control variates at `N = 200` (bench).
+pub const HIDDEN_WIDE: usize = 16;
+/// Bits of the wide problem (bench).
+pub const WIDE: usize = 200;
+
+/// The builders of a Bernoulli estimator at the sizes the host uses: one bit (toy, bench)
+/// and [`WIDE`] bits (bench).
+#[derive(Clone, Copy)]
+pub struct BernoulliBuilders {
+    /// One bit; network control variates have 10 tanh units (the paper's toy).
+    pub one: BernoulliBuilder<1>,
+    /// [`WIDE`] bits; network control variates have [`HIDDEN_WIDE`] units.
+    pub wide: BernoulliBuilder<WIDE>,
+}
+
+pub(super) fn reinforce<const N: usize, const H: usize, const P: usize>(
+    _: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    Ok(plain(Reinforce::<Bernoulli<N>, N>::new()))
+}
+
+pub(super) fn rloo<const N: usize, const H: usize, const P: usize>(
+    _: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    Ok(plain(Rloo::<Bernoulli<N>, N, RLOO_K>::new()?))
+}
+
+pub(super) fn disarm<const N: usize, const H: usize, const P: usize>(
+    _: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    Ok(plain(DisArm::<N>::new()))
+}
+
+pub(super) fn concrete<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    Ok(plain(Concrete::<Bernoulli<N>, N>::new(
+        s.concrete_temperature,
+    )?))
+}
+
+pub(super) fn straight_through<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    Ok(plain(StraightThrough::<Bernoulli<N>, N>::new(
+        s.concrete_temperature,
+    )?))
+}
+
+pub(super) fn rebar<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    let e = Rebar::<Bernoulli<N>, N>::new(RebarCv::paper_default(s.lr)?).with_coupling(s.coupling);
+    Ok(learning(e, Rebar::set_training))
+}
+
+/// RELAX's network control variate: `c(z) = s MLP(2 sigma_lambda(z) - 1)` (tanh units,
+/// `lambda = 0.5`), as in the paper's toy.
+pub type RelaxNetCv<const N: usize, const H: usize, const P: usize> =
+    NeuralCv<Bernoulli<N>, N, 0, N, H, 1, P>;
+
+/// RELAX with [`RelaxNetCv`].
+pub type RelaxNet<const N: usize, const H: usize, const P: usize> =
+    Relax<Bernoulli<N>, N, RelaxNetCv<N, H, P>>;
+
+/// The [`RelaxNetCv`] the registry builds: tanh units (initialised from `rng`), output scale
+/// `s.relax_init_scale`, `lambda = 0.5`, Adam at `s.lr`.
+pub fn relax_net_cv<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Result<RelaxNetCv<N, H, P>> {
+    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Tanh, 1.0, rng);
+    Ok(NeuralCv::new(
+        net,
+        CvInput::RelaxedSigned,
+        s.relax_init_scale,
+        0.5,
+        AdamConfig::new(s.lr),
+    )?)
+}
+
+pub(super) fn relax<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    let e = RelaxNet::<N, H, P>::new(relax_net_cv(s, rng)?).with_coupling(s.coupling);
+    Ok(learning(e, RelaxNet::<N, H, P>::set_training))
+}
+
+type RelaxRebarCv<const N: usize, const H: usize, const P: usize> =
+    Plus<RebarCv<Bernoulli<N>, N>, NeuralCv<Bernoulli<N>, N, 0, N, H, 1, P>>;
+
+/// The VAE's control variate on the quadratic: `eta f(sigma_lambda(z)) + r_rho(z)`, `r_rho` a
+/// ReLU network on the logits.
+pub(super) fn relax_rebar<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Relu, 1.0, rng);
+    let r_rho = NeuralCv::new(net, CvInput::Logits, 0.1, 1.0, AdamConfig::new(s.lr))?;
+    let cv: RelaxRebarCv<N, H, P> = Plus(RebarCv::paper_default(s.lr)?, r_rho);
+    let e = Relax::<Bernoulli<N>, N, _>::new(cv).with_coupling(s.coupling);
+    Ok(learning(e, Relax::set_training))
+}
+
+/// A Gaussian estimator (LAX) on the quadratic, behind one object-safe interface.
+pub trait GaussianEstimator<const N: usize>: Send {
+    /// One estimate at `(mean, log_std)` (and one control-variate step).
+    fn estimate(
+        &mut self,
+        mean: &[f32; N],
+        log_std: &[f32; N],
+        f: &mut Quadratic<N>,
+        rng: &mut Xoshiro128PlusPlus,
+    ) -> std::result::Result<GaussianEstimate<N>, relax_core::Error>;
+}
+
+impl<const N: usize, const H: usize, const P: usize> GaussianEstimator<N> for Lax<N, H, 1, P> {
+    fn estimate(
+        &mut self,
+        mean: &[f32; N],
+        log_std: &[f32; N],
+        f: &mut Quadratic<N>,
+        rng: &mut Xoshiro128PlusPlus,
+    ) -> std::result::Result<GaussianEstimate<N>, relax_core::Error> {
+        Lax::estimate(self, mean, log_std, f, rng)
+    }
+}
+
+/// Builds a Gaussian estimator for `N` dimensions (network initialised from `rng`).
+pub type GaussianBuilder<const N: usize> =
+    fn(&BernoulliSpec, &mut Xoshiro128PlusPlus) -> Result<Box<dyn GaussianEstimator<N>>>;
+
+/// The builders of a Gaussian estimator at one and [`WIDE`] dimensions.
+#[derive(Clone, Copy)]
+pub struct GaussianBuilders {
+    /// One dimension, 10 tanh units.
+    pub one: GaussianBuilder<1>,
+    /// [`WIDE`] dimensions, [`HIDDEN_WIDE`] tanh units.
+    pub wide: GaussianBuilder<WIDE>,
+}
+
+pub(super) fn lax<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn GaussianEstimator<N>>> {
+    let net = Mlp::<N, H, 1, 1, P>::new_random(Activation::Tanh, 1.0, rng);
+    Ok(Box::new(Lax::new(net, AdamConfig::new(s.lr))?))
+}
+
+/// RLOO's samples per estimate in the toy and the bench: the smallest `K` with a
+/// leave-one-out baseline, so it costs 2 evaluations of `f`, as DisARM does.
+pub const RLOO_K: usize = 2;

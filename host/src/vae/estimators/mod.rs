@@ -1,0 +1,431 @@
+//! The gradient of the mean negative ELBO of a minibatch, by each estimator.
+//!
+//! The core gives the gradient w.r.t. each stochastic layer's logits, one example at a time
+//! (`Draw`, `relax_combine`, `relax_variance_directions`, `nvil_combine`, `muprop_combine`,
+//! `disarm_antithetic`/`disarm_combine`, `Bernoulli::{score, relax, relax_jvp, z_vjp}`); this
+//! module evaluates `f` and its relaxations for the whole batch with matrix products
+//! ([`Vae::forward`], [`Vae::backward`]) and backpropagates the logit gradients through the
+//! encoders. Every layer's logit gradient also gets the direct term `d log q(b|x)/dl` (the
+//! score: `f` contains `log q`), and the decoder and prior get the direct gradient of `f(b)`,
+//! as in the reference code. Concrete instead differentiates the relaxed objective end to
+//! end.
+//!
+//! Multi-layer models: the estimator of layer `k` treats `f(b)` of the whole sampled path as
+//! the value of `b_k`; the control variates of layer `k` (REBAR, RELAX) are continuous in
+//! `z_k` with the layers above relaxed from the same noise (Tucker et al.), MuProp's
+//! surrogate is the mean-field network above `k`, and DisARM's antithetic path redraws the
+//! layers above `k` from the same noise.
+//!
+//! The control variates' variance loss is the reference code's: per layer the mean over
+//! batch and latents of `(g / B)^2`, `g` the per-example logit gradient of the estimator
+//! (without the direct term), plus `weight_decay/2 |rho|^2` for RELAX's network.
+
+mod config;
+mod passes;
+mod relaxed;
+
+pub use config::{EstimatorConfig, EstimatorKind};
+
+use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
+use super::model::{Chain, Pass, Vae};
+use crate::Result;
+use rand_core::Rng;
+use relax_core::dist::{Bernoulli, Relaxed};
+use relax_core::estimator::{
+    disarm_antithetic, disarm_combine, muprop_combine, nvil_combine, relax_combine,
+    relax_variance_directions, Coupling, Draw, MovingAverage,
+};
+use relax_core::math::sigmoid;
+
+/// What one step reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepStats {
+    /// Mean single-sample negative ELBO of the batch (at hard samples).
+    pub neg_elbo: f64,
+    /// The control variates' variance loss (REBAR, RELAX), 0 otherwise.
+    pub variance_loss: f64,
+}
+
+/// The learnable variance-reduction parameters `phi` and their layout.
+#[derive(Debug, Clone)]
+pub struct CvParams {
+    /// All of them, flat.
+    pub phi: Vec<f32>,
+    /// Per layer: offset of `eta` (REBAR, RELAX: one; MuProp: two).
+    pub eta: Vec<usize>,
+    /// Per layer: offset of `log lambda` (REBAR, RELAX).
+    pub log_temp: Vec<usize>,
+    /// Per layer: RELAX's `r_rho`.
+    pub r: Vec<Net>,
+    /// NVIL's and MuProp's baseline network.
+    pub baseline: Option<Net>,
+}
+
+impl CvParams {
+    /// `eta_k` (REBAR/RELAX) per layer.
+    pub fn etas(&self) -> Vec<f32> {
+        self.eta.iter().map(|&o| self.phi[o]).collect()
+    }
+
+    /// `lambda_k` per layer.
+    pub fn temperatures(&self) -> Vec<f32> {
+        self.log_temp.iter().map(|&o| self.phi[o].exp()).collect()
+    }
+}
+
+/// An estimator with its learnable state and every buffer a step needs (sized once).
+#[derive(Debug)]
+pub struct VaeEstimator<const N: usize> {
+    /// Settings.
+    pub cfg: EstimatorConfig,
+    /// Learned variance-reduction parameters.
+    pub cv: CvParams,
+    adam: AdamVec,
+    centre: MovingAverage,
+    hard: Pass,
+    soft: Pass,
+    draws: Vec<Vec<Draw<N>>>,
+    g: Vec<Vec<f32>>,
+    gc: Vec<f32>,
+    u: Vec<f32>,
+    a: Vec<f32>,
+    alpha: Vec<f32>,
+    fb: Vec<f32>,
+    w_inv: Vec<f32>,
+    ones: Vec<f32>,
+    dbase: Vec<f32>,
+    rin: Vec<f32>,
+    rdx: Vec<f32>,
+    ru: Vec<f32>,
+    r_cache: Vec<NetCache>,
+    b_cache: Option<NetCache>,
+    grad_phi: Vec<f32>,
+    xrep: Vec<f32>,
+    batch: usize,
+}
+
+fn row<const N: usize>(v: &[f32], r: usize) -> &[f32; N] {
+    v[r * N..(r + 1) * N].try_into().expect("row of N")
+}
+
+impl<const N: usize> VaeEstimator<N> {
+    /// An estimator for `model` and batches of up to `batch` examples; the variance
+    /// parameters are trained by Adam(`cv_lr`, beta2) and initialised from `rng`.
+    pub fn new<R: Rng + ?Sized>(
+        cfg: EstimatorConfig,
+        model: &Vae,
+        batch: usize,
+        cv_lr: f32,
+        beta2: f32,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if model.latents != N {
+            return Err(format!("estimator for {N} latents, model has {}", model.latents).into());
+        }
+        if cfg.kind == EstimatorKind::Rloo && cfg.rloo_k < 2 {
+            return Err("RLOO needs at least 2 samples".into());
+        }
+        if cfg.kind == EstimatorKind::Relax && !(cfg.cv_depth == 2 || cfg.cv_depth == 4) {
+            return Err("RELAX's r_rho has 2 or 4 hidden layers".into());
+        }
+        let kk = model.layers;
+        let p = model.pixels;
+        let mut lay = ParamLayout::default();
+        let mut eta = Vec::new();
+        let mut log_temp = Vec::new();
+        let mut r = Vec::new();
+        let mut baseline = None;
+        match cfg.kind {
+            EstimatorKind::Nvil | EstimatorKind::Muprop => {
+                baseline = Some(Net::new(&mut lay, &[p, 100, 1], Act::Tanh));
+                if cfg.kind == EstimatorKind::Muprop {
+                    for _ in 0..kk {
+                        eta.push(lay.vector(2));
+                    }
+                }
+            }
+            EstimatorKind::Rebar | EstimatorKind::Relax => {
+                for k in 0..kk {
+                    eta.push(lay.vector(1));
+                    log_temp.push(lay.vector(1));
+                    if cfg.kind == EstimatorKind::Relax {
+                        let mut w = vec![p + N + k * N];
+                        w.extend(std::iter::repeat_n(cfg.cv_width, cfg.cv_depth));
+                        w.push(1);
+                        r.push(Net::new(&mut lay, &w, Act::Relu));
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut phi = vec![0.0f32; lay.len];
+        if let Some(b) = &baseline {
+            b.init(&mut phi, 1.0, rng);
+        }
+        for &o in &eta {
+            phi[o] = 1.0;
+            if cfg.kind == EstimatorKind::Muprop {
+                phi[o + 1] = 1.0;
+            }
+        }
+        for &o in &log_temp {
+            phi[o] = cfg.init_temperature.ln();
+        }
+        for net in &r {
+            // Zero output weights: RELAX starts as REBAR and learns r from there.
+            net.init(&mut phi, 0.0, rng);
+        }
+        let cap = batch
+            * if cfg.kind == EstimatorKind::Rloo {
+                cfg.rloo_k
+            } else {
+                1
+            };
+        let r_in = r.last().map_or(0, |n: &Net| n.inputs());
+        let zero_draw = Draw {
+            z: [0.0; N],
+            b: [0.0; N],
+            cond: relax_core::dist::Conditional {
+                z: [0.0; N],
+                coef: [0.0; N],
+            },
+        };
+        Ok(Self {
+            cfg,
+            adam: AdamVec::new(phi.len(), cv_lr, beta2),
+            centre: MovingAverage::new(0.99).map_err(|e| e.to_string())?,
+            hard: model.pass(cap),
+            soft: model.pass(cap),
+            draws: vec![vec![zero_draw; cap]; kk],
+            g: vec![vec![0.0; cap * N]; kk],
+            gc: vec![0.0; cap * N],
+            u: vec![0.0; cap * N],
+            a: vec![0.0; cap],
+            alpha: vec![0.0; cap],
+            fb: vec![0.0; cap],
+            w_inv: vec![0.0; cap],
+            ones: vec![1.0; cap],
+            dbase: vec![0.0; cap],
+            rin: vec![0.0; cap * r_in],
+            rdx: vec![0.0; cap * r_in],
+            ru: vec![0.0; cap * r_in],
+            r_cache: r.iter().map(|n| n.cache(cap)).collect(),
+            b_cache: baseline.as_ref().map(|b| b.cache(cap)),
+            grad_phi: vec![0.0; phi.len()],
+            cv: CvParams {
+                phi,
+                eta,
+                log_temp,
+                r,
+                baseline,
+            },
+            xrep: vec![0.0; cap * p],
+            batch,
+        })
+    }
+
+    /// Adds to `grad` the estimate of the gradient of the batch's mean negative ELBO w.r.t.
+    /// the model parameters `theta` (`x` is `rows x pixels`, `rows <= batch`). With
+    /// `train_cv`, also takes one Adam step on the variance parameters from the same samples
+    /// (Algorithm 2).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step<R: Rng + ?Sized>(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        x: &[f32],
+        rows: usize,
+        rng: &mut R,
+        grad: &mut [f32],
+        train_cv: bool,
+    ) -> Result<StepStats> {
+        assert!(
+            rows <= self.batch,
+            "batch larger than the estimator's buffers"
+        );
+        let kind = self.cfg.kind;
+        let p = model.pixels;
+        let kk = model.layers;
+        let reps = if kind == EstimatorKind::Rloo {
+            self.cfg.rloo_k
+        } else {
+            1
+        };
+        let b = rows * reps;
+        for s in 0..reps {
+            self.xrep[s * rows * p..(s + 1) * rows * p].copy_from_slice(&x[..rows * p]);
+        }
+        model.set_input(&mut self.hard, &self.xrep, b);
+        self.sample(model, theta, b, rng)?;
+        let inv = 1.0 / b as f32;
+        self.w_inv[..b].fill(inv);
+        self.grad_phi.fill(0.0);
+        let neg_elbo = self.hard.f[..b].iter().map(|&v| v as f64).sum::<f64>() / b as f64;
+        let mut variance_loss = 0.0f64;
+
+        if kind == EstimatorKind::Concrete {
+            self.concrete(model, theta, rows, grad)?;
+        } else {
+            model.backward(
+                theta,
+                &mut self.hard,
+                b,
+                kk,
+                Chain::Hard,
+                &self.w_inv[..b],
+                Some(grad),
+            );
+            // The direct term d log q(b|x)/dl = score.
+            for k in 0..kk {
+                for r in 0..b {
+                    let sc = Bernoulli::<N>::score(row(&self.hard.l[k], r), &self.draws[k][r].b);
+                    for (g, s) in self.g[k][r * N..(r + 1) * N].iter_mut().zip(&sc) {
+                        *g = inv * s;
+                    }
+                }
+            }
+            match kind {
+                EstimatorKind::Nvil | EstimatorKind::Muprop => {
+                    self.baseline_forward(b);
+                    let centre = self.centre.value();
+                    self.dbase[..b].fill(0.0);
+                    if kind == EstimatorKind::Nvil {
+                        for k in 0..kk {
+                            for r in 0..b {
+                                let base = centre + self.fb[r];
+                                let s = nvil_combine::<Bernoulli<N>, N>(
+                                    row(&self.hard.l[k], r),
+                                    &self.draws[k][r].b,
+                                    self.hard.f[r],
+                                    base,
+                                )
+                                .map_err(|e| format!("NVIL: {e}"))?;
+                                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &s.grad, inv);
+                                if k == 0 {
+                                    self.dbase[r] += inv * s.baseline_grad;
+                                }
+                            }
+                        }
+                    } else {
+                        self.muprop(model, theta, b, centre)?;
+                    }
+                    self.centre.update(neg_elbo as f32);
+                    if train_cv {
+                        let net = self.cv.baseline.as_ref().expect("baseline");
+                        let cache = self.b_cache.as_mut().expect("cache");
+                        net.backward(
+                            &self.cv.phi,
+                            &self.hard.xc,
+                            b,
+                            cache,
+                            &self.dbase,
+                            Some(&mut self.grad_phi),
+                            None,
+                        );
+                    }
+                }
+                EstimatorKind::Rebar | EstimatorKind::Relax => {
+                    for k in 0..kk {
+                        variance_loss += self.relax_layer(model, theta, b, k, train_cv)?;
+                    }
+                }
+                EstimatorKind::Rloo => {
+                    for r in 0..rows {
+                        let total: f32 = (0..reps).map(|s| self.hard.f[s * rows + r]).sum();
+                        for s in 0..reps {
+                            let i = s * rows + r;
+                            self.fb[i] = (total - self.hard.f[i]) / (reps - 1) as f32;
+                        }
+                    }
+                    for k in 0..kk {
+                        for i in 0..b {
+                            let s = nvil_combine::<Bernoulli<N>, N>(
+                                row(&self.hard.l[k], i),
+                                &self.draws[k][i].b,
+                                self.hard.f[i],
+                                self.fb[i],
+                            )
+                            .map_err(|e| format!("RLOO: {e}"))?;
+                            add_scaled(&mut self.g[k][i * N..(i + 1) * N], &s.grad, inv);
+                        }
+                    }
+                }
+                EstimatorKind::Disarm => self.disarm(model, theta, b)?,
+                EstimatorKind::Concrete => unreachable!(),
+            }
+            for k in 0..kk {
+                flush(&mut self.g[k][..b * N]);
+                model.encoder_backward(theta, &mut self.hard, b, k, &self.g[k], grad);
+            }
+        }
+        if train_cv && kind.has_cv() {
+            if kind == EstimatorKind::Relax {
+                // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
+                let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
+                for net in &self.cv.r {
+                    let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
+                    for i in lo..hi {
+                        self.grad_phi[i] += wd * self.cv.phi[i];
+                    }
+                }
+            }
+            if !self.adam.step(&mut self.cv.phi, &self.grad_phi) {
+                return Err("non-finite control-variate gradient".into());
+            }
+        }
+        Ok(StepStats {
+            neg_elbo,
+            variance_loss,
+        })
+    }
+
+    /// Samples every layer (the core's `Draw`, tied coupling) and evaluates `f(b)`.
+    fn sample<R: Rng + ?Sized>(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        rng: &mut R,
+    ) -> Result<()> {
+        model.encode_first(theta, &mut self.hard, b);
+        for k in 0..model.layers {
+            if k > 0 {
+                model.encode_next(theta, &mut self.hard, b, k);
+            }
+            for r in 0..b {
+                let l = row::<N>(&self.hard.l[k], r);
+                let d = Draw::with_coupling::<Bernoulli<N>, _>(l, Coupling::Tied, rng)
+                    .map_err(|e| format!("sampling layer {k}: {e}"))?;
+                let rs = r * N..(r + 1) * N;
+                self.hard.s[k][rs.clone()].copy_from_slice(&d.b);
+                for ((e, z), l) in self.hard.eps[k][rs].iter_mut().zip(&d.z).zip(l) {
+                    *e = z - l;
+                }
+                self.draws[k][r] = d;
+            }
+        }
+        model.forward(theta, &mut self.hard, b, model.layers, Chain::Hard);
+        if let Some(bad) = self.hard.f[..b].iter().find(|v| !v.is_finite()) {
+            return Err(format!("non-finite ELBO {bad}").into());
+        }
+        Ok(())
+    }
+}
+
+/// Sets values below 1e-30 in magnitude to zero. Saturated relaxations (`sigmoid(z / lambda)`
+/// with `z / lambda` below -87) give subnormal derivatives, and a few subnormal inputs slow a
+/// whole matrix product by an order of magnitude (RELAX's first epoch ran at a tenth of its
+/// speed); they carry nothing an f32 sum of O(1) terms could see.
+fn flush(v: &mut [f32]) {
+    for x in v {
+        if x.abs() < 1e-30 {
+            *x = 0.0;
+        }
+    }
+}
+
+fn add_scaled(dst: &mut [f32], src: &[f32], s: f32) {
+    for (d, v) in dst.iter_mut().zip(src) {
+        *d += s * v;
+    }
+}

@@ -1,0 +1,128 @@
+//! MuProp, DisARM and Concrete for every layer, and the NVIL baseline's forward pass.
+
+use super::*;
+
+impl<const N: usize> VaeEstimator<N> {
+    /// MuProp for every layer (baseline already in `self.fb`).
+    pub(super) fn muprop(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        centre: f32,
+    ) -> Result<()> {
+        let inv = 1.0 / b as f32;
+        for k in 0..model.layers {
+            self.prep_soft(b, k, true);
+            for i in 0..b * N {
+                self.soft.s[k][i] = sigmoid(self.hard.l[k][i]);
+            }
+            model.forward(theta, &mut self.soft, b, k, Chain::Soft(1.0));
+            model.backward(
+                theta,
+                &mut self.soft,
+                b,
+                k,
+                Chain::Soft(1.0),
+                &self.ones[..b],
+                None,
+            );
+            let o = self.cv.eta[k];
+            let eta = [self.cv.phi[o], self.cv.phi[o + 1]];
+            for r in 0..b {
+                let s = muprop_combine::<N>(
+                    row(&self.hard.l[k], r),
+                    &self.draws[k][r].b,
+                    self.hard.f[r],
+                    self.soft.f[r],
+                    row(&self.soft.ds[k], r),
+                    centre + self.fb[r],
+                    eta,
+                )
+                .map_err(|e| format!("MuProp layer {k}: {e}"))?;
+                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &s.grad, inv);
+                self.grad_phi[o] += inv * s.eta_grad[0];
+                self.grad_phi[o + 1] += inv * s.eta_grad[1];
+                self.dbase[r] += inv * s.baseline_grad;
+            }
+        }
+        Ok(())
+    }
+
+    /// DisARM for every layer: the antithetic path differs from the sampled one at layer
+    /// `k` and redraws the layers above from the same noise.
+    pub(super) fn disarm(&mut self, model: &Vae, theta: &[f32], b: usize) -> Result<()> {
+        let inv = 1.0 / b as f32;
+        for k in 0..model.layers {
+            self.prep_soft(b, k, false);
+            for r in 0..b {
+                let bt = disarm_antithetic(row(&self.hard.l[k], r), &self.draws[k][r].z);
+                self.soft.s[k][r * N..(r + 1) * N].copy_from_slice(&bt);
+            }
+            model.forward(theta, &mut self.soft, b, k, Chain::Hard);
+            for r in 0..b {
+                let g = disarm_combine(
+                    row(&self.hard.l[k], r),
+                    &self.draws[k][r].b,
+                    row(&self.soft.s[k], r),
+                    self.hard.f[r],
+                    self.soft.f[r],
+                )
+                .map_err(|e| format!("DisARM layer {k}: {e}"))?;
+                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &g, inv);
+            }
+        }
+        Ok(())
+    }
+
+    /// Concrete: the reparameterisation gradient of the relaxed objective, every layer
+    /// relaxed at the fixed temperature, through decoders, prior and encoders.
+    pub(super) fn concrete(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        grad: &mut [f32],
+    ) -> Result<()> {
+        let lam = self.cfg.concrete_temperature;
+        self.prep_soft(b, 0, false);
+        for r in 0..b {
+            let x = Bernoulli::<N>::relax(&self.draws[0][r].z, lam);
+            self.soft.s[0][r * N..(r + 1) * N].copy_from_slice(&x);
+        }
+        model.forward(theta, &mut self.soft, b, 0, Chain::Soft(lam));
+        model.backward(
+            theta,
+            &mut self.soft,
+            b,
+            0,
+            Chain::Soft(lam),
+            &self.w_inv[..b],
+            Some(grad),
+        );
+        let inv = 1.0 / b as f32;
+        for r in 0..b {
+            let s = row::<N>(&self.soft.s[0], r);
+            let gz = Bernoulli::<N>::relax_jvp(s, lam, row(&self.soft.ds[0], r));
+            let gl = Bernoulli::<N>::z_vjp(row(&self.hard.l[0], r), &gz);
+            for j in 0..N {
+                // Plus the direct term of log q(s|x) at the relaxed sample.
+                self.g[0][r * N + j] = gl[j] + inv * (s[j] - sigmoid(self.hard.l[0][r * N + j]));
+            }
+        }
+        if let Some(bad) = self.soft.f[..b].iter().find(|v| !v.is_finite()) {
+            return Err(format!("Concrete: non-finite relaxed objective {bad}").into());
+        }
+        flush(&mut self.g[0][..b * N]);
+        model.encoder_backward(theta, &mut self.hard, b, 0, &self.g[0], grad);
+        Ok(())
+    }
+
+    /// The NVIL/MuProp baseline `B(x)` for the batch into `self.fb`.
+    pub(super) fn baseline_forward(&mut self, b: usize) {
+        let net = self.cv.baseline.as_ref().expect("baseline");
+        let cache = self.b_cache.as_mut().expect("cache");
+        net.forward(&self.cv.phi, &self.hard.xc, b, cache);
+        self.fb[..b].copy_from_slice(&cache.out[..b]);
+    }
+}
