@@ -3,7 +3,7 @@
 //! evaluation counts.
 
 use host::bench::{self, BenchConfig};
-use host::toy::{self, fixed_theta, ToyConfig, ToyEstimator};
+use host::toy::{self, fixed_theta, ToyConfig};
 use std::path::{Path, PathBuf};
 
 fn scratch(name: &str) -> PathBuf {
@@ -104,7 +104,7 @@ fn bench_counts_evaluations_at_both_sizes() {
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!(rows.len(), 2 * bench::CASES.len());
+    assert_eq!(rows.len(), 2 * bench::case_names().len());
     let get = |name: &str, n: usize| {
         rows.iter()
             .find(|r| r.estimator == name && r.n == n)
