@@ -12,10 +12,12 @@
 
 pub mod env;
 pub mod process;
+pub mod protocol;
 pub mod python;
 
 pub use env::GymEnv;
-pub use process::{ActionSpace, GymProcess, GymSpec, StepReply, Timeouts};
+pub use process::{GymProcess, Timeouts};
+pub use protocol::{ActionSpace, GymSpec, StepReply};
 pub use python::ensure_python;
 
 use std::fmt;
