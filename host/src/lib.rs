@@ -25,6 +25,7 @@
 pub mod bench;
 pub mod estimators;
 pub mod gym;
+pub mod interrupt;
 pub mod objective;
 pub mod output;
 pub mod pendulum_cv;
