@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod args;
 pub mod bench;
 pub mod estimators;
 pub mod gym;

@@ -1,7 +1,7 @@
 //! `relax bench`: its command-line options, and the CSV, JSON and table it writes.
 
 use super::{case_names, run_bench, table, BenchConfig, BenchRow};
-use crate::output::{print_written, results_dir, write_json, CsvWriter};
+use crate::output::{print_written, write_json, CsvWriter};
 use crate::{progress, Ctx, Result};
 use clap::Args;
 use std::time::Instant;
@@ -17,7 +17,7 @@ use std::time::Instant;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed seconds per estimator and size.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::args::seconds)]
     pub seconds: f64,
 }
 
@@ -39,6 +39,7 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
         seconds_per_case: a.seconds,
         seed: ctx.seed,
     };
+    let claim = crate::output::claim(&ctx.out, "bench")?;
     let start = Instant::now();
     let total = 2 * case_names().len() as u64;
     let pb = progress::bar(total, "bench", "cases");
@@ -47,7 +48,7 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
         pb.inc(1);
     })?;
     pb.finish_and_clear();
-    let dir = results_dir(&ctx.out, "bench")?;
+    let dir = claim.dir();
     let csv_path = dir.join("bench.csv");
     let mut csv = CsvWriter::create(&csv_path, &COLUMNS)?;
     for r in &rows {

@@ -97,6 +97,7 @@ fn time_case<const N: usize>(
             re += b as u64;
         }
         n += BATCH;
+        crate::interrupt::check()?;
         if start.elapsed() >= budget {
             break;
         }

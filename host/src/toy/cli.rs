@@ -2,7 +2,6 @@
 
 use super::{all_methods, fixed_theta, report, CouplingArg, ToyConfig, ToyEstimator};
 use crate::estimators::{parser, Menu};
-use crate::output::results_dir;
 use crate::{progress, Ctx, Result};
 use clap::Args;
 
@@ -32,25 +31,25 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct ToyArgs {
     /// The target t.
-    #[arg(long, default_value_t = 0.499)]
+    #[arg(long, default_value_t = 0.499, value_parser = crate::args::finite)]
     pub target: f32,
     /// Optimisation steps.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::args::count::<1, 100_000_000>)]
     pub steps: usize,
     /// Adam step size for the logit and the control variates.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = crate::args::step_size)]
     pub lr: f32,
     /// Record loss and log-variance every this many steps.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::args::count::<1, 100_000_000>)]
     pub log_every: usize,
     /// Fresh estimates per log-variance measurement.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::args::count::<2, 100_000_000>)]
     pub var_samples: usize,
     /// How REBAR and RELAX couple z~ to z.
     #[arg(long, value_enum, default_value_t = CouplingArg::Tied)]
     pub coupling: CouplingArg,
     /// Independent runs per method (seeds --seed, --seed + 1, ...); plots show their mean.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub seeds: u64,
     /// Methods to run (comma-separated); default all.
     #[arg(long, value_parser = parser(Menu::Toy), value_delimiter = ',')]
@@ -59,7 +58,7 @@ pub struct ToyArgs {
     #[arg(long)]
     pub fixed_theta: bool,
     /// Points on the u grid of Figure 3.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::args::count::<2, 100_000_000>)]
     pub points: usize,
 }
 
@@ -78,27 +77,27 @@ pub fn run(a: ToyArgs, ctx: &Ctx) -> Result<()> {
         } else {
             a.estimators
         },
-        seeds: (ctx.seed..ctx.seed + a.seeds.max(1)).collect(),
+        seeds: crate::args::seed_range(ctx.seed, a.seeds)?,
     };
     if a.fixed_theta {
         return run_fixed_theta(&cfg, a.points, ctx);
     }
+    let claim = crate::output::claim(&ctx.out, "toy")?;
     let total = (cfg.estimators.len() * cfg.seeds.len() * cfg.steps) as u64;
     let r = progress::with_bar(total, "toy", "steps", |inc| super::run(&cfg, inc))?;
-    let dir = results_dir(&ctx.out, "toy")?;
-    let files = report::write_toy(&r, &dir)?;
+    let files = report::write_toy(&r, claim.dir())?;
     print!("{}", report::summary_table(&r));
     crate::output::print_written(&files);
     Ok(())
 }
 
 fn run_fixed_theta(cfg: &ToyConfig, points: usize, ctx: &Ctx) -> Result<()> {
+    let claim = crate::output::claim(&ctx.out, "toy-fixed-theta")?;
     let total = (fixed_theta::fixed_theta_methods().len() * cfg.steps) as u64;
     let r = progress::with_bar(total, "toy, theta fixed at 0.5", "steps", |inc| {
         fixed_theta::run_fixed_theta(cfg, points, inc)
     })?;
-    let dir = results_dir(&ctx.out, "toy-fixed-theta")?;
-    let files = report::write_fixed_theta(&r, &dir)?;
+    let files = report::write_fixed_theta(&r, claim.dir())?;
     println!(
         "theta = 0.5, {} steps of control-variate training ({:.2} s)",
         cfg.steps, r.wall_time_s

@@ -251,6 +251,9 @@ pub fn run_one(
         if step == cfg.steps {
             break;
         }
+        if step % 256 == 0 {
+            crate::interrupt::check()?;
+        }
         let grad = match method.estimate(&l, &mut f, &mut train_rng)? {
             Some(e) => e.grad[0],
             None => toy_exact_grad_logit(sigmoid(l[0]) as f64, t as f64) as f32,

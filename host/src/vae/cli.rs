@@ -7,7 +7,6 @@ use super::report;
 use super::train::{train, RunResult, TrainConfig};
 use super::LATENTS;
 use crate::estimators::{parser, EstimatorId, Menu};
-use crate::output::results_dir;
 use crate::Result;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -46,7 +45,7 @@ pub struct VaeArgs {
     #[arg(long, value_parser = parser(Menu::Vae), value_delimiter = ',', default_value = "rebar,relax")]
     pub estimator: Vec<EstimatorId>,
     /// Epochs (an epoch is floor(n_train / batch) iterations; 2083 for MNIST).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::args::count::<1, 1_000_000>)]
     pub epochs: usize,
     /// Data set.
     #[arg(long, value_enum, default_value_t = DataArg::Mnist)]
@@ -63,37 +62,37 @@ pub struct VaeArgs {
     #[arg(long, default_value_t = 0)]
     pub binarization_seed: u64,
     /// Model learning rate (Adam, beta2 = 0.99999).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::args::step_size)]
     pub lr: f32,
     /// Learning rate of the variance parameters over the model's (the paper searched 1, 10).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = crate::args::positive)]
     pub cv_lr_scale: f32,
     /// Hidden ReLU layers (of 200 units) in RELAX's r_rho: 2 or 4.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::count::<1, 16>)]
     pub cv_depth: usize,
     /// Weight decay on r_rho.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = crate::args::non_negative)]
     pub cv_weight_decay: f32,
     /// Control-variate pre-training steps (REBAR, RELAX).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::args::count::<0, 100_000_000>)]
     pub pretrain: usize,
     /// Concrete's temperature.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = crate::args::positive)]
     pub concrete_temperature: f32,
     /// RLOO's samples per example.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
     pub rloo_k: usize,
     /// Minibatch size.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 24, value_parser = crate::args::count::<1, 10_000>)]
     pub batch: usize,
     /// Importance samples of the validation and test bound.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::args::count::<1, 100_000>)]
     pub iwae_samples: usize,
     /// Evaluate the validation bound on only the first this many images.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::count::<1, { usize::MAX }>)]
     pub valid_limit: Option<usize>,
     /// Cap on iterations per epoch (for quick checks).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::count::<1, { usize::MAX }>)]
     pub max_iters: Option<usize>,
     /// Skip the test-set evaluation of the best parameters.
     #[arg(long)]
@@ -105,7 +104,7 @@ pub struct VaeArgs {
     pub report_only: bool,
     /// Runs in parallel. With 1 the runs go one after another and each evaluation uses
     /// every core; with more, that many runs share that many threads.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
 }
 
@@ -133,8 +132,10 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let set = set_of(a.data);
+    let name = format!("vae-{}-{}", set.label(), a.model.label());
+    let claim = crate::output::claim(out, &name)?;
+    let rdir = claim.dir().to_path_buf();
     if a.report_only {
-        let rdir = out.join(format!("vae-{}-{}", set.label(), a.model.label()));
         let runs = report::gather(&rdir, a.model)?;
         let title = format!(
             "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
@@ -185,8 +186,6 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
             c
         })
         .collect();
-    let name = format!("vae-{}-{}", set.label(), a.model.label());
-    let rdir = results_dir(out, &name)?;
     let iters = (data.train.n / a.batch).min(a.max_iters.unwrap_or(usize::MAX));
     let pb = ProgressBar::new((iters * a.epochs * configs.len()) as u64);
     pb.set_style(
@@ -225,6 +224,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
         let path = rdir.join(format!("summary-{label}.json"));
         crate::output::write_json(&path, &run)?;
+        report::complete_curves(&rdir, label)?;
         Ok(run)
     };
     let results: Vec<Result<RunResult>> = pool.install(|| {

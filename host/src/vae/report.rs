@@ -24,7 +24,7 @@ pub const HEADER: [&str; 7] = [
 
 /// Appends one epoch to `<dir>/curves-<estimator>.csv` (header on a new file).
 pub fn append_epoch(dir: &Path, estimator: &str, r: &EpochRecord) -> Result<()> {
-    let path = dir.join(format!("curves-{estimator}.csv"));
+    let path = partial_curves(dir, estimator);
     let new = r.epoch == 1 || !path.exists();
     let mut f = if new {
         std::fs::File::create(&path)?
@@ -44,6 +44,21 @@ pub fn append_epoch(dir: &Path, estimator: &str, r: &EpochRecord) -> Result<()> 
         r.train_seconds,
         r.iters_per_s
     )?;
+    Ok(())
+}
+
+/// Where a run's curve grows while it trains: `curves-<estimator>.partial.csv`. Only a run
+/// that ends renames it to `curves-<estimator>.csv` ([`complete_curves`]), so an interrupted
+/// run never replaces an earlier complete curve, and `--report-only` never takes a partial
+/// curve for a complete one.
+pub fn partial_curves(dir: &Path, estimator: &str) -> std::path::PathBuf {
+    dir.join(format!("curves-{estimator}.partial.csv"))
+}
+
+/// Renames the finished run's partial curve into place (atomically).
+pub fn complete_curves(dir: &Path, estimator: &str) -> Result<()> {
+    let done = dir.join(format!("curves-{estimator}.csv"));
+    crate::output::commit(&partial_curves(dir, estimator), &done)?;
     Ok(())
 }
 

@@ -178,6 +178,9 @@ pub fn train<const N: usize>(
         let t0 = Instant::now();
         let (mut sum_f, mut sum_v) = (0.0f64, 0.0f64);
         for it in 0..iters {
+            if it % 16 == 0 {
+                crate::interrupt::check()?;
+            }
             let idx = &order[it * cfg.batch..(it + 1) * cfg.batch];
             data.train_batch(idx, &mut rng, &mut xb);
             grad.fill(0.0);
