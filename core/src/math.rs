@@ -90,6 +90,12 @@ pub fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> f32 {
     libm::sqrtf(-2.0 * libm::logf(u1)) * libm::cosf(core::f32::consts::TAU * u2)
 }
 
+/// `a . b`, summed left to right in `f32` (the estimators' and learners' inner product).
+#[inline]
+pub(crate) fn dot<const D: usize>(a: &[f32; D], b: &[f32; D]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@
 //! two such terms (at `z` and at `z~`), so exactly this is what training needs.
 
 use super::{check_temperature, checked_relaxed, RelaxedObjective};
-use crate::dist::{dot, Relaxed};
+use crate::dist::Relaxed;
+use crate::math::dot;
 use crate::nn::Mlp;
 use crate::optim::{Adam, AdamConfig};
 use crate::Error;

@@ -4,7 +4,8 @@
 //! is the A2C baseline (`c = V(s)`), so the two differ in nothing else.
 
 use super::Transition;
-use crate::dist::{dot, Gaussian};
+use crate::dist::Gaussian;
+use crate::math::dot;
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::{Adam, AdamConfig};
 use crate::Error;

@@ -4,8 +4,9 @@ use super::{
     check_obs, check_reward, entropy_grad, sample_action, Environment, EpisodeReport, Learner,
     PgConfig,
 };
-use crate::dist::{dot, Categorical, Relaxed};
+use crate::dist::{Categorical, Relaxed};
 use crate::estimator::MovingAverage;
+use crate::math::dot;
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::Adam;
 use crate::Error;

@@ -3,10 +3,11 @@
 //! whole episode's policy gradient.
 
 use super::{check_obs, check_reward, entropy_grad, Environment, EpisodeReport, Learner, PgConfig};
-use crate::dist::{dot, Categorical, Relaxed};
+use crate::dist::{Categorical, Relaxed};
 use crate::estimator::{
     relax_combine, relax_variance_directions, ControlVariate, CvInput, Draw, NeuralCv,
 };
+use crate::math::dot;
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::Adam;
 use crate::Error;
