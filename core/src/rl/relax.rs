@@ -4,9 +4,7 @@
 
 use super::{check_obs, check_reward, entropy_grad, Environment, EpisodeReport, Learner, PgConfig};
 use crate::dist::{Categorical, Relaxed};
-use crate::estimator::{
-    relax_combine, relax_variance_directions, ControlVariate, CvInput, Draw, NeuralCv,
-};
+use crate::estimator::{relax_combine, relax_variance_directions, CvInput, Draw, NeuralCv};
 use crate::math::dot;
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::Adam;
@@ -121,9 +119,8 @@ impl<
             // The local part of the logit gradient: R_t enters through the trace below.
             self.cv.set_context(&obs)?;
             let (mut gcz, mut gczt) = ([0.0; A], [0.0; A]);
-            ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.z, &mut gcz)?;
-            let c_zt =
-                ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.cond.z, &mut gczt)?;
+            self.cv.eval(&draw.z, &mut gcz);
+            let c_zt = self.cv.eval(&draw.cond.z, &mut gczt);
             let local = relax_combine::<Categorical<A>, A>(&logits, &draw, 0.0, c_zt, &gcz, &gczt)?;
             let score = Categorical::<A>::score(&logits, &draw.b);
             let mut tmp = [0.0; PP];
@@ -161,7 +158,7 @@ impl<
     ) -> Result<(), Error> {
         let mut obs = env.reset(rng)?;
         let mut steps = 0u32;
-        ControlVariate::<A, ()>::clear(&mut self.cv);
+        self.cv.clear();
         loop {
             let (logits, v) = self.policy.param_jvp(&obs, g);
             let draw = Draw::new::<Categorical<A>, R>(&logits, rng)?;
@@ -170,20 +167,8 @@ impl<
             self.cv.set_context(&obs)?;
             // d/dphi [2 (J_t g) . g_t(phi)], summed over t, is d/dphi |g|^2.
             let dirs = relax_variance_directions::<Categorical<A>, A>(&logits, &draw, &v);
-            ControlVariate::<A, ()>::accumulate(
-                &mut self.cv,
-                &mut (),
-                &draw.z,
-                dirs.alpha_z,
-                &dirs.u_z,
-            )?;
-            ControlVariate::<A, ()>::accumulate(
-                &mut self.cv,
-                &mut (),
-                &draw.cond.z,
-                dirs.alpha_zt,
-                &dirs.u_zt,
-            )?;
+            self.cv.accumulate(&draw.z, dirs.alpha_z, &dirs.u_z);
+            self.cv.accumulate(&draw.cond.z, dirs.alpha_zt, &dirs.u_zt);
             steps += 1;
             obs = tr.obs;
             if tr.terminated || tr.truncated || steps >= self.config.max_steps {
@@ -217,9 +202,9 @@ impl<
         let report = self.first_pass(env, rng, &mut g, &mut g_ent)?;
         let cv_result = self
             .variance_pass(env, &mut replay, &g, report.steps)
-            .and_then(|()| ControlVariate::<A, ()>::step(&mut self.cv));
+            .and_then(|()| self.cv.step());
         if cv_result.is_err() {
-            ControlVariate::<A, ()>::clear(&mut self.cv);
+            self.cv.clear();
         }
         cv_result?;
         let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
