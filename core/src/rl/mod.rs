@@ -10,6 +10,7 @@
 
 pub mod a2c;
 pub mod cartpole;
+mod episode;
 pub mod lax;
 pub mod reinforce;
 pub mod relax;
