@@ -54,6 +54,14 @@
 //! # Ok::<(), relax_core::Error>(())
 //! ```
 
+// Tests, one layout throughout: the unit tests of a module `m` (the file `m.rs` or
+// `m/mod.rs`) live in `m/tests.rs`, declared last in `m` as `#[cfg(test)] mod tests;`
+// (so `rl/lax/tests.rs`, `math/tests.rs`, `nn/mlp/tests.rs`). A directory module's
+// `tests.rs` may also test its submodules through the module's API (`rl/tests.rs` covers
+// the discrete learners). Helpers shared by several modules' tests are a `#[cfg(test)]`
+// module named for what it holds (`estimator/testing.rs`). Cross-crate tests (the firmware
+// under QEMU, gymnasium parity) live in the `tests` package.
+
 pub mod dist;
 mod error;
 pub mod estimator;

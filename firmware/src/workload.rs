@@ -14,7 +14,7 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use relax_core::rl::cartpole::CartPole;
 use relax_core::rl::relax::CartPoleRelax;
-use relax_core::rl::{Environment, Learner, PgConfig, Transition};
+use relax_core::rl::{Environment, Learner, PgConfig, ReturnWindow, Transition};
 use relax_core::Error;
 
 /// The seed both the firmware and the host test use.
@@ -30,9 +30,6 @@ pub const LR: f32 = 0.01;
 /// gymnasium's (and the paper's) criterion: mean return of the last 100 episodes >= 195.
 pub const SOLVED_MEAN: f32 = 195.0;
 
-/// Returns kept for the running mean (gymnasium's "solved" criterion averages 100).
-const WINDOW: usize = 100;
-
 /// One finished episode, as the firmware logs it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Episode {
@@ -42,33 +39,6 @@ pub struct Episode {
     pub ret: f32,
     /// Mean return over the last (up to) 100 episodes, this one included.
     pub mean100: f32,
-}
-
-/// Running mean of the last `WINDOW` returns in a fixed ring buffer (no allocation).
-struct Mean100 {
-    returns: [f32; WINDOW],
-    len: usize,
-    next: usize,
-}
-
-impl Mean100 {
-    const fn new() -> Self {
-        Self {
-            returns: [0.0; WINDOW],
-            len: 0,
-            next: 0,
-        }
-    }
-
-    fn push(&mut self, ret: f32) -> f32 {
-        self.returns[self.next] = ret;
-        self.next = (self.next + 1) % WINDOW;
-        self.len = (self.len + 1).min(WINDOW);
-        // Re-summed each time rather than updated incrementally, so rounding never drifts
-        // and the value depends only on the window's contents.
-        let sum: f32 = self.returns[..self.len].iter().sum();
-        sum / self.len as f32
-    }
 }
 
 /// CartPole that calls `on_step` once per step the agent experiences. The RELAX learner
@@ -113,16 +83,18 @@ pub fn run(
         resets: 0,
         on_step,
     };
-    let mut mean = Mean100::new();
+    // gymnasium's (and the paper's) window: the last 100 returns.
+    let mut window = ReturnWindow::<100>::new();
     for index in 1..=budget {
         let report = learner.train_episode(&mut env, &mut rng).ok()?;
+        window.push(report.ret);
         let episode = Episode {
             index,
             ret: report.ret,
-            mean100: mean.push(report.ret),
+            mean100: window.mean_f32(),
         };
         on_episode(&episode);
-        if index as usize >= WINDOW && episode.mean100 >= SOLVED_MEAN {
+        if window.solved(SOLVED_MEAN) {
             return Some(index);
         }
     }

@@ -2,8 +2,8 @@
 //! (`log theta = log_softmax(l)`), relaxed through the Gumbel-max construction
 //! `z_i = log theta_i - log(-log u_i)`.
 
-use super::{dot, Conditional, Relaxed};
-use crate::math::{log_softmax, softmax, uniform_open};
+use super::{Conditional, Relaxed};
+use crate::math::{dot, log_softmax, softmax, uniform_open};
 use rand_core::Rng;
 
 /// A categorical distribution over `K` classes; hard samples are one-hot `[f32; K]`.

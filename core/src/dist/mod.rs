@@ -77,10 +77,5 @@ pub trait Relaxed<const D: usize> {
     fn is_valid_hard(b: &[f32; D]) -> bool;
 }
 
-#[inline]
-pub(crate) fn dot<const D: usize>(a: &[f32; D], b: &[f32; D]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! Monte Carlo checks that the conditional samples have the law of `z | b`.
 
 use super::*;
+use crate::math::dot;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 

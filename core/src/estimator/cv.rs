@@ -6,7 +6,8 @@
 //! two such terms (at `z` and at `z~`), so exactly this is what training needs.
 
 use super::{check_temperature, checked_relaxed, RelaxedObjective};
-use crate::dist::{dot, Relaxed};
+use crate::dist::Relaxed;
+use crate::math::dot;
 use crate::nn::Mlp;
 use crate::optim::{Adam, AdamConfig};
 use crate::Error;
@@ -325,16 +326,17 @@ impl<
 
 impl<
         Dist: Relaxed<D>,
-        O: ?Sized,
         const D: usize,
         const C: usize,
         const I: usize,
         const H: usize,
         const L: usize,
         const P: usize,
-    > ControlVariate<D, O> for NeuralCv<Dist, D, C, I, H, L, P>
+    > NeuralCv<Dist, D, C, I, H, L, P>
 {
-    fn eval(&mut self, _f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
+    /// `c(z)`, writing `dc/dz` into `grad`. A network control variate needs no objective:
+    /// this is [`ControlVariate::eval`] without it.
+    pub fn eval(&self, z: &[f32; D], grad: &mut [f32; D]) -> f32 {
         let (inp, x, a) = self.input_of(z);
         let (m, gin) = self.net.value_and_input_grad(&inp, &[1.0]);
         let s = self.extra[0];
@@ -344,16 +346,12 @@ impl<
         for i in 0..D {
             grad[i] = s * gz[i];
         }
-        Ok(s * m[0])
+        s * m[0]
     }
 
-    fn accumulate(
-        &mut self,
-        _f: &mut O,
-        z: &[f32; D],
-        alpha: f32,
-        u: &[f32; D],
-    ) -> Result<(), Error> {
+    /// Adds `d/dphi [alpha c(z) + u . dc/dz (z)]` to the accumulated variance gradient
+    /// ([`ControlVariate::accumulate`] without the objective).
+    pub fn accumulate(&mut self, z: &[f32; D], alpha: f32, u: &[f32; D]) {
         let (inp, x, a) = self.input_of(z);
         let s = self.extra[0];
         let wd = self.input_jvp(&x, a, u);
@@ -375,29 +373,67 @@ impl<
             }
             self.grad_extra[1] += d_t;
         }
-        Ok(())
     }
 
-    fn step(&mut self) -> Result<(), Error> {
+    /// One Adam step on the accumulated gradient, which is then cleared. Refuses (and
+    /// clears) a non-finite gradient without touching the parameters.
+    pub fn step(&mut self) -> Result<(), Error> {
         let ok = self
             .grad_net
             .iter()
             .chain(&self.grad_extra)
             .all(|g| g.is_finite());
         if !ok {
-            ControlVariate::<D, O>::clear(self);
+            self.clear();
             return Err(Error::NonFiniteGradient);
         }
         let gn = self.grad_net;
         let ge = self.grad_extra;
-        ControlVariate::<D, O>::clear(self);
+        self.clear();
         self.adam_net.step(self.net.params_mut(), &gn)?;
         self.adam_extra.step(&mut self.extra, &ge)
     }
 
-    fn clear(&mut self) {
+    /// Clears the accumulated gradient.
+    pub fn clear(&mut self) {
         self.grad_net = [0.0; P];
         self.grad_extra = [0.0; 2];
+    }
+}
+
+/// A network control variate ignores the objective: every `O` gets the inherent methods.
+impl<
+        Dist: Relaxed<D>,
+        O: ?Sized,
+        const D: usize,
+        const C: usize,
+        const I: usize,
+        const H: usize,
+        const L: usize,
+        const P: usize,
+    > ControlVariate<D, O> for NeuralCv<Dist, D, C, I, H, L, P>
+{
+    fn eval(&mut self, _f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
+        Ok(Self::eval(self, z, grad))
+    }
+
+    fn accumulate(
+        &mut self,
+        _f: &mut O,
+        z: &[f32; D],
+        alpha: f32,
+        u: &[f32; D],
+    ) -> Result<(), Error> {
+        Self::accumulate(self, z, alpha, u);
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<(), Error> {
+        Self::step(self)
+    }
+
+    fn clear(&mut self) {
+        Self::clear(self)
     }
 }
 

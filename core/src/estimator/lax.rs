@@ -1,7 +1,8 @@
 //! LAX (the paper's section 3.1) for reparameterisable Gaussian variables.
 
 use super::{checked_value, Objective};
-use crate::dist::{dot, Gaussian};
+use crate::dist::Gaussian;
+use crate::math::dot;
 use crate::nn::Mlp;
 use crate::optim::{Adam, AdamConfig};
 use crate::Error;

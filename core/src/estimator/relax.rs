@@ -5,7 +5,8 @@
 //! dependence on `l`.
 
 use super::{checked_value, ControlVariate, Estimate, Estimator, Objective, RebarCv};
-use crate::dist::{dot, Conditional, Relaxed};
+use crate::dist::{Conditional, Relaxed};
+use crate::math::dot;
 use crate::Error;
 use core::marker::PhantomData;
 use rand_core::Rng;

@@ -38,20 +38,4 @@ impl<const P: usize> Sgd<P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_step_and_refusal() {
-        let mut sgd = Sgd::<2>::new(0.5, 0.0).unwrap();
-        let mut p = [1.0, 1.0];
-        sgd.step(&mut p, &[1.0, -2.0]).unwrap();
-        assert_eq!(p, [0.5, 2.0]);
-        assert_eq!(
-            sgd.step(&mut p, &[f32::INFINITY, 0.0]),
-            Err(Error::NonFiniteGradient)
-        );
-        assert_eq!(p, [0.5, 2.0]);
-        assert!(Sgd::<1>::new(0.1, 1.0).is_err());
-    }
-}
+mod tests;

@@ -1,11 +1,8 @@
 //! Advantage actor-critic with a learned state-value baseline (the paper's A2C baseline,
 //! one episode per update, Monte Carlo returns).
 
-use super::{
-    check_obs, check_reward, entropy_grad, sample_action, Environment, EpisodeReport, Learner,
-    PgConfig,
-};
-use crate::dist::{dot, Categorical, Relaxed};
+use super::episode::{accumulate_trace, run_episode, GumbelMax};
+use super::{Environment, EpisodeReport, Learner, PgConfig};
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::Adam;
 use crate::Error;
@@ -62,51 +59,34 @@ impl<const S: usize, const A: usize, const H: usize, const PP: usize, const PV: 
         g_value: &mut [f32; PV],
     ) -> Result<EpisodeReport, Error> {
         let gamma = self.config.gamma;
-        let mut obs = env.reset(rng)?;
-        check_obs(&obs)?;
-        let mut trace = [0.0f32; PP];
         let mut vtrace = [0.0f32; PV];
-        let mut cache = MlpCache::<H, 2>::default();
         let mut vcache = MlpCache::<H, 2>::default();
-        let (mut ret, mut steps) = (0.0, 0u32);
-        loop {
-            let logits = self.policy.forward_cached(&obs, &mut cache);
-            crate::check_finite(&logits, Error::NonFiniteGradient)?;
-            let (action, b) = sample_action(&logits, rng);
-            let tr = env.step(action)?;
-            check_reward(tr.reward)?;
-            let v = self.value.forward_cached(&obs, &mut vcache)[0];
-            let score = Categorical::<A>::score(&logits, &b);
-            let mut tmp = [0.0; PP];
-            self.policy.backward(&obs, &cache, &score, &mut tmp);
-            let mut vtmp = [0.0; PV];
-            self.value.backward(&obs, &vcache, &[1.0], &mut vtmp);
-            for k in 0..PP {
-                trace[k] = gamma * trace[k] + tmp[k];
-                g[k] += tr.reward * trace[k] - v * tmp[k];
-            }
-            // d/dw 1/2 (V - R_t)^2 summed: V dV/dw now, -R_t dV/dw through the trace.
-            for k in 0..PV {
-                vtrace[k] = gamma * vtrace[k] + vtmp[k];
-                g_value[k] += v * vtmp[k] - tr.reward * vtrace[k];
-            }
-            let eg = entropy_grad(&logits);
-            self.policy.backward(&obs, &cache, &eg, g_ent);
-            ret += tr.reward;
-            steps += 1;
-            obs = tr.obs;
-            check_obs(&obs)?;
-            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
-                break;
-            }
-        }
-        crate::check_finite(g, Error::NonFiniteGradient)?;
+        let value = &self.value;
+        let report = run_episode(
+            env,
+            rng,
+            &self.policy,
+            &self.config,
+            GumbelMax,
+            g,
+            g_ent,
+            |step| {
+                let v = value.forward_cached(step.obs, &mut vcache)[0];
+                let mut vtmp = [0.0; PV];
+                value.backward(step.obs, &vcache, &[1.0], &mut vtmp);
+                for k in 0..PP {
+                    step.g[k] += step.reward * step.trace[k] - v * step.score_grad[k];
+                }
+                // d/dw 1/2 (V - R_t)^2 summed: V dV/dw now, -R_t dV/dw through the trace.
+                accumulate_trace(&mut vtrace, gamma, &vtmp);
+                for k in 0..PV {
+                    g_value[k] += v * vtmp[k] - step.reward * vtrace[k];
+                }
+                Ok(())
+            },
+        )?;
         crate::check_finite(g_value, Error::NonFiniteGradient)?;
-        Ok(EpisodeReport {
-            ret,
-            steps,
-            grad_sq_norm: dot(g, g),
-        })
+        Ok(report)
     }
 }
 

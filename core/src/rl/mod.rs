@@ -10,14 +10,17 @@
 
 pub mod a2c;
 pub mod cartpole;
+mod episode;
 pub mod lax;
 pub mod reinforce;
 pub mod relax;
+pub mod window;
 
 pub use a2c::A2c;
 pub use lax::{ContinuousEnvironment, LaxConfig, LaxLearner};
 pub use reinforce::ReinforceLearner;
 pub use relax::RelaxLearner;
+pub use window::ReturnWindow;
 
 use crate::dist::{Categorical, Relaxed};
 use crate::nn::mlp_param_count;

@@ -1,12 +1,9 @@
 //! REINFORCE with a moving-average baseline (one episode per update).
 
-use super::{
-    check_obs, check_reward, entropy_grad, sample_action, Environment, EpisodeReport, Learner,
-    PgConfig,
-};
-use crate::dist::{dot, Categorical, Relaxed};
+use super::episode::{run_episode, GumbelMax};
+use super::{Environment, EpisodeReport, Learner, PgConfig};
 use crate::estimator::MovingAverage;
-use crate::nn::{Activation, Mlp, MlpCache};
+use crate::nn::{Activation, Mlp};
 use crate::optim::Adam;
 use crate::Error;
 use rand_core::Rng;
@@ -49,45 +46,26 @@ impl<const S: usize, const A: usize, const H: usize, const PP: usize>
     ) -> Result<(EpisodeReport, f32), Error> {
         let gamma = self.config.gamma;
         let base = self.baseline.value();
-        let mut obs = env.reset(rng)?;
-        check_obs(&obs)?;
-        let mut trace = [0.0f32; PP];
         let mut scalar_trace = 0.0f32;
         let mut sum_returns = 0.0f32;
-        let mut cache = MlpCache::<H, 2>::default();
-        let (mut ret, mut steps) = (0.0, 0u32);
-        loop {
-            let logits = self.policy.forward_cached(&obs, &mut cache);
-            crate::check_finite(&logits, Error::NonFiniteGradient)?;
-            let (action, b) = sample_action(&logits, rng);
-            let tr = env.step(action)?;
-            check_reward(tr.reward)?;
-            let score = Categorical::<A>::score(&logits, &b);
-            let mut tmp = [0.0; PP];
-            self.policy.backward(&obs, &cache, &score, &mut tmp);
-            for k in 0..PP {
-                trace[k] = gamma * trace[k] + tmp[k];
-                g[k] += tr.reward * trace[k] - base * tmp[k];
-            }
-            scalar_trace = gamma * scalar_trace + 1.0;
-            sum_returns += tr.reward * scalar_trace;
-            let eg = entropy_grad(&logits);
-            self.policy.backward(&obs, &cache, &eg, g_ent);
-            ret += tr.reward;
-            steps += 1;
-            obs = tr.obs;
-            check_obs(&obs)?;
-            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
-                break;
-            }
-        }
-        crate::check_finite(g, Error::NonFiniteGradient)?;
-        let report = EpisodeReport {
-            ret,
-            steps,
-            grad_sq_norm: dot(g, g),
-        };
-        Ok((report, sum_returns / steps as f32))
+        let report = run_episode(
+            env,
+            rng,
+            &self.policy,
+            &self.config,
+            GumbelMax,
+            g,
+            g_ent,
+            |step| {
+                for k in 0..PP {
+                    step.g[k] += step.reward * step.trace[k] - base * step.score_grad[k];
+                }
+                scalar_trace = gamma * scalar_trace + 1.0;
+                sum_returns += step.reward * scalar_trace;
+                Ok(())
+            },
+        )?;
+        Ok((report, sum_returns / report.steps as f32))
     }
 }
 

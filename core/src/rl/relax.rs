@@ -2,12 +2,11 @@
 //! `c_phi(z, s) = scale * MLP([s, softmax(z / lambda)])` trained on the variance of the
 //! whole episode's policy gradient.
 
-use super::{check_obs, check_reward, entropy_grad, Environment, EpisodeReport, Learner, PgConfig};
-use crate::dist::{dot, Categorical, Relaxed};
-use crate::estimator::{
-    relax_combine, relax_variance_directions, ControlVariate, CvInput, Draw, NeuralCv,
-};
-use crate::nn::{Activation, Mlp, MlpCache};
+use super::episode::{episode_over, run_episode, RelaxDraw};
+use super::{Environment, EpisodeReport, Learner, PgConfig};
+use crate::dist::Categorical;
+use crate::estimator::{relax_combine, relax_variance_directions, CvInput, Draw, NeuralCv};
+use crate::nn::{Activation, Mlp};
 use crate::optim::Adam;
 use crate::Error;
 use rand_core::Rng;
@@ -103,51 +102,36 @@ impl<
         g: &mut [f32; PP],
         g_ent: &mut [f32; PP],
     ) -> Result<EpisodeReport, Error> {
-        let gamma = self.config.gamma;
-        let mut obs = env.reset(rng)?;
-        check_obs(&obs)?;
-        let mut trace = [0.0f32; PP];
-        let mut cache = MlpCache::<H, 2>::default();
-        let mut ret = 0.0;
-        let mut steps = 0u32;
-        loop {
-            let logits = self.policy.forward_cached(&obs, &mut cache);
-            crate::check_finite(&logits, Error::NonFiniteGradient)?;
-            let draw = Draw::new::<Categorical<A>, R>(&logits, rng)?;
-            let action = Categorical::<A>::argmax(&draw.b);
-            let tr = env.step(action)?;
-            check_reward(tr.reward)?;
-            // The local part of the logit gradient: R_t enters through the trace below.
-            self.cv.set_context(&obs)?;
-            let (mut gcz, mut gczt) = ([0.0; A], [0.0; A]);
-            ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.z, &mut gcz)?;
-            let c_zt =
-                ControlVariate::<A, ()>::eval(&mut self.cv, &mut (), &draw.cond.z, &mut gczt)?;
-            let local = relax_combine::<Categorical<A>, A>(&logits, &draw, 0.0, c_zt, &gcz, &gczt)?;
-            let score = Categorical::<A>::score(&logits, &draw.b);
-            let mut tmp = [0.0; PP];
-            self.policy.backward(&obs, &cache, &score, &mut tmp);
-            for k in 0..PP {
-                trace[k] = gamma * trace[k] + tmp[k];
-                g[k] += tr.reward * trace[k];
-            }
-            self.policy.backward(&obs, &cache, &local, g);
-            let eg = entropy_grad(&logits);
-            self.policy.backward(&obs, &cache, &eg, g_ent);
-            ret += tr.reward;
-            steps += 1;
-            obs = tr.obs;
-            check_obs(&obs)?;
-            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
-                break;
-            }
-        }
-        crate::check_finite(g, Error::NonFiniteGradient)?;
-        Ok(EpisodeReport {
-            ret,
-            steps,
-            grad_sq_norm: dot(g, g),
-        })
+        let cv = &mut self.cv;
+        run_episode(
+            env,
+            rng,
+            &self.policy,
+            &self.config,
+            RelaxDraw,
+            g,
+            g_ent,
+            |step| {
+                // The local part of the logit gradient: R_t enters through the trace below.
+                cv.set_context(step.obs)?;
+                let (mut gcz, mut gczt) = ([0.0; A], [0.0; A]);
+                cv.eval(&step.draw.z, &mut gcz);
+                let c_zt = cv.eval(&step.draw.cond.z, &mut gczt);
+                let local = relax_combine::<Categorical<A>, A>(
+                    step.logits,
+                    step.draw,
+                    0.0,
+                    c_zt,
+                    &gcz,
+                    &gczt,
+                )?;
+                for k in 0..PP {
+                    step.g[k] += step.reward * step.trace[k];
+                }
+                step.policy.backward(step.obs, step.cache, &local, step.g);
+                Ok(())
+            },
+        )
     }
 
     /// Replays the episode and accumulates `d/dphi |g|^2` into the control variate.
@@ -160,7 +144,7 @@ impl<
     ) -> Result<(), Error> {
         let mut obs = env.reset(rng)?;
         let mut steps = 0u32;
-        ControlVariate::<A, ()>::clear(&mut self.cv);
+        self.cv.clear();
         loop {
             let (logits, v) = self.policy.param_jvp(&obs, g);
             let draw = Draw::new::<Categorical<A>, R>(&logits, rng)?;
@@ -169,23 +153,11 @@ impl<
             self.cv.set_context(&obs)?;
             // d/dphi [2 (J_t g) . g_t(phi)], summed over t, is d/dphi |g|^2.
             let dirs = relax_variance_directions::<Categorical<A>, A>(&logits, &draw, &v);
-            ControlVariate::<A, ()>::accumulate(
-                &mut self.cv,
-                &mut (),
-                &draw.z,
-                dirs.alpha_z,
-                &dirs.u_z,
-            )?;
-            ControlVariate::<A, ()>::accumulate(
-                &mut self.cv,
-                &mut (),
-                &draw.cond.z,
-                dirs.alpha_zt,
-                &dirs.u_zt,
-            )?;
+            self.cv.accumulate(&draw.z, dirs.alpha_z, &dirs.u_z);
+            self.cv.accumulate(&draw.cond.z, dirs.alpha_zt, &dirs.u_zt);
             steps += 1;
             obs = tr.obs;
-            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
+            if episode_over(&tr, steps, self.config.max_steps) {
                 break;
             }
         }
@@ -216,9 +188,9 @@ impl<
         let report = self.first_pass(env, rng, &mut g, &mut g_ent)?;
         let cv_result = self
             .variance_pass(env, &mut replay, &g, report.steps)
-            .and_then(|()| ControlVariate::<A, ()>::step(&mut self.cv));
+            .and_then(|()| self.cv.step());
         if cv_result.is_err() {
-            ControlVariate::<A, ()>::clear(&mut self.cv);
+            self.cv.clear();
         }
         cv_result?;
         let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));

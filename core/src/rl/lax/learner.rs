@@ -1,137 +1,17 @@
-//! LAX for continuous (Gaussian) actions, the paper's section 6.3: a Gaussian policy, and the
-//! control variate `c(a, s) = V(s) + c^(a, s)` with `V` trained by regression and `c^` on the
-//! variance of the policy gradient. With the control variate switched off the same learner
-//! is the A2C baseline (`c = V(s)`), so the two differ in nothing else.
+//! The LAX learner: the episode's gradient (first pass), the value regression, the
+//! variance-pass replay for `c^`, the batch and the policy's step.
 
-use super::Transition;
-use crate::dist::{dot, Gaussian};
+use super::kl::KlTracker;
+use super::obs_stats::{EpisodeObs, ObsStats};
+use super::{ContinuousEnvironment, LaxConfig};
+use crate::dist::Gaussian;
+use crate::math::dot;
 use crate::nn::{Activation, Mlp, MlpCache};
 use crate::optim::{Adam, AdamConfig};
+use crate::rl::episode::{accumulate_trace, episode_over};
+use crate::rl::{check_obs, check_reward};
 use crate::Error;
 use rand_core::Rng;
-
-/// An episodic environment with `S`-dimensional observations and `A`-dimensional real
-/// actions.
-///
-/// As for [`Environment`](super::Environment): `reset` must draw all of the episode's
-/// randomness from `rng`, and `step` must be deterministic, because the LAX learner replays
-/// each episode from a copy of the generator for its variance pass.
-pub trait ContinuousEnvironment<const S: usize, const A: usize> {
-    /// Starts an episode; returns the first observation.
-    fn reset<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; S], Error>;
-    /// Applies `action` (any real vector; bounds, if any, are the environment's business).
-    fn step(&mut self, action: &[f32; A]) -> Result<Transition<S>, Error>;
-}
-
-/// Hyperparameters of the [`LaxLearner`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LaxConfig {
-    /// Adam step size of the policy (mean network and log-std).
-    pub lr: f32,
-    /// Adam step size of the value network `V`.
-    pub value_lr: f32,
-    /// Adam step size of the control variate `c^`.
-    pub cv_lr: f32,
-    /// Discount factor in (0, 1].
-    pub gamma: f32,
-    /// Weight of the entropy bonus (0 in the paper's continuous runs).
-    pub entropy: f32,
-    /// The policy takes one step per batch of at least this many steps (whole episodes).
-    pub batch_steps: u32,
-    /// Episodes longer than this are cut (a guard for environments without a time limit).
-    pub max_steps: u32,
-    /// `true`: LAX, `c = V + c^`. `false`: A2C, `c = V` (no variance pass).
-    pub control_variate: bool,
-    /// Initial log-std of every action component.
-    pub init_log_std: f32,
-    /// Target mean `KL(old || new)` of a policy step (the paper's 0.002); 0 keeps the step
-    /// size fixed at `lr`. After each step the KL is measured on the next batch's states:
-    /// above twice the target the policy's step size is divided by 1.5, below half of it
-    /// multiplied by 1.5, kept within `[lr / 100, 10 lr]`.
-    pub kl_target: f32,
-    /// Feed the networks running-normalised observations (`clamp((o - mean) / std, -5, 5)`,
-    /// the statistics of every observation seen so far, frozen within an episode so that
-    /// its replay sees the same inputs; identity before the first episode ends).
-    pub normalize_obs: bool,
-    /// Adam steps of `V` per episode (at least 1). Each step after the first replays the
-    /// episode to recompute the regression gradient with the updated network (the paper
-    /// took 25 steps per batch on the stored batch; this learner stores no batch).
-    pub value_steps: u32,
-    /// LAX: Adam steps of `c^` per episode on the variance loss (at least 1; the paper's
-    /// `cv_num`, per batch there, in {1, 5, 25}). Each step after the first replays the
-    /// episode twice: once for its gradient `g` under the updated `c^`, once for the
-    /// variance gradient. The policy's batch gets the `g` of the first pass only, made
-    /// before `c^` saw the episode, so that the estimate stays unbiased.
-    pub cv_steps: u32,
-    /// LAX: `true`, `c^` takes one Adam step per policy update, on the mean over the batch's
-    /// episodes of their variance-loss gradients (the paper's per-batch step); `false`, a
-    /// step after every episode ([`LaxConfig::cv_steps`] of them). One episode's variance
-    /// gradient is noisy, and Adam moves every parameter by about the step size whatever
-    /// the noise, so per-episode steps drift `c^` away from zero where a mean over the
-    /// batch does not. Needs `cv_steps = 1`.
-    pub cv_per_batch: bool,
-    /// The variance loss of an episode with gradient `g` and `T` steps: `true`, `|g / T|^2`
-    /// (the reference code's); `false`, `|g / B|^2` with `B = batch_steps`: the squared
-    /// share of the episode in the policy's step, whose variance is the sum of these over
-    /// the batch. The per-step loss weighs a 10-step episode 10,000 times more than a
-    /// 1000-step one, so `c^` learns to cancel the short episodes' noise at the expense of
-    /// the long ones, which dominate the step's variance (measured on Inverted Pendulum by
-    /// `relax rl inverted-pendulum-cv`).
-    pub cv_loss_per_step: bool,
-    /// `false` freezes the policy: batches are counted and `V` and `c^` learn, but the
-    /// policy never steps (to study the control variate at a fixed policy).
-    pub train_policy: bool,
-}
-
-impl LaxConfig {
-    /// The paper's continuous setup: gamma 0.99, no entropy bonus, batches of at least 2500
-    /// steps, initial log-std 0, Adam (0.9, 0.999) everywhere, the policy's step size
-    /// adapted to a KL target of 0.002 starting from `lr`, running-normalised observations.
-    pub const fn paper(lr: f32, value_lr: f32, cv_lr: f32, control_variate: bool) -> Self {
-        Self {
-            lr,
-            value_lr,
-            cv_lr,
-            gamma: 0.99,
-            entropy: 0.0,
-            batch_steps: 2500,
-            max_steps: 100_000,
-            control_variate,
-            init_log_std: 0.0,
-            kl_target: 0.002,
-            normalize_obs: true,
-            value_steps: 1,
-            cv_steps: 1,
-            cv_per_batch: true,
-            cv_loss_per_step: false,
-            train_policy: true,
-        }
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        let pos = |x: f32| x.is_finite() && x > 0.0;
-        let ok = pos(self.lr)
-            && pos(self.value_lr)
-            && pos(self.cv_lr)
-            && self.gamma > 0.0
-            && self.gamma <= 1.0
-            && self.entropy.is_finite()
-            && self.entropy >= 0.0
-            && self.batch_steps > 0
-            && self.max_steps > 0
-            && self.init_log_std.is_finite()
-            && self.kl_target.is_finite()
-            && self.kl_target >= 0.0
-            && self.value_steps >= 1
-            && self.cv_steps >= 1
-            && !(self.cv_per_batch && self.cv_steps > 1);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidHyperparameter)
-        }
-    }
-}
 
 /// What one episode of the [`LaxLearner`] gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -248,25 +128,19 @@ pub struct LaxLearner<
     value: Mlp<S, H, 1, 2, PV>,
     value_adam: Adam<PV>,
     cv: Mlp<I, H, 1, 2, PC>,
-    cv_adam: Adam<PC>,
+    pub(super) cv_adam: Adam<PC>,
     config: LaxConfig,
-    batch_grad: [f32; PM],
-    batch_grad_std: [f32; A],
+    pub(super) batch_grad: [f32; PM],
+    pub(super) batch_grad_std: [f32; A],
     batch_steps: u32,
     /// Per-batch `c^` steps: the sum of the batch's episode variance gradients, and their
     /// number.
     batch_grad_cv: [f32; PC],
     batch_episodes: u32,
-    /// The policy before its last step (for the KL of that step).
-    prev_policy: Mlp<S, H, A, 2, PM>,
-    prev_log_std: [f32; A],
-    has_prev: bool,
-    kl_sum: f32,
-    kl_steps: u32,
-    /// Running observation statistics (Welford): count, mean, sum of squared deviations.
-    obs_count: f32,
-    obs_mean: [f32; S],
-    obs_m2: [f32; S],
+    /// The KL of the policy's last step, for its step size.
+    kl: KlTracker<S, A, H, PM>,
+    /// Running observation statistics.
+    obs_stats: ObsStats<S>,
 }
 
 /// The paper's Inverted Pendulum learner: observation 4, action 1, 64-64 networks.
@@ -289,10 +163,8 @@ struct EpisodeGrads<const PM: usize, const A: usize, const PV: usize, const S: u
     steps: u32,
     /// Sum over the episode's states of `KL(previous policy || policy)`.
     kl_sum: f32,
-    /// The episode's raw observations (those fed to the networks): their mean and sum of
-    /// squared deviations.
-    obs_mean: [f32; S],
-    obs_m2: [f32; S],
+    /// The episode's raw observations (those fed to the networks).
+    obs: EpisodeObs<S>,
 }
 
 impl<
@@ -319,14 +191,8 @@ impl<
         let adam = |lr| AdamConfig::new(lr);
         let policy = Mlp::new_random(Activation::Tanh, 0.1, rng);
         Ok(Self {
-            prev_policy: Clone::clone(&policy),
-            prev_log_std: [config.init_log_std; A],
-            has_prev: false,
-            kl_sum: 0.0,
-            kl_steps: 0,
-            obs_count: 0.0,
-            obs_mean: [0.0; S],
-            obs_m2: [0.0; S],
+            kl: KlTracker::new(&policy, [config.init_log_std; A]),
+            obs_stats: ObsStats::new(),
             policy,
             log_std: [config.init_log_std; A],
             adam: Adam::new(adam(config.lr))?,
@@ -400,23 +266,12 @@ impl<
     /// running statistics when [`LaxConfig::normalize_obs`] is set and at least two
     /// observations have been counted, else `o` itself.
     pub fn normalize(&self, obs: &[f32; S]) -> [f32; S] {
-        if !self.config.normalize_obs || self.obs_count < 2.0 {
-            return *obs;
-        }
-        core::array::from_fn(|i| {
-            let var = self.obs_m2[i] / self.obs_count;
-            ((obs[i] - self.obs_mean[i]) / libm::sqrtf(var + 1e-8)).clamp(-5.0, 5.0)
-        })
+        self.obs_stats.normalize(obs, self.config.normalize_obs)
     }
 
     /// The running observation statistics: count, mean and (population) variance.
     pub fn obs_stats(&self) -> (f32, [f32; S], [f32; S]) {
-        let n = self.obs_count.max(1.0);
-        (
-            self.obs_count,
-            self.obs_mean,
-            core::array::from_fn(|i| self.obs_m2[i] / n),
-        )
+        self.obs_stats.stats()
     }
 
     fn input(obs: &[f32; S], a: &[f32; A]) -> [f32; I] {
@@ -439,37 +294,30 @@ impl<
             ret: 0.0,
             steps: 0,
             kl_sum: 0.0,
-            obs_mean: [0.0; S],
-            obs_m2: [0.0; S],
+            obs: EpisodeObs::new(),
         };
-        let measure_kl = self.has_prev && self.config.kl_target > 0.0;
+        let measure_kl = self.kl.measuring(self.config.kl_target);
         let mut trace = [0.0f32; PM];
         let mut trace_std = [0.0f32; A];
         let mut vtrace = [0.0f32; PV];
         let mut cache = MlpCache::<H, 2>::default();
         let mut vcache = MlpCache::<H, 2>::default();
         let mut raw = env.reset(rng)?;
-        super::check_obs(&raw)?;
+        check_obs(&raw)?;
         loop {
-            // Welford over the episode's observations (merged into the learner's after it).
-            let n = (out.steps + 1) as f32;
-            for i in 0..S {
-                let d = raw[i] - out.obs_mean[i];
-                out.obs_mean[i] += d / n;
-                out.obs_m2[i] += d * (raw[i] - out.obs_mean[i]);
-            }
+            // The episode's observations, merged into the learner's statistics after it.
+            out.obs.push(&raw, out.steps);
             let obs = self.normalize(&raw);
             let mean = self.policy.forward_cached(&obs, &mut cache);
             crate::check_finite(&mean, Error::NonFiniteGradient)?;
             if measure_kl {
-                let before = self.prev_policy.forward(&obs);
-                out.kl_sum += Gaussian::<A>::kl(&before, &self.prev_log_std, &mean, &self.log_std);
+                out.kl_sum += self.kl.kl_at(&obs, &mean, &self.log_std);
             }
             let eps = Gaussian::<A>::sample_noise(rng);
             let action = Gaussian::<A>::transform(&mean, &self.log_std, &eps);
             crate::check_finite(&action, Error::NonFiniteGradient)?;
             let tr = env.step(&action)?;
-            super::check_reward(tr.reward)?;
+            check_reward(tr.reward)?;
             let (score_mean, score_std) = Gaussian::<A>::score(&mean, &self.log_std, &action);
             let v = self.value.forward_cached(&obs, &mut vcache)[0];
             let (mut c, mut dc_da) = (v, [0.0f32; A]);
@@ -483,12 +331,12 @@ impl<
             // sum_t score_t R_t = sum_k r_k sum_{t<=k} gamma^{k-t} score_t: a trace.
             let mut tmp = [0.0f32; PM];
             self.policy.backward(&obs, &cache, &score_mean, &mut tmp);
+            accumulate_trace(&mut trace, gamma, &tmp);
             for k in 0..PM {
-                trace[k] = gamma * trace[k] + tmp[k];
                 out.g[k] += tr.reward * trace[k];
             }
+            accumulate_trace(&mut trace_std, gamma, &score_std);
             for i in 0..A {
-                trace_std[i] = gamma * trace_std[i] + score_std[i];
                 out.g_std[i] +=
                     tr.reward * trace_std[i] - c * score_std[i] + dc_da[i] * std[i] * eps[i];
             }
@@ -497,15 +345,15 @@ impl<
             self.policy.backward(&obs, &cache, &local, &mut out.g);
             let mut vtmp = [0.0f32; PV];
             self.value.backward(&obs, &vcache, &[1.0], &mut vtmp);
+            accumulate_trace(&mut vtrace, gamma, &vtmp);
             for k in 0..PV {
-                vtrace[k] = gamma * vtrace[k] + vtmp[k];
                 out.g_value[k] += v * vtmp[k] - tr.reward * vtrace[k];
             }
             out.ret += tr.reward;
             out.steps += 1;
             raw = tr.obs;
-            super::check_obs(&raw)?;
-            if tr.terminated || tr.truncated || out.steps >= self.config.max_steps {
+            check_obs(&raw)?;
+            if episode_over(&tr, out.steps, self.config.max_steps) {
                 break;
             }
         }
@@ -567,7 +415,7 @@ impl<
             );
             steps += 1;
             raw = tr.obs;
-            if tr.terminated || tr.truncated || steps >= self.config.max_steps {
+            if episode_over(&tr, steps, self.config.max_steps) {
                 break;
             }
         }
@@ -691,11 +539,8 @@ impl<
         self.batch_grad = batch;
         self.batch_grad_std = batch_std;
         self.batch_steps = self.batch_steps.saturating_add(grads.steps);
-        self.merge_obs_stats(&grads);
-        if self.has_prev && grads.kl_sum.is_finite() {
-            self.kl_sum += grads.kl_sum;
-            self.kl_steps += grads.steps;
-        }
+        self.obs_stats.merge(&grads.obs, grads.steps);
+        self.kl.add_episode(grads.kl_sum, grads.steps);
         let mut policy_updated = false;
         let mut kl = 0.0;
         if self.batch_steps >= self.config.batch_steps {
@@ -713,8 +558,7 @@ impl<
             self.batch_steps = 0;
             self.batch_grad_cv = [0.0; PC];
             self.batch_episodes = 0;
-            self.kl_sum = 0.0;
-            self.kl_steps = 0;
+            self.kl.clear_batch();
         }
         Ok(LaxReport {
             ret: grads.ret,
@@ -733,25 +577,15 @@ impl<
     fn step_policy(&mut self) -> Result<f32, Error> {
         let mut kl = 0.0;
         if self.config.kl_target > 0.0 {
-            if self.kl_steps > 0 {
-                kl = self.kl_sum / self.kl_steps as f32;
-                let target = self.config.kl_target;
-                let (lr, step) = (self.config.lr, self.policy_lr());
-                let step = if kl > 2.0 * target {
-                    (step / 1.5).max(lr / 100.0)
-                } else if kl < 0.5 * target {
-                    (step * 1.5).min(lr * 10.0)
-                } else {
-                    step
-                };
+            let adapted = self
+                .kl
+                .adapt(self.config.kl_target, self.config.lr, self.policy_lr());
+            if let Some((measured, step)) = adapted {
+                kl = measured;
                 self.adam.set_lr(step)?;
                 self.adam_std.set_lr(step)?;
             }
-            self.prev_policy
-                .params_mut()
-                .copy_from_slice(self.policy.params());
-            self.prev_log_std = self.log_std;
-            self.has_prev = true;
+            self.kl.remember(&self.policy, &self.log_std);
         }
         let n = self.batch_steps as f32;
         let step: [f32; PM] = core::array::from_fn(|k| -self.batch_grad[k] / n);
@@ -759,24 +593,6 @@ impl<
         self.adam.step(self.policy.params_mut(), &step)?;
         self.adam_std.step(&mut self.log_std, &step_std)?;
         Ok(kl)
-    }
-
-    /// Merges an episode's observation statistics into the running ones (Chan et al.).
-    fn merge_obs_stats(&mut self, grads: &EpisodeGrads<PM, A, PV, S>) {
-        let (na, nb) = (self.obs_count, grads.steps as f32);
-        let n = na + nb;
-        let (mut mean, mut m2) = (self.obs_mean, self.obs_m2);
-        for i in 0..S {
-            let d = grads.obs_mean[i] - mean[i];
-            mean[i] += d * nb / n;
-            m2[i] += grads.obs_m2[i] + d * d * na * nb / n;
-        }
-        // A non-finite statistic would poison every later input: keep the old ones.
-        if mean.iter().chain(m2.iter()).all(|v| v.is_finite()) {
-            self.obs_count = n;
-            self.obs_mean = mean;
-            self.obs_m2 = m2;
-        }
     }
 
     /// Runs one episode and writes its policy-gradient estimate (ascent direction of the
@@ -834,7 +650,3 @@ impl<
         self.cv.params_mut()
     }
 }
-
-#[cfg(test)]
-#[path = "lax_tests.rs"]
-mod tests;

@@ -9,6 +9,9 @@ use std::vec::Vec;
 use super::*;
 use crate::dist::Gaussian;
 use crate::nn::{mlp_param_count, Mlp, MlpCache};
+use crate::rl::Transition;
+use crate::Error;
+use rand_core::Rng;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 

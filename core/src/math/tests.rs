@@ -1,0 +1,82 @@
+use super::*;
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+#[test]
+fn sigmoid_is_stable_and_symmetric() {
+    for &x in &[-100.0f32, -20.0, -1.0, 0.0, 0.5, 20.0, 100.0] {
+        let s = sigmoid(x);
+        assert!(s.is_finite() && (0.0..=1.0).contains(&s));
+        assert!((s + sigmoid(-x) - 1.0).abs() < 1e-6);
+    }
+    assert_eq!(sigmoid(0.0), 0.5);
+}
+
+#[test]
+fn softplus_matches_definition_and_does_not_overflow() {
+    for &x in &[-30.0f32, -2.0, 0.0, 2.0, 30.0] {
+        let direct = libm::log(1.0 + libm::exp(x as f64)) as f32;
+        assert!((softplus(x) - direct).abs() < 1e-5, "{x}");
+    }
+    assert_eq!(softplus(1000.0), 1000.0);
+    assert!((log_sigmoid(0.0) + core::f32::consts::LN_2).abs() < 1e-6);
+}
+
+#[test]
+fn logit_inverts_sigmoid() {
+    for &p in &[0.01f32, 0.3, 0.5, 0.9, 0.999] {
+        assert!((sigmoid(logit(p)) - p).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn softmax_and_log_softmax_agree() {
+    let x = [1.0f32, -2.0, 300.0, 0.5];
+    let p = softmax(&x);
+    let lp = log_softmax(&x);
+    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    for i in 0..4 {
+        assert!((libm::expf(lp[i]) - p[i]).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn uniform_is_open_and_has_the_right_mean() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+    let n = 200_000;
+    let mut sum = 0.0f64;
+    for _ in 0..n {
+        let u = uniform_open(&mut rng);
+        assert!(u > 0.0 && u < 1.0);
+        sum += u as f64;
+    }
+    // mean 1/2, standard error sqrt(1/12/n) = 6.5e-4
+    assert!((sum / n as f64 - 0.5).abs() < 4.0 * 6.5e-4);
+}
+
+/// A generator that always returns the same word, to reach the extremes.
+struct Constant(u32);
+impl rand_core::TryRng for Constant {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(self.0)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(self.0 as u64)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
+#[test]
+fn uniform_extremes_stay_inside_and_logs_are_finite() {
+    let lo = uniform_open(&mut Constant(0));
+    let hi = uniform_open(&mut Constant(u32::MAX));
+    assert!(lo > 0.0 && hi < 1.0, "{lo} {hi}");
+    for u in [lo, hi] {
+        let z = libm::logf(u) - libm::log1pf(-u);
+        assert!(z.is_finite() && z.abs() < 16.7, "{z}");
+    }
+}
