@@ -126,3 +126,27 @@ fn omniglot_chardata_layout_loads_transposed_and_split() {
     }
     assert!(omniglot::read_mat(b"not a mat file").is_err());
 }
+
+#[test]
+fn idx_refuses_zero_dimensions_and_bounds_a_gzip_bomb() {
+    let dir = tmp("idx-hostile");
+    // No dimensions at all, and a zero-sized one: errors, not a panic or a division by zero.
+    assert!(idx::parse(&[0, 0, 0x08, 0]).is_err());
+    let zero = idx::parse(&[0, 0, 0x08, 3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4]);
+    assert!(zero.unwrap_err().to_string().contains("zero"));
+    // A header claiming 2^32 x 2^32 bytes.
+    assert!(idx::parse(&[0, 0, 0x08, 2, 255, 255, 255, 255, 255, 255, 255, 255]).is_err());
+    // A gzip bomb: a header declaring 16 bytes, then 64 MiB of zeros (64 KiB compressed).
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&[0, 0, 0x08, 1, 0, 0, 0, 16]).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        e.write_all(&zeros).unwrap();
+    }
+    let p = dir.join("bomb.gz");
+    std::fs::write(&p, e.finish().unwrap()).unwrap();
+    let err = idx::read(&p).unwrap_err().to_string();
+    assert!(err.contains("more than the 24 bytes"), "{err}");
+    assert!(err.contains("bomb.gz"), "the message names the file: {err}");
+}

@@ -15,8 +15,12 @@ pub struct Idx {
     pub data: Vec<u8>,
 }
 
-/// Parses IDX bytes (already decompressed).
-pub fn parse(bytes: &[u8]) -> Result<Idx> {
+/// Largest IDX array read, bytes (MNIST's training images are 47 MB).
+pub const MAX_BYTES: usize = 1 << 30;
+
+/// The dimensions an IDX header declares and the header's length, checked: 1 to 4
+/// dimensions, none zero, at most [`MAX_BYTES`] of data.
+fn header(bytes: &[u8]) -> Result<(Vec<usize>, usize)> {
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return Err("not an IDX file (bad magic)".into());
     }
@@ -24,8 +28,11 @@ pub fn parse(bytes: &[u8]) -> Result<Idx> {
         return Err(format!("IDX data type 0x{:02x} is not unsigned byte", bytes[2]).into());
     }
     let nd = bytes[3] as usize;
-    let header = 4 + 4 * nd;
-    if bytes.len() < header {
+    if !(1..=4).contains(&nd) {
+        return Err(format!("IDX with {nd} dimensions (1 to 4 expected)").into());
+    }
+    let len = 4 + 4 * nd;
+    if bytes.len() < len {
         return Err("IDX header truncated".into());
     }
     let dims: Vec<usize> = (0..nd)
@@ -34,6 +41,20 @@ pub fn parse(bytes: &[u8]) -> Result<Idx> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_BYTES);
+    match n {
+        _ if dims.contains(&0) => Err(format!("IDX dimensions {dims:?} include a zero").into()),
+        None => Err(format!("IDX dimensions {dims:?} exceed {MAX_BYTES} bytes").into()),
+        Some(_) => Ok((dims, len)),
+    }
+}
+
+/// Parses IDX bytes (already decompressed).
+pub fn parse(bytes: &[u8]) -> Result<Idx> {
+    let (dims, header) = header(bytes)?;
     let n: usize = dims.iter().product();
     if bytes.len() < header + n {
         return Err(format!(
@@ -48,19 +69,37 @@ pub fn parse(bytes: &[u8]) -> Result<Idx> {
     })
 }
 
-/// Reads an IDX file, gunzipping it when it starts with the gzip magic.
+/// Reads an IDX file, gunzipping it when it starts with the gzip magic. A compressed file
+/// is decompressed only as far as its header declares (a stream that would expand beyond
+/// that is refused after reading one byte more), so a gzip bomb costs no more memory than
+/// the array it claims to hold, at most [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<Idx> {
-    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let at = |e: &dyn std::fmt::Display| -> crate::Error { format!("{}: {e}", path.display()).into() };
+    let raw = std::fs::read(path).map_err(|e| at(&e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(&raw[..])
+        let mut gz = GzDecoder::new(&raw[..]);
+        let mut head = [0u8; 4];
+        gz.read_exact(&mut head).map_err(|e| at(&e))?;
+        let nd = head[3] as usize;
+        let mut out = head.to_vec();
+        out.resize(4 + 4 * nd.min(4), 0);
+        gz.read_exact(&mut out[4..]).map_err(|e| at(&e))?;
+        let (dims, len) = header(&out).map_err(|e| at(&e))?;
+        let expected = len + dims.iter().product::<usize>();
+        (&mut gz)
+            .take((expected - out.len()) as u64 + 1)
             .read_to_end(&mut out)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| at(&e))?;
+        if out.len() > expected {
+            return Err(at(&format!(
+                "decompresses to more than the {expected} bytes its header declares"
+            )));
+        }
         out
     } else {
         raw
     };
-    parse(&bytes).map_err(|e| format!("{}: {e}", path.display()).into())
+    parse(&bytes).map_err(|e| at(&e))
 }
 
 /// Finds `stem` (e.g. `train-images-idx3-ubyte`) in `dir` as `stem.gz`, `stem`, or with the
