@@ -44,12 +44,15 @@ pub fn rewards(path: &Path, task: Task, runs: &[MethodRuns]) -> Result<()> {
         (1.0, last_episode),
     ));
     let held = runs.iter().any(|m| m.config.stop_when_solved);
-    let seeds = runs.iter().map(|m| m.seeds.len()).max().unwrap_or(0);
+    let seeds = match runs.iter().map(|m| m.seeds.len()).max().unwrap_or(0) {
+        1 => "1 seed".to_string(),
+        n => format!("{n} seeds"),
+    };
     line_plot(
         path,
         &[Panel {
             title: format!(
-                "{}: last-100 mean return (median, 25-75% over {seeds} seeds)",
+                "{}: last-100 mean return (median, 25-75% over {seeds})",
                 task.label()
             ),
             x_label: "Episode".into(),
