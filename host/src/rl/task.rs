@@ -196,3 +196,59 @@ pub struct RunConfig {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeSettings>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_task_refuses_the_methods_it_does_not_run() {
+        let id = EstimatorId::named;
+        for (task, ok, bad) in [
+            (Task::CartPole, &["relax", "a2c", "reinforce"][..], "lax"),
+            (Task::CartPoleBridge, &["relax", "a2c"][..], "reinforce"),
+            (Task::LunarLander, &["relax", "a2c"][..], "lax"),
+            (Task::InvertedPendulum, &["lax", "a2c"][..], "relax"),
+        ] {
+            for m in ok {
+                task.check(id(m)).unwrap();
+            }
+            let e = task.check(id(bad)).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains(ok[0]), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_native_configuration_has_no_task_or_bridge_keys() {
+        let cfg = RunConfig {
+            task: Task::CartPole,
+            estimator: EstimatorId::named("relax"),
+            seeds: vec![0],
+            lr: 0.01,
+            cv_lr_scale: 1.0,
+            gym: None,
+            episodes: 10,
+            stop_when_solved: false,
+            var_every: 0,
+            var_episodes: 0,
+            bridge: None,
+        };
+        let v = serde_json::to_value(&cfg).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "cv_lr_scale",
+                "episodes",
+                "estimator",
+                "lr",
+                "seeds",
+                "stop_when_solved",
+                "var_episodes",
+                "var_every"
+            ]
+        );
+        assert_eq!(v["estimator"], "relax");
+    }
+}
