@@ -69,7 +69,10 @@ pub fn count<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, Strin
 /// would wrap around.
 pub fn seed_range(seed: u64, n: u64) -> Result<Vec<u64>, String> {
     let last = seed.checked_add(n.saturating_sub(1)).ok_or_else(|| {
-        format!("--seed {seed} with {n} seeds runs past the largest seed {}", u64::MAX)
+        format!(
+            "--seed {seed} with {n} seeds runs past the largest seed {}",
+            u64::MAX
+        )
     })?;
     Ok((seed..=last).take(n as usize).collect())
 }

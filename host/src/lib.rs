@@ -7,14 +7,12 @@
 //! | [`toy`] | the toy problem of section 6.1 (Figure 1) and the learned relaxations (Figure 3) |
 //! | [`bench`] | cost per estimate of every estimator at `N = 1` and `N = 200` bits |
 //! | [`gym`] | a bridge to gymnasium environments (a Python server per environment) |
-//! | [`rl_gym`] | Lunar Lander (RELAX), Inverted Pendulum (LAX) and CartPole through [`gym`] |
-//! | [`pendulum_cv`] | Inverted Pendulum: LAX against A2C variance at a frozen policy |
 //! | [`objective`] | the quadratic objective both use |
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
 //! | [`stats`] | variance, log-variance, rolling means |
 //! | [`seed`] | independent random streams from one seed |
-//! | [`rl`] | CartPole policy gradients: RELAX, A2C, REINFORCE (Table 2, Figure 5) |
+//! | [`rl`] | policy gradients (Table 2, Figure 5): CartPole (native and through [`gym`]), Lunar Lander, Inverted Pendulum; the frozen-policy variance check |
 //!
 //! New experiments (`rl`, `vae`) add a module here and a subcommand in `main.rs`, and write
 //! into `results/<experiment>/` with [`output`] and [`plot`].
@@ -29,11 +27,9 @@ pub mod gym;
 pub mod interrupt;
 pub mod objective;
 pub mod output;
-pub mod pendulum_cv;
 pub mod plot;
 pub mod progress;
 pub mod rl;
-pub mod rl_gym;
 pub mod seed;
 pub mod stats;
 pub mod toy;

@@ -97,6 +97,14 @@ impl Series {
     }
 }
 
+/// A horizontal dashed reference line at `y` from `x0` to `x1` (a threshold, a target), in
+/// grey unless recoloured, named `name` in the legend.
+pub fn hline(name: impl Into<String>, y: f64, (x0, x1): (f64, f64)) -> Series {
+    Series::new(name, vec![x0, x1], vec![y, y])
+        .dashed()
+        .with_color((90, 90, 90))
+}
+
 /// Where a panel's legend goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LegendAt {
@@ -245,6 +253,8 @@ fn draw_panel(
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
                 .collect();
         let style = color.stroke_width(2);
+        // The legend's sample: two segments, with a gap when the line is dashed.
+        let gap = if s.dashed { (9, 13) } else { (11, 11) };
         let drawn = if s.dashed {
             chart.draw_series(DashedLineSeries::new(pts, 10, 6, style))
         } else {
@@ -254,7 +264,9 @@ fn draw_panel(
             .map_err(err)?
             .label(s.name.as_str())
             .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
+                let seg =
+                    |a: i32, b: i32| PathElement::new(vec![(a, 0), (b, 0)], color.stroke_width(3));
+                EmptyElement::at((x, y)) + seg(0, gap.0) + seg(gap.1, 22)
             });
     }
     let position = match p.legend {

@@ -1,5 +1,6 @@
-//! Small statistics used by the experiments: sample variance, log-variance, rolling means and
-//! the mean and spread of curves across seeds.
+//! Small statistics used by the experiments: sample variance, log-variance, rolling means,
+//! the last-100-episode mean return and "solved" of the RL experiments, and the mean and
+//! spread of curves across seeds.
 
 /// Added to a variance before its logarithm, as the reference RL code does (`log(var + 1e-20)`),
 /// so a zero variance gives a finite floor (`ln 1e-20 = -46`) instead of minus infinity.
@@ -91,6 +92,53 @@ pub fn pointwise_mean_std(curves: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
     (m, s)
 }
 
+/// Episodes in the window of [`mean100`] (gym's "solved" criterion averages the last 100).
+pub const SOLVE_WINDOW: usize = 100;
+
+/// Mean return of the last 100 episodes at each episode (fewer at the start): a running sum
+/// in `f64`, adding the newest return and subtracting the one that leaves the window.
+pub fn mean100(returns: &[f32]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(returns.len());
+    let mut sum = 0.0f64;
+    for (i, &r) in returns.iter().enumerate() {
+        sum += r as f64;
+        if i >= SOLVE_WINDOW {
+            sum -= returns[i - SOLVE_WINDOW] as f64;
+        }
+        out.push(sum / (i + 1).min(SOLVE_WINDOW) as f64);
+    }
+    out
+}
+
+/// The first episode (1-based, at least 100) whose [`mean100`] is >= `threshold`.
+pub fn solved_at(returns: &[f32], threshold: f64) -> Option<u32> {
+    mean100(returns)
+        .iter()
+        .enumerate()
+        .find(|(i, m)| *i + 1 >= SOLVE_WINDOW && **m >= threshold)
+        .map(|(i, _)| i as u32 + 1)
+}
+
+/// Median and 25th/75th percentiles across curves of possibly different lengths, over
+/// the curves still running at each index (linear interpolation between order statistics).
+pub fn quantile_band(curves: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let len = curves.iter().map(Vec::len).max().unwrap_or(0);
+    let (mut med, mut lo, mut hi) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..len {
+        let mut v: Vec<f64> = curves.iter().filter_map(|c| c.get(i).copied()).collect();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            let pos = p * (v.len() - 1) as f64;
+            let (a, b) = (pos.floor() as usize, pos.ceil() as usize);
+            v[a] + (v[b] - v[a]) * (pos - a as f64)
+        };
+        med.push(q(0.5));
+        lo.push(q(0.25));
+        hi.push(q(0.75));
+    }
+    (med, lo, hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +168,17 @@ mod tests {
         let (m, s) = pointwise_mean_std(&[&a, &b]);
         assert_eq!(m, vec![2.0, 2.0]);
         assert_eq!(s, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn mean100_and_solved_at() {
+        let r: Vec<f32> = (0..150).map(|i| if i < 50 { 0.0 } else { 200.0 }).collect();
+        let m = mean100(&r);
+        assert_eq!(m[0], 0.0);
+        assert_eq!(m[99], 100.0);
+        assert_eq!(m[149], 200.0);
+        assert_eq!(solved_at(&r, 195.0), Some(148));
+        assert_eq!(solved_at(&r[..99], 0.0), None);
+        assert_eq!(solved_at(&r[..100], 0.0), Some(100));
     }
 }

@@ -7,8 +7,9 @@
 //! installing `host/python/requirements.txt` when missing) and fail, never skip, with the
 //! setup's message when that is impossible. The fake servers are `sh` scripts.
 
+use host::estimators::EstimatorId;
 use host::gym::{ensure_python, start, GymEnv, GymError, GymProcess, ServerOptions, Timeouts};
-use host::rl_gym::{self, GymEstimator, GymRunConfig, GymTask, LunarRelax};
+use host::rl::{self, BridgeSettings, GymSettings, LunarRelax, RunConfig, Task};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use relax_core::rl::cartpole::CartPole;
@@ -258,44 +259,43 @@ fn the_core_learners_train_through_the_bridge() {
 
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gym-runner");
     let _ = std::fs::remove_dir_all(&out);
-    let cfgs: Vec<GymRunConfig> = [GymEstimator::Lax, GymEstimator::A2c]
+    let cfgs: Vec<RunConfig> = ["lax", "a2c"]
         .iter()
-        .map(|&e| GymRunConfig {
-            task: GymTask::InvertedPendulum,
-            estimator: e,
+        .map(|&e| RunConfig {
+            task: Task::InvertedPendulum,
+            estimator: EstimatorId::named(e),
             seeds: vec![0, 1],
             lr: 0.001,
             cv_lr_scale: 1.0,
-            batch_steps: 100,
-            kl_target: 0.002,
-            normalize_obs: true,
-            value_steps: 2,
-            cv_steps: 1,
-            cv_per_batch: true,
-            cv_loss_per_step: false,
+            gym: Some(GymSettings {
+                batch_steps: 100,
+                kl_target: 0.002,
+                normalize_obs: true,
+                value_steps: 2,
+                cv_steps: 1,
+                cv_per_batch: true,
+                cv_loss_per_step: false,
+            }),
             episodes: 30,
             stop_when_solved: true,
             var_every: 10,
             var_episodes: 3,
-            replay_cache: true,
-            timeout_s: 30.0,
+            bridge: Some(BridgeSettings {
+                replay_cache: true,
+                timeout_s: 30.0,
+            }),
         })
         .collect();
     let progress = AtomicU64::new(0);
-    let results = rl_gym::run_all(&cfgs, 2, &out, &progress).unwrap();
-    let runs: Vec<_> = cfgs
-        .into_iter()
-        .zip(results)
-        .map(|(c, (r, w))| (c, r, w))
-        .collect();
-    for (_, seeds, _) in &runs {
-        assert_eq!(seeds.len(), 2);
-        for s in seeds {
-            assert_eq!(s.run.returns.len(), 30);
-            assert_eq!(s.run.log_variance.len(), 3);
+    let runs = rl::run_all(cfgs, 2, &out, &progress).unwrap();
+    for m in &runs {
+        assert_eq!(m.seeds.len(), 2);
+        for s in &m.seeds {
+            assert_eq!(s.returns.len(), 30);
+            assert_eq!(s.log_variance.len(), 3);
         }
     }
-    let dir = rl_gym::write_results(&out, GymTask::InvertedPendulum, &runs).unwrap();
+    let dir = rl::report::write_results(&out, Task::InvertedPendulum, &runs).unwrap();
     let csv = std::fs::read_to_string(dir.join("returns.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 30);
     let summary: serde_json::Value =
@@ -308,7 +308,7 @@ fn the_core_learners_train_through_the_bridge() {
         assert_eq!(&b[..8], b"\x89PNG\r\n\x1a\n");
     }
     assert!(dir.join("runs").join("lax-seed1.json").exists());
-    print!("{}", rl_gym::table(GymTask::InvertedPendulum, &runs));
+    print!("{}", rl::report::table(Task::InvertedPendulum, &runs));
 }
 
 /// An unknown environment id: the server's own message, not a timeout or a hang.
@@ -488,7 +488,8 @@ fn a_server_error_reply_carries_its_message() {
 /// are written; bad freeze points are refused before anything starts.
 #[test]
 fn the_frozen_policy_variance_check_starts_from_a2c_and_trains_c_hat() {
-    use host::pendulum_cv::{run, CvCheckArgs, Pretrain};
+    use host::rl::cv_check::run;
+    use host::rl::{CvCheckArgs, Pretrain};
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pendulum-cv");
     let _ = std::fs::remove_dir_all(&out);
     let mut args = CvCheckArgs {

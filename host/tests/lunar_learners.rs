@@ -3,7 +3,7 @@
 //! many episodes of a 2-step deterministic environment matches the exact expectation,
 //! enumerated over all 16 action sequences, within 4 standard errors.
 
-use host::rl_gym::{LunarA2c, LunarRelax};
+use host::rl::{LunarA2c, LunarRelax};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use relax_core::dist::{Categorical, Relaxed};

@@ -74,7 +74,8 @@ pub fn parse(bytes: &[u8]) -> Result<Idx> {
 /// that is refused after reading one byte more), so a gzip bomb costs no more memory than
 /// the array it claims to hold, at most [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<Idx> {
-    let at = |e: &dyn std::fmt::Display| -> crate::Error { format!("{}: {e}", path.display()).into() };
+    let at =
+        |e: &dyn std::fmt::Display| -> crate::Error { format!("{}: {e}", path.display()).into() };
     let raw = std::fs::read(path).map_err(|e| at(&e))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut gz = GzDecoder::new(&raw[..]);

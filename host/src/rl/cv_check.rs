@@ -1,4 +1,4 @@
-//! `relax rl inverted-pendulum-cv`: does LAX's action-dependent control variate `c^(a, s)`
+//! `relax rl inverted-pendulum-cv`, the frozen-policy check: does LAX's action-dependent control variate `c^(a, s)`
 //! lower the variance of the policy gradient on Inverted Pendulum, at a fixed policy?
 //!
 //! Episodes-to-solve mixes the estimator's variance with everything else that moves during
@@ -14,78 +14,19 @@
 //! difference of squared norms, with its standard error, says whether `c^` lowers the
 //! variance and by how much.
 
+use super::cli::{CvCheckArgs, Pretrain};
+use super::learners::PENDULUM_MEAN_PARAMS as PM;
+use super::pool::{self, run_pool, Stopped};
+use super::runner::server_options;
 use crate::gym::{GymEnv, ServerOptions};
 use crate::output::{results_dir, write_json, CsvWriter};
-use crate::rl_gym::{run_tasks, server_options};
-use crate::{seed, Result};
+use crate::{seed, stats, Result};
 use rand_xoshiro::Xoshiro128PlusPlus;
-use relax_core::nn::mlp_param_count;
 use relax_core::rl::lax::{LaxConfig, PendulumLax};
 use serde::Serialize;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
-
-const PM: usize = mlp_param_count(4, 64, 1, 2);
-
-/// Options of `relax rl inverted-pendulum-cv`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CvCheckArgs {
-    /// Seeds (--seed, --seed + 1, ...).
-    #[arg(long, default_value_t = 3)]
-    pub seeds: u64,
-    /// Freeze points: LAX training episodes before each check (comma-separated, increasing).
-    #[arg(long, value_delimiter = ',', default_value = "100,300,600")]
-    pub at: Vec<u32>,
-    /// Environment steps of V and c^ training at the frozen policy (whole episodes).
-    #[arg(long, default_value_t = 100_000)]
-    pub critic_steps: u64,
-    /// Step c^ after every episode (--cv-steps times) instead of once per batch of 2500
-    /// steps on the batch's mean variance gradient, before and after the freeze.
-    #[arg(long)]
-    pub cv_per_episode: bool,
-    /// Train c^ on the reference code's |g/T|^2 instead of |g/B|^2 (B = 2500), before and
-    /// after the freeze.
-    #[arg(long)]
-    pub cv_loss_per_step: bool,
-    /// Episodes per measurement (the same episodes for LAX and A2C).
-    #[arg(long, default_value_t = 100)]
-    pub measure: u32,
-    /// With --cv-per-episode: Adam steps of c^ per episode while the policy is frozen.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "cv_per_episode")]
-    pub cv_steps: u32,
-    /// The learner that trains the policy up to each freeze: `a2c` leaves c^ at its
-    /// initialisation (zero output), so the check starts from c^ = 0, exactly A2C's
-    /// estimator; `lax` co-trains c^ with the moving policy, as in `relax rl
-    /// inverted-pendulum`.
-    #[arg(long, value_enum, default_value_t = Pretrain::A2c)]
-    pub pretrain: Pretrain,
-    /// Policy step size of the training before each freeze (as `relax rl inverted-pendulum`).
-    #[arg(long, default_value_t = 0.03)]
-    pub lr: f32,
-    /// V and c^ step size relative to --lr.
-    #[arg(long, default_value_t = 1.0)]
-    pub cv_lr_scale: f32,
-    /// Adam step size of c^ while the policy is frozen (default: --lr x --cv-lr-scale, as
-    /// in the training before).
-    #[arg(long)]
-    pub check_cv_lr: Option<f32>,
-    /// Seeds at a time, each with its own Python process.
-    #[arg(long, default_value_t = 2)]
-    pub jobs: usize,
-    /// Seconds to wait for any reply of a gymnasium server before failing.
-    #[arg(long, default_value_t = 30.0)]
-    pub timeout: f64,
-}
-
-/// Which estimator trains the policy before the freeze.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pretrain {
-    /// A2C: c^ stays at its initialisation (zero output) until the freeze.
-    A2c,
-    /// LAX: c^ learns along with the policy.
-    Lax,
-}
 
 /// LAX against A2C on the same measured episodes.
 #[derive(Debug, Clone, Serialize)]
@@ -194,9 +135,11 @@ fn train_critics(
     env: &mut GymEnv<4>,
     rng: &mut Xoshiro128PlusPlus,
     steps: u64,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let mut done = 0u64;
     while done < steps {
+        pool::check(stop)?;
         let mut r = rng.clone();
         let a = lax.train_episode(env, &mut r).map_err(|e| env.explain(e))?;
         let b = a2c.train_episode(env, rng).map_err(|e| env.explain(e))?;
@@ -208,7 +151,12 @@ fn train_critics(
     Ok(())
 }
 
-fn run_seed(args: &CvCheckArgs, seed: u64, opts: &ServerOptions) -> Result<Vec<CheckPoint>> {
+fn run_seed(
+    args: &CvCheckArgs,
+    seed: u64,
+    opts: &ServerOptions,
+    stop: &AtomicBool,
+) -> Result<Vec<CheckPoint>> {
     let (lr, cv) = (args.lr, args.lr * args.cv_lr_scale);
     let mut config = LaxConfig::paper(lr, cv, cv, args.pretrain == Pretrain::Lax);
     config.cv_per_batch = !args.cv_per_episode;
@@ -222,8 +170,9 @@ fn run_seed(args: &CvCheckArgs, seed: u64, opts: &ServerOptions) -> Result<Vec<C
     let mut out = Vec::new();
     for &at in &args.at {
         while (returns.len() as u32) < at {
+            pool::check(stop)?;
             let r = learner.train_episode(&mut env, &mut rng);
-            returns.push(r.map_err(|e| env.explain(e))?.ret as f64);
+            returns.push(r.map_err(|e| env.explain(e))?.ret);
         }
         let mut frozen = config;
         frozen.train_policy = false;
@@ -239,13 +188,19 @@ fn run_seed(args: &CvCheckArgs, seed: u64, opts: &ServerOptions) -> Result<Vec<C
         })?;
         let before = compare(&lax, &a2c, &mut env, &measure_rng, args.measure)?;
         let mut r = critic_rng.clone();
-        train_critics(&mut lax, &mut a2c, &mut env, &mut r, args.critic_steps)?;
+        train_critics(
+            &mut lax,
+            &mut a2c,
+            &mut env,
+            &mut r,
+            args.critic_steps,
+            stop,
+        )?;
         let after = compare(&lax, &a2c, &mut env, &measure_rng, args.measure)?;
-        let tail = &returns[returns.len().saturating_sub(100)..];
         out.push(CheckPoint {
             seed,
             trained_episodes: at,
-            last100_return: tail.iter().sum::<f64>() / tail.len().max(1) as f64,
+            last100_return: stats::mean100(&returns).last().copied().unwrap_or(0.0),
             before,
             after,
         });
@@ -265,8 +220,13 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
     let opts = server_options(args.timeout)?;
     let seeds: Vec<u64> = (first_seed..first_seed + args.seeds.max(1)).collect();
     let start = Instant::now();
-    let per_seed = run_tasks(seeds.len(), args.jobs, "pendulum-cv", |k| {
-        run_seed(args, seeds[k], &opts).map_err(|e| format!("seed {}: {e}", seeds[k]).into())
+    let per_seed = run_pool(seeds.len(), args.jobs, "pendulum-cv", |k, stop| {
+        run_seed(args, seeds[k], &opts, stop).map_err(|e| {
+            if e.is::<Stopped>() {
+                return e;
+            }
+            format!("InvertedPendulum-v5 check seed {}: {e}", seeds[k]).into()
+        })
     })?;
     let points: Vec<CheckPoint> = per_seed.into_iter().flatten().collect();
     let dir = results_dir(out, "rl-inverted-pendulum-cv")?;
