@@ -2,6 +2,7 @@
 //! the last-100-episode mean return and "solved" of the RL experiments, and the mean and
 //! spread of curves across seeds.
 
+use relax_core::rl::ReturnWindow;
 /// Added to a variance before its logarithm, as the reference RL code does (`log(var + 1e-20)`),
 /// so a zero variance gives a finite floor (`ln 1e-20 = -46`) instead of minus infinity.
 pub const LOG_VAR_FLOOR: f64 = 1e-20;
@@ -95,19 +96,18 @@ pub fn pointwise_mean_std(curves: &[&[f64]]) -> (Vec<f64>, Vec<f64>) {
 /// Episodes in the window of [`mean100`] (gym's "solved" criterion averages the last 100).
 pub const SOLVE_WINDOW: usize = 100;
 
-/// Mean return of the last 100 episodes at each episode (fewer at the start): a running sum
-/// in `f64`, adding the newest return and subtracting the one that leaves the window.
+/// Mean return of the last 100 episodes at each episode (fewer at the start), through the
+/// core's [`ReturnWindow`] (the window the firmware keeps too): the window's returns summed
+/// in `f64`. For whole-number returns (CartPole, Inverted Pendulum) every sum is exact.
 pub fn mean100(returns: &[f32]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(returns.len());
-    let mut sum = 0.0f64;
-    for (i, &r) in returns.iter().enumerate() {
-        sum += r as f64;
-        if i >= SOLVE_WINDOW {
-            sum -= returns[i - SOLVE_WINDOW] as f64;
-        }
-        out.push(sum / (i + 1).min(SOLVE_WINDOW) as f64);
-    }
-    out
+    let mut window = ReturnWindow::<SOLVE_WINDOW>::new();
+    returns
+        .iter()
+        .map(|&r| {
+            window.push(r);
+            window.mean_f64()
+        })
+        .collect()
 }
 
 /// The first episode (1-based, at least 100) whose [`mean100`] is >= `threshold`.

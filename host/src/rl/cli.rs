@@ -80,23 +80,23 @@ pub struct CartPoleArgs {
     #[arg(long, value_parser = parser(Menu::Rl), value_delimiter = ',', default_value = "relax")]
     pub estimator: Vec<EstimatorId>,
     /// Independent runs (seeds --seed, --seed + 1, ...).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000), default_value_t = 10)]
     pub seeds: u64,
     /// Policy step size (default: the grid search's choice for the method).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::step_size)]
     pub lr: Option<f32>,
     /// Control-variate (RELAX) or value (A2C) step size relative to --lr (default: the
     /// grid search's choice).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::positive)]
     pub cv_lr_scale: Option<f32>,
     /// Training episodes per seed.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000), default_value_t = 1000)]
     pub episodes: u32,
     /// Measure the gradient's variance every this many episodes (0: never).
     #[arg(long, default_value_t = 10)]
     pub var_every: u32,
     /// Episodes per variance measurement.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1_000_000), default_value_t = 100)]
     pub var_episodes: u32,
     /// Run the hyperparameter grid search instead.
     #[arg(long)]
@@ -116,16 +116,16 @@ pub struct GymArgs {
     #[arg(long, value_parser = parser(Menu::Rl), value_delimiter = ',')]
     pub estimator: Vec<EstimatorId>,
     /// Independent runs per method (seeds --seed, --seed + 1, ...).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000), default_value_t = 5)]
     pub seeds: u64,
     /// Policy step size (Adam); default per task and method (see --help of the task).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::step_size)]
     pub lr: Option<f32>,
     /// Control-variate and value step size relative to --lr.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::positive)]
     pub cv_lr_scale: Option<f32>,
     /// Training episodes per seed at most (default per task).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub episodes: Option<u32>,
     /// Keep training after a seed is solved, up to --episodes (default: stop when solved).
     #[arg(long)]
@@ -134,15 +134,15 @@ pub struct GymArgs {
     #[arg(long, default_value_t = 200)]
     pub var_every: u32,
     /// Episodes per variance measurement.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1_000_000), default_value_t = 20)]
     pub var_episodes: u32,
     /// Continuous actions: at least this many steps (whole episodes) per policy update.
-    #[arg(long, default_value_t = 2500)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000_000), default_value_t = 2500)]
     pub batch_steps: u32,
     /// Continuous actions: adapt the policy's step size to this mean KL per update (the
     /// paper's 0.002; divided by 1.5 above twice the target, times 1.5 below half, within
     /// [lr / 100, 10 lr]); 0 keeps it fixed at --lr.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, value_parser = crate::args::non_negative, default_value_t = 0.002)]
     pub kl_target: f32,
     /// Continuous actions: feed the networks raw observations instead of running-normalised
     /// ones (clamp((o - mean) / std, -5, 5), statistics frozen within an episode).
@@ -166,14 +166,14 @@ pub struct GymArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "cv_per_episode")]
     pub cv_steps: u32,
     /// Runs (method, seed) at a time, each with its own Python process.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = crate::args::count::<1, 256>, default_value_t = 2)]
     pub jobs: usize,
     /// Replay episodes for the variance pass through Python instead of from memory (slower;
     /// checks that the environment is deterministic given the reset seed).
     #[arg(long)]
     pub no_replay_cache: bool,
     /// Seconds to wait for any reply of a gymnasium server before failing.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, value_parser = crate::args::seconds, default_value_t = 30.0)]
     pub timeout: f64,
     /// Do not train: rewrite the CSV, JSON and PNG files from the per-seed files
     /// `<out>/<experiment>/runs/<method>-seed<k>.json` of earlier runs (for example runs of
@@ -186,13 +186,13 @@ pub struct GymArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CvCheckArgs {
     /// Seeds (--seed, --seed + 1, ...).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000), default_value_t = 3)]
     pub seeds: u64,
     /// Freeze points: LAX training episodes before each check (comma-separated, increasing).
-    #[arg(long, value_delimiter = ',', default_value = "100,300,600")]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000_000), value_delimiter = ',', default_value = "100,300,600")]
     pub at: Vec<u32>,
     /// Environment steps of V and c^ training at the frozen policy (whole episodes).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000), default_value_t = 100_000)]
     pub critic_steps: u64,
     /// Step c^ after every episode (--cv-steps times) instead of once per batch of 2500
     /// steps on the batch's mean variance gradient, before and after the freeze.
@@ -203,7 +203,7 @@ pub struct CvCheckArgs {
     #[arg(long)]
     pub cv_loss_per_step: bool,
     /// Episodes per measurement (the same episodes for LAX and A2C).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1_000_000), default_value_t = 100)]
     pub measure: u32,
     /// With --cv-per-episode: Adam steps of c^ per episode while the policy is frozen.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "cv_per_episode")]
@@ -215,20 +215,20 @@ pub struct CvCheckArgs {
     #[arg(long, value_enum, default_value_t = Pretrain::A2c)]
     pub pretrain: Pretrain,
     /// Policy step size of the training before each freeze (as `relax rl inverted-pendulum`).
-    #[arg(long, default_value_t = 0.03)]
+    #[arg(long, value_parser = crate::args::step_size, default_value_t = 0.03)]
     pub lr: f32,
     /// V and c^ step size relative to --lr.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, value_parser = crate::args::positive, default_value_t = 1.0)]
     pub cv_lr_scale: f32,
     /// Adam step size of c^ while the policy is frozen (default: --lr x --cv-lr-scale, as
     /// in the training before).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::args::step_size)]
     pub check_cv_lr: Option<f32>,
     /// Seeds at a time, each with its own Python process.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, value_parser = crate::args::count::<1, 256>, default_value_t = 2)]
     pub jobs: usize,
     /// Seconds to wait for any reply of a gymnasium server before failing.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, value_parser = crate::args::seconds, default_value_t = 30.0)]
     pub timeout: f64,
 }
 

@@ -218,7 +218,8 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
         return Err("--measure must be >= 2 and --timeout > 0".into());
     }
     let opts = server_options(args.timeout)?;
-    let seeds: Vec<u64> = (first_seed..first_seed + args.seeds.max(1)).collect();
+    let seeds = crate::args::seed_range(first_seed, args.seeds)?;
+    let _claim = crate::output::claim(out, "rl-inverted-pendulum-cv")?;
     let start = Instant::now();
     let per_seed = run_pool(seeds.len(), args.jobs, "pendulum-cv", |k, stop| {
         run_seed(args, seeds[k], &opts, stop).map_err(|e| {

@@ -99,7 +99,8 @@ pub fn grid_search(
 /// `relax rl cartpole --grid`: writes `<out>/rl-cartpole-grid/{grid.csv, grid.json}` and
 /// prints each estimator's best point.
 pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
-    let seeds: Vec<u64> = (ctx.seed..ctx.seed + a.seeds.max(1)).collect();
+    let seeds = crate::args::seed_range(ctx.seed, a.seeds)?;
+    let _claim = crate::output::claim(&ctx.out, "rl-cartpole-grid")?;
     let total = (a.estimator.len() * GRID_LR.len() * GRID_SCALE.len() * seeds.len()) as u64
         * a.episodes as u64;
     let per_estimator = progress::with_counter(total, "rl cartpole", "episodes", |counter| {

@@ -38,7 +38,6 @@ pub use learners::{LunarA2c, LunarRelax};
 pub use runner::{run_all, MethodRuns, SeedRun};
 pub use task::{BridgeSettings, GymSettings, RunConfig, Task};
 
-use crate::output::results_dir;
 use crate::{progress, Ctx, Result};
 
 /// `relax rl <task>`: trains, writes `<out>/<experiment>/`, prints the table.
@@ -85,7 +84,7 @@ pub fn cartpole_configs(a: &CartPoleArgs, seed: u64) -> Result<Vec<RunConfig>> {
             Ok(RunConfig {
                 task,
                 estimator: e,
-                seeds: (seed..seed + a.seeds.max(1)).collect(),
+                seeds: crate::args::seed_range(seed, a.seeds)?,
                 lr: a.lr.unwrap_or(lr),
                 cv_lr_scale: a.cv_lr_scale.unwrap_or(scale),
                 gym: None,
@@ -139,7 +138,7 @@ pub fn gym_configs(task: Task, seed: u64, args: &GymArgs) -> Result<Vec<RunConfi
             Ok(RunConfig {
                 task,
                 estimator: e,
-                seeds: (seed..seed + args.seeds.max(1)).collect(),
+                seeds: crate::args::seed_range(seed, args.seeds)?,
                 lr: args.lr.unwrap_or(lr),
                 cv_lr_scale: args.cv_lr_scale.unwrap_or(scale),
                 gym: Some(GymSettings {
@@ -172,7 +171,8 @@ fn train(task: Task, cfgs: Vec<RunConfig>, g: &GymArgs, ctx: &Ctx) -> Result<()>
     if !g.replot {
         return train_and_report(task, cfgs, g.jobs, ctx);
     }
-    let dir = results_dir(&ctx.out, task.experiment())?;
+    let claim = crate::output::claim(&ctx.out, task.experiment())?;
+    let dir = claim.dir().to_path_buf();
     let runs = cfgs
         .into_iter()
         .map(|config| {
@@ -197,6 +197,7 @@ fn train(task: Task, cfgs: Vec<RunConfig>, g: &GymArgs, ctx: &Ctx) -> Result<()>
 /// Runs every (method, seed) of `cfgs`, `jobs` at a time, with a progress bar; writes the
 /// results and prints the table.
 pub fn train_and_report(task: Task, cfgs: Vec<RunConfig>, jobs: usize, ctx: &Ctx) -> Result<()> {
+    let _claim = crate::output::claim(&ctx.out, task.experiment())?;
     let total: u64 = cfgs
         .iter()
         .map(|c| c.seeds.len() as u64 * c.episodes as u64)

@@ -24,6 +24,7 @@ impl std::error::Error for Stopped {}
 
 /// Returns [`Stopped`] when `stop` is raised (a run calls this between episodes).
 pub fn check(stop: &AtomicBool) -> Result<()> {
+    crate::interrupt::check()?;
     if stop.load(Ordering::SeqCst) {
         Err(Stopped.into())
     } else {
