@@ -42,11 +42,17 @@ impl Claim {
     }
 }
 
-/// Claims `<out>/<experiment>` before any work: creates it, checks that a file can be
-/// written there, and takes an exclusive lock on `<dir>/.lock` (released when the [`Claim`]
+/// Claims `<out>/<experiment>` before any work: checks the plot font ([`crate::plot::ensure_font`]),
+/// creates the directory, checks that a file can be written there, and takes an exclusive lock on `<dir>/.lock` (released when the [`Claim`]
 /// is dropped, or the process ends). A second run claiming the same directory gets an error
 /// that names it.
-pub fn claim(out: &Path, experiment: &str) -> io::Result<Claim> {
+pub fn claim(out: &Path, experiment: &str) -> crate::Result<Claim> {
+    // The plots' font too is checked before the work, not after it.
+    crate::plot::ensure_font()?;
+    Ok(claim_dir(out, experiment)?)
+}
+
+fn claim_dir(out: &Path, experiment: &str) -> io::Result<Claim> {
     if out.exists() && !out.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotADirectory,

@@ -23,21 +23,57 @@ pub const FONT_PATHS: [&str; 4] = [
 
 const FAMILY: &str = "sans-serif";
 
-/// Registers the plot font once per process; the error says how to install one.
+/// Largest font file read, bytes (DejaVu Sans is 740 kB).
+const MAX_FONT_BYTES: u64 = 32 << 20;
+
+/// Reads a TrueType/OpenType file: a regular file of at most [`MAX_FONT_BYTES`] that starts
+/// with a font signature; the error says which of these it is not.
+fn read_font(path: &str) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_FONT_BYTES {
+        return Err(format!(
+            "{} bytes, more than a font ({MAX_FONT_BYTES})",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FONT_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| e.to_string())?;
+    let signatures: [&[u8]; 4] = [&[0, 1, 0, 0], b"OTTO", b"true", b"ttcf"];
+    if !signatures.iter().any(|s| bytes.starts_with(s)) {
+        return Err("not a TrueType or OpenType font".into());
+    }
+    Ok(bytes)
+}
+
+/// Registers the plot font once per process: `$RELAX_FONT` when set (an error if that file
+/// is not a usable font: no silent fallback), else the first of [`FONT_PATHS`] found; the
+/// error says how to install one. Experiments call it before their work.
 pub fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<String, String>> = OnceLock::new();
     let r = REGISTERED.get_or_init(|| {
-        let candidates = std::env::var("RELAX_FONT")
-            .into_iter()
-            .chain(FONT_PATHS.iter().map(|s| s.to_string()));
-        for path in candidates {
-            if let Ok(bytes) = std::fs::read(&path) {
-                // plotters keeps fonts for the life of the process and wants `&'static`;
-                // this runs once, so leaking the file is the simplest correct ownership.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
-                    return Ok(path);
-                }
+        let register = |path: &str| -> std::result::Result<(), String> {
+            let bytes = read_font(path)?;
+            // plotters keeps fonts for the life of the process and wants `&'static`;
+            // this runs once, so leaking the file is the simplest correct ownership.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font(FAMILY, FontStyle::Normal, bytes)
+                .map_err(|_| "not a font plotters can read".to_string())
+        };
+        if let Some(path) = std::env::var_os("RELAX_FONT") {
+            let shown = path.to_string_lossy().escape_debug().to_string();
+            return register(&path.to_string_lossy())
+                .map(|()| shown.clone())
+                .map_err(|e| format!("RELAX_FONT={shown}: {e}"));
+        }
+        for path in FONT_PATHS {
+            if register(path).is_ok() {
+                return Ok(path.to_string());
             }
         }
         Err(format!(
@@ -185,14 +221,24 @@ fn tick_label(v: f64, span: f64) -> String {
 /// Draws `panels` side by side into a PNG of `width` x `height` pixels.
 pub fn line_plot(path: &Path, panels: &[Panel], (width, height): (u32, u32)) -> Result<()> {
     ensure_font()?;
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let areas = root.split_evenly((1, panels.len().max(1)));
-    for (area, panel) in areas.iter().zip(panels) {
-        draw_panel(area, panel)?;
+    // Drawn under a temporary name and renamed into place, as every result file.
+    let tmp = crate::output::temp_path(path);
+    let drawn = (|| -> Result<()> {
+        let root = BitMapBackend::new(&tmp, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for (area, panel) in areas.iter().zip(panels) {
+            draw_panel(area, panel)?;
+        }
+        root.present()
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(crate::output::commit(&tmp, path)?)
 }
 
 fn draw_panel(
