@@ -48,12 +48,20 @@ fn main() {
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
     };
-    if let Err(e) = result {
-        if host::interrupt::requested() {
+    match result {
+        Err(_) if host::interrupt::requested() => {
             eprintln!("relax: {}", host::interrupt::MESSAGE);
             std::process::exit(130);
         }
-        eprintln!("relax: {e}");
-        std::process::exit(1);
+        Err(e) => {
+            eprintln!("relax: {e}");
+            std::process::exit(1);
+        }
+        // A stop asked for while the results were being written: they were finished first.
+        Ok(()) if host::interrupt::requested() => {
+            eprintln!("relax: interrupted; the results above were written whole first");
+            std::process::exit(130);
+        }
+        Ok(()) => {}
     }
 }

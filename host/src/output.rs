@@ -104,7 +104,16 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Renames the finished temporary file `tmp` onto `path`.
+///
+/// Test hook: with `RELAX_TEST_WRITE_DELAY_MS=N` in the environment it waits N ms first, so
+/// the interrupt tests can signal a run in the middle of its writing.
 pub fn commit(tmp: &Path, path: &Path) -> io::Result<()> {
+    if let Some(ms) = std::env::var("RELAX_TEST_WRITE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms.min(10_000)));
+    }
     fs::rename(tmp, path).map_err(|e| {
         let _ = fs::remove_file(tmp);
         at(path, "cannot write", e)
