@@ -23,7 +23,9 @@ fn tmp(name: &str) -> PathBuf {
 fn relax(out: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(RELAX);
     c.arg("--out").arg(out).args(args);
-    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -83,9 +85,18 @@ fn refused(out: &Path, args: &[&str], names: &str, before: &BTreeMap<PathBuf, Ve
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "`relax {what}` exited 0");
-    assert!(err.contains(names), "`relax {what}`: {err:?} does not name {names:?}");
-    assert!(took < Duration::from_secs(5), "`relax {what}` took {took:?}");
-    assert!(snapshot(out) == *before, "`relax {what}` changed the earlier results");
+    assert!(
+        err.contains(names),
+        "`relax {what}`: {err:?} does not name {names:?}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "`relax {what}` took {took:?}"
+    );
+    assert!(
+        snapshot(out) == *before,
+        "`relax {what}` changed the earlier results"
+    );
 }
 
 #[test]
@@ -107,12 +118,28 @@ fn numeric_flags_at_their_edges_are_refused_before_any_work() {
         (&["rl", "cartpole"], "--var-episodes", &["0", "1"]),
         (&["rl", "cartpole"], "--seeds", &["0", "100000"]),
         (&["rl", "cartpole"], "--lr", &bad),
-        (&["rl", "cartpole"], "--cv-lr-scale", &["0", "-1", "NaN", "inf"]),
-        (&["rl", "lunarlander"], "--timeout", &["0", "-1", "NaN", "inf", "1e30"]),
+        (
+            &["rl", "cartpole"],
+            "--cv-lr-scale",
+            &["0", "-1", "NaN", "inf"],
+        ),
+        (
+            &["rl", "lunarlander"],
+            "--timeout",
+            &["0", "-1", "NaN", "inf", "1e30"],
+        ),
         (&["rl", "lunarlander"], "--jobs", &["0", "-1", "1000"]),
         (&["rl", "inverted-pendulum"], "--batch-steps", &["0", "-1"]),
-        (&["rl", "inverted-pendulum"], "--kl-target", &["-1", "NaN", "inf"]),
-        (&["rl", "inverted-pendulum-cv"], "--timeout", &["1e300", "0"]),
+        (
+            &["rl", "inverted-pendulum"],
+            "--kl-target",
+            &["-1", "NaN", "inf"],
+        ),
+        (
+            &["rl", "inverted-pendulum-cv"],
+            "--timeout",
+            &["1e300", "0"],
+        ),
         (&["rl", "inverted-pendulum-cv"], "--measure", &["0", "1"]),
         (&["vae"], "--batch", &["0", "-1", "100000000"]),
         (&["vae"], "--lr", &bad),
@@ -143,7 +170,12 @@ fn seeds_that_would_wrap_around_are_refused() {
     let out = tmp("seed");
     let before = earlier_toy(&out);
     let max = u64::MAX.to_string();
-    refused(&out, &["toy", "--seed", &max, "--seeds", "2"], "--seed", &before);
+    refused(
+        &out,
+        &["toy", "--seed", &max, "--seeds", "2"],
+        "--seed",
+        &before,
+    );
     refused(
         &out,
         &["rl", "cartpole", "--seed", &max, "--seeds", "3"],
@@ -158,9 +190,15 @@ fn a_bad_out_directory_is_refused_before_the_work_and_named() {
     let file = dir.join("a-file");
     std::fs::write(&file, b"not a directory").unwrap();
     let before = snapshot(&dir);
-    for out in [file.clone(), PathBuf::from("/proc/relax-x"), file.join("below")] {
+    for out in [
+        file.clone(),
+        PathBuf::from("/proc/relax-x"),
+        file.join("below"),
+    ] {
         let (o, took) = wait(
-            relax(&out, &["rl", "cartpole", "--seeds", "2"]).spawn().unwrap(),
+            relax(&out, &["rl", "cartpole", "--seeds", "2"])
+                .spawn()
+                .unwrap(),
             Duration::from_secs(10),
             "a bad --out",
         );
@@ -168,7 +206,10 @@ fn a_bad_out_directory_is_refused_before_the_work_and_named() {
         assert!(!o.status.success());
         assert!(err.contains("--out"), "{err}");
         assert!(err.contains(&*out.to_string_lossy()), "{err} names no path");
-        assert!(took < Duration::from_secs(3), "found after {took:?} of work");
+        assert!(
+            took < Duration::from_secs(3),
+            "found after {took:?} of work"
+        );
     }
     assert!(snapshot(&dir) == before);
 }
@@ -197,7 +238,11 @@ fn hostile_data_files_give_errors_naming_them() {
     // A zero-dimension image file, then a zero-sized one: an error naming the file, no panic.
     let train = data.join("train-images-idx3-ubyte");
     let test = data.join("t10k-images-idx3-ubyte");
-    std::fs::write(&test, [0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]).unwrap();
+    std::fs::write(
+        &test,
+        [0u8, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4],
+    )
+    .unwrap();
     for bytes in [
         vec![0u8, 0, 8, 0],
         vec![0u8, 0, 8, 3, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 28],
@@ -219,22 +264,42 @@ fn a_second_run_on_the_same_out_is_refused_and_ctrl_c_keeps_earlier_results() {
     let out = tmp("lock");
     let before = earlier_toy(&out);
     // A long toy run holds the directory.
-    let long = relax(&out, &["toy", "--steps", "100000000"]).spawn().unwrap();
+    let long = relax(&out, &["toy", "--steps", "100000000"])
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(700));
-    refused(&out, &["toy", "--steps", "10"], "another relax run", &before);
+    refused(
+        &out,
+        &["toy", "--steps", "10"],
+        "another relax run",
+        &before,
+    );
     // Ctrl-C while it computes: a prompt stop, exit 130, one line, nothing written.
     let pid = long.id().to_string();
     let t = Instant::now();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let (o, _) = wait(long, Duration::from_secs(10), "the interrupted toy");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    assert!(t.elapsed() < Duration::from_secs(3), "stopped after {:?}", t.elapsed());
-    assert!(snapshot(&out) == before, "the interrupted run changed the earlier results");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "stopped after {:?}",
+        t.elapsed()
+    );
+    assert!(
+        snapshot(&out) == before,
+        "the interrupted run changed the earlier results"
+    );
     // The lock went with the process.
     let (o, _) = wait(
-        relax(&out, &["toy", "--steps", "10", "--var-samples", "5"]).spawn().unwrap(),
+        relax(&out, &["toy", "--steps", "10", "--var-samples", "5"])
+            .spawn()
+            .unwrap(),
         Duration::from_secs(30),
         "a run after the lock",
     );
@@ -252,11 +317,19 @@ fn stop_while_computing(name: &str, args: &[&str], signal: &str, after: Duration
     std::thread::sleep(after);
     let t = Instant::now();
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap()
+        .success());
     let (o, _) = wait(child, Duration::from_secs(15), name);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{name}: {err}");
-    assert!(t.elapsed() < Duration::from_secs(5), "{name} stopped after {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "{name} stopped after {:?}",
+        t.elapsed()
+    );
     let now = snapshot(&out);
     for (p, bytes) in &before {
         assert!(now.get(p) == Some(bytes), "{name}: {} changed", p.display());
@@ -294,7 +367,10 @@ fn sigterm_and_sigint_stop_toy_and_rl_while_computing() {
 fn a_signal_while_writing_finishes_the_writing_first() {
     let out = tmp("write");
     let before = earlier_toy(&out);
-    let mut c = relax(&out, &["--seed", "3", "toy", "--steps", "60", "--var-samples", "20"]);
+    let mut c = relax(
+        &out,
+        &["--seed", "3", "toy", "--steps", "60", "--var-samples", "20"],
+    );
     c.env("RELAX_TEST_WRITE_DELAY_MS", "400");
     let child = c.spawn().unwrap();
     // Wait for the first result's temporary file: the run is writing.
@@ -304,12 +380,23 @@ fn a_signal_while_writing_finishes_the_writing_first() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
         n.contains(".tmp") && n.contains("curves")
     }) {
-        assert!(start.elapsed() < Duration::from_secs(20), "never started writing");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never started writing"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let (o, _) = wait(child, Duration::from_secs(20), "the run signalled while writing");
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (o, _) = wait(
+        child,
+        Duration::from_secs(20),
+        "the run signalled while writing",
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("written whole"), "{err}");
@@ -320,23 +407,41 @@ fn a_signal_while_writing_finishes_the_writing_first() {
         assert!(!p.to_string_lossy().contains(".tmp"), "{}", p.display());
         // (A plot may come out the same; the numbers may not.)
         let data = p.extension().is_some_and(|e| e == "csv" || e == "json");
-        assert!(!data || before.get(p) != Some(bytes), "{} is still the old file", p.display());
+        assert!(
+            !data || before.get(p) != Some(bytes),
+            "{} is still the old file",
+            p.display()
+        );
     }
     let summary = String::from_utf8_lossy(&now[&dir.join("summary.json")]).into_owned();
     assert!(summary.contains("\"steps\": 60"), "{summary}");
     let curves = String::from_utf8_lossy(&now[&dir.join("curves.csv")]).into_owned();
-    assert!(curves.lines().all(|l| l.starts_with("seed") || l.starts_with("3,")));
+    assert!(curves
+        .lines()
+        .all(|l| l.starts_with("seed") || l.starts_with("3,")));
 }
 
 /// A tiny MNIST-layout data set (4 x 4 pixels) for VAE runs.
 fn tiny_mnist(dir: &Path, n: usize) {
     let img = |n: usize, off: usize| -> Vec<u8> {
-        (0..n * 16).map(|i| ((i / 16 + off) * 37 + (i % 16) * 11) as u8).collect()
+        (0..n * 16)
+            .map(|i| ((i / 16 + off) * 37 + (i % 16) * 11) as u8)
+            .collect()
     };
-    host::vae::idx::write(&dir.join("train-images-idx3-ubyte"), &[n, 4, 4], &img(n, 0), false)
-        .unwrap();
-    host::vae::idx::write(&dir.join("t10k-images-idx3-ubyte"), &[n / 4, 4, 4], &img(n / 4, 5), false)
-        .unwrap();
+    host::vae::idx::write(
+        &dir.join("train-images-idx3-ubyte"),
+        &[n, 4, 4],
+        &img(n, 0),
+        false,
+    )
+    .unwrap();
+    host::vae::idx::write(
+        &dir.join("t10k-images-idx3-ubyte"),
+        &[n / 4, 4, 4],
+        &img(n / 4, 5),
+        false,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -345,10 +450,21 @@ fn an_interrupted_vae_run_keeps_the_complete_curve_and_marks_its_own_partial() {
     let data = tmp("vae-data");
     tiny_mnist(&data, 480);
     let d = data.to_string_lossy().into_owned();
-    let base = ["vae", "--data-dir", &d, "--estimator", "disarm", "--no-test"];
+    let base = [
+        "vae",
+        "--data-dir",
+        &d,
+        "--estimator",
+        "disarm",
+        "--no-test",
+    ];
     let mut args = base.to_vec();
     args.extend(["--epochs", "2"]);
-    let (o, _) = wait(relax(&out, &args).spawn().unwrap(), Duration::from_secs(120), "vae");
+    let (o, _) = wait(
+        relax(&out, &args).spawn().unwrap(),
+        Duration::from_secs(120),
+        "vae",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let dir = out.join("vae-mnist-linear1");
     let complete = std::fs::read(dir.join("curves-disarm.csv")).unwrap();
@@ -363,10 +479,22 @@ fn an_interrupted_vae_run_keeps_the_complete_curve_and_marks_its_own_partial() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let (o, _) = wait(child, Duration::from_secs(15), "the interrupted vae");
-    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(dir.join("curves-disarm.csv")).unwrap(), complete);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("curves-disarm.csv")).unwrap(),
+        complete
+    );
     let now = snapshot(&out);
     for (p, bytes) in &before {
         assert!(now.get(p) == Some(bytes), "{} changed", p.display());
@@ -374,8 +502,33 @@ fn an_interrupted_vae_run_keeps_the_complete_curve_and_marks_its_own_partial() {
     // --report-only gathers the complete curve, not the partial one.
     let mut args = base.to_vec();
     args.push("--report-only");
-    let (o, _) = wait(relax(&out, &args).spawn().unwrap(), Duration::from_secs(60), "report");
+    let (o, _) = wait(
+        relax(&out, &args).spawn().unwrap(),
+        Duration::from_secs(60),
+        "report",
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let merged = std::fs::read_to_string(dir.join("curves.csv")).unwrap();
-    assert_eq!(merged.lines().count(), 3, "header and the 2 complete epochs: {merged}");
+    assert_eq!(
+        merged.lines().count(),
+        3,
+        "header and the 2 complete epochs: {merged}"
+    );
+    // ... and refuses to label it with other settings than the run's.
+    let mut args = base.to_vec();
+    args.extend(["--report-only", "--lr", "0.01"]);
+    let (o, _) = wait(
+        relax(&out, &args).spawn().unwrap(),
+        Duration::from_secs(60),
+        "report",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "a report with other settings was accepted"
+    );
+    assert!(
+        err.contains("summary-disarm.json") && err.contains("lr"),
+        "{err}"
+    );
 }

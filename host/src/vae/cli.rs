@@ -124,6 +124,73 @@ fn set_of(d: DataArg) -> DataSet {
     }
 }
 
+/// The training configuration the flags give for estimator `k`.
+fn train_config(a: &VaeArgs, k: EstimatorKind, seed: u64) -> TrainConfig {
+    let mut c = TrainConfig::paper(a.model, k, a.epochs);
+    c.lr = a.lr;
+    c.cv_lr_scale = a.cv_lr_scale;
+    c.estimator.cv_depth = a.cv_depth;
+    c.estimator.cv_weight_decay = a.cv_weight_decay;
+    c.estimator.concrete_temperature = a.concrete_temperature;
+    c.estimator.rloo_k = a.rloo_k;
+    c.pretrain_steps = a.pretrain;
+    c.batch = a.batch;
+    c.iwae_samples = a.iwae_samples;
+    c.valid_limit = a.valid_limit;
+    c.max_iters_per_epoch = a.max_iters;
+    c.test = !a.no_test;
+    c.seed = seed;
+    c
+}
+
+/// `--report-only`: every gathered run must have been made with the settings the flags give
+/// now (all but `epochs`, since runs of different lengths are merged on purpose), as its
+/// `summary-<estimator>.json` records them; a mismatch names the file and the settings.
+fn check_gathered(dir: &Path, a: &VaeArgs, seed: u64, runs: &[RunResult]) -> Result<()> {
+    for run in runs {
+        let kind = run.config.estimator.kind;
+        let path = dir.join(format!("summary-{}.json", kind.label()));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "{}: {e} (needed to check the run's settings)",
+                path.display()
+            )
+        })?;
+        let saved: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut saved = saved.get("config").cloned().unwrap_or_default();
+        // Through text, as the saved one was (an f32 as JSON text is its shortest decimal).
+        let mut now: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&train_config(a, kind, seed))?)?;
+        for v in [&mut saved, &mut now] {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("epochs");
+            }
+        }
+        if saved != now {
+            let differ: Vec<String> = now
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: run {} vs flags {v}",
+                        saved.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "{}: made with other settings than these flags ({}); pass that run's flags or another --out",
+                path.display(),
+                differ.join("; ")
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// `relax vae` with the global flags.
 pub fn run(a: VaeArgs, ctx: &crate::Ctx) -> Result<()> {
     run_cli(ctx.seed, &ctx.out, a)
@@ -145,6 +212,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let rdir = claim.dir().to_path_buf();
     if a.report_only {
         let runs = report::gather(&rdir, a.model)?;
+        check_gathered(&rdir, &a, seed, &runs)?;
         let title = format!(
             "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
             set.label(),
@@ -174,26 +242,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         data.pixels,
         dir.display()
     );
-    let configs: Vec<TrainConfig> = kinds
-        .iter()
-        .map(|&k| {
-            let mut c = TrainConfig::paper(a.model, k, a.epochs);
-            c.lr = a.lr;
-            c.cv_lr_scale = a.cv_lr_scale;
-            c.estimator.cv_depth = a.cv_depth;
-            c.estimator.cv_weight_decay = a.cv_weight_decay;
-            c.estimator.concrete_temperature = a.concrete_temperature;
-            c.estimator.rloo_k = a.rloo_k;
-            c.pretrain_steps = a.pretrain;
-            c.batch = a.batch;
-            c.iwae_samples = a.iwae_samples;
-            c.valid_limit = a.valid_limit;
-            c.max_iters_per_epoch = a.max_iters;
-            c.test = !a.no_test;
-            c.seed = seed;
-            c
-        })
-        .collect();
+    let configs: Vec<TrainConfig> = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
     let iters = (data.train.n / a.batch).min(a.max_iters.unwrap_or(usize::MAX));
     let pb = ProgressBar::new((iters * a.epochs * configs.len()) as u64);
     pb.set_style(
