@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p host --example bridge_speed -- [LunarLander-v3] [seconds]`
 
-use host::gym::{ensure_python, process::ActionSpace, start, ServerOptions, Timeouts};
+use host::gym::{ensure_python, start, ActionSpace, ServerOptions, Timeouts};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -114,54 +114,49 @@ pub const HIDDEN_WIDE: usize = 16;
 /// Bits of the wide problem (bench).
 pub const WIDE: usize = 200;
 
-/// The builders of a Bernoulli estimator at the sizes the host uses: one bit (toy, bench)
-/// and [`WIDE`] bits (bench).
-#[derive(Clone, Copy)]
-pub struct BernoulliBuilders {
-    /// One bit; network control variates have 10 tanh units (the paper's toy).
-    pub one: BernoulliBuilder<1>,
-    /// [`WIDE`] bits; network control variates have [`HIDDEN_WIDE`] units.
-    pub wide: BernoulliBuilder<WIDE>,
+/// Declares the pair of builders of one family at the sizes the host uses: one variable
+/// (toy, bench; network control variates with 10 tanh units, the paper's toy) and [`WIDE`]
+/// variables (bench; [`HIDDEN_WIDE`] units).
+macro_rules! sizes {
+    ($(#[$doc:meta])* $name:ident, $builder:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub struct $name {
+            /// One variable.
+            pub one: $builder<1>,
+            /// [`WIDE`] variables.
+            pub wide: $builder<WIDE>,
+        }
+    };
 }
 
-pub(super) fn reinforce<const N: usize, const H: usize, const P: usize>(
-    _: &BernoulliSpec,
-    _: &mut Xoshiro128PlusPlus,
-) -> Result<Box<dyn BernoulliEstimator<N>>> {
-    Ok(plain(Reinforce::<Bernoulli<N>, N>::new()))
+sizes!(
+    /// The builders of a Bernoulli estimator at one and [`WIDE`] bits.
+    BernoulliBuilders,
+    BernoulliBuilder
+);
+
+/// A builder of an estimator without learned parts: `$make` from the spec `$s`.
+macro_rules! plain_builder {
+    ($name:ident, |$s:pat_param| $make:expr) => {
+        pub(super) fn $name<const N: usize, const H: usize, const P: usize>(
+            $s: &BernoulliSpec,
+            _: &mut Xoshiro128PlusPlus,
+        ) -> Result<Box<dyn BernoulliEstimator<N>>> {
+            Ok(plain($make))
+        }
+    };
 }
 
-pub(super) fn rloo<const N: usize, const H: usize, const P: usize>(
-    _: &BernoulliSpec,
-    _: &mut Xoshiro128PlusPlus,
-) -> Result<Box<dyn BernoulliEstimator<N>>> {
-    Ok(plain(Rloo::<Bernoulli<N>, N, RLOO_K>::new()?))
-}
-
-pub(super) fn disarm<const N: usize, const H: usize, const P: usize>(
-    _: &BernoulliSpec,
-    _: &mut Xoshiro128PlusPlus,
-) -> Result<Box<dyn BernoulliEstimator<N>>> {
-    Ok(plain(DisArm::<N>::new()))
-}
-
-pub(super) fn concrete<const N: usize, const H: usize, const P: usize>(
-    s: &BernoulliSpec,
-    _: &mut Xoshiro128PlusPlus,
-) -> Result<Box<dyn BernoulliEstimator<N>>> {
-    Ok(plain(Concrete::<Bernoulli<N>, N>::new(
-        s.concrete_temperature,
-    )?))
-}
-
-pub(super) fn straight_through<const N: usize, const H: usize, const P: usize>(
-    s: &BernoulliSpec,
-    _: &mut Xoshiro128PlusPlus,
-) -> Result<Box<dyn BernoulliEstimator<N>>> {
-    Ok(plain(StraightThrough::<Bernoulli<N>, N>::new(
-        s.concrete_temperature,
-    )?))
-}
+plain_builder!(reinforce, |_| Reinforce::<Bernoulli<N>, N>::new());
+plain_builder!(rloo, |_| Rloo::<Bernoulli<N>, N, RLOO_K>::new()?);
+plain_builder!(disarm, |_| DisArm::<N>::new());
+plain_builder!(concrete, |s| Concrete::<Bernoulli<N>, N>::new(
+    s.concrete_temperature
+)?);
+plain_builder!(straight_through, |s| {
+    StraightThrough::<Bernoulli<N>, N>::new(s.concrete_temperature)?
+});
 
 pub(super) fn rebar<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
@@ -248,14 +243,11 @@ impl<const N: usize, const H: usize, const P: usize> GaussianEstimator<N> for La
 pub type GaussianBuilder<const N: usize> =
     fn(&BernoulliSpec, &mut Xoshiro128PlusPlus) -> Result<Box<dyn GaussianEstimator<N>>>;
 
-/// The builders of a Gaussian estimator at one and [`WIDE`] dimensions.
-#[derive(Clone, Copy)]
-pub struct GaussianBuilders {
-    /// One dimension, 10 tanh units.
-    pub one: GaussianBuilder<1>,
-    /// [`WIDE`] dimensions, [`HIDDEN_WIDE`] tanh units.
-    pub wide: GaussianBuilder<WIDE>,
-}
+sizes!(
+    /// The builders of a Gaussian estimator at one and [`WIDE`] dimensions.
+    GaussianBuilders,
+    GaussianBuilder
+);
 
 pub(super) fn lax<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
