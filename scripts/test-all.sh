@@ -15,5 +15,7 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== core builds for thumbv7em-none-eabihf (no_std)"
 cargo build -p core --target thumbv7em-none-eabihf --release
+echo "== the commands of README.md and docs/ (short ones run, the rest parse)"
+./scripts/check-docs.sh
 echo "== cargo test --workspace (optimized test profile)"
 cargo test --workspace
