@@ -363,26 +363,35 @@ fn sigterm_and_sigint_stop_toy_and_rl_while_computing() {
     );
 }
 
-#[test]
-fn a_signal_while_writing_finishes_the_writing_first() {
-    let out = tmp("write");
+/// Runs `args` (on a fresh `out` holding an earlier toy result) with every file's rename
+/// delayed, sends SIGTERM once the first temporary file named like `marker` appears in
+/// `out/experiment`, and checks that the run finished writing whole files, exited 130, and
+/// left no temporary file; returns the files of `experiment` after it.
+fn signal_while_writing(
+    name: &str,
+    args: &[&str],
+    experiment: &str,
+    marker: &str,
+) -> BTreeMap<PathBuf, Vec<u8>> {
+    let out = tmp(name);
     let before = earlier_toy(&out);
-    let mut c = relax(
-        &out,
-        &["--seed", "3", "toy", "--steps", "60", "--var-samples", "20"],
-    );
+    let mut c = relax(&out, args);
     c.env("RELAX_TEST_WRITE_DELAY_MS", "400");
     let child = c.spawn().unwrap();
-    // Wait for the first result's temporary file: the run is writing.
-    let dir = out.join("toy");
+    let dir = out.join(experiment);
     let start = Instant::now();
-    while !std::fs::read_dir(&dir).unwrap().any(|e| {
-        let n = e.unwrap().file_name().to_string_lossy().into_owned();
-        n.contains(".tmp") && n.contains("curves")
-    }) {
+    let writing = || {
+        std::fs::read_dir(&dir).is_ok_and(|mut d| {
+            d.any(|e| {
+                let n = e.unwrap().file_name().to_string_lossy().into_owned();
+                n.contains(".tmp") && n.contains(marker)
+            })
+        })
+    };
+    while !writing() {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "never started writing"
+            start.elapsed() < Duration::from_secs(60),
+            "{name}: never wrote"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -392,33 +401,103 @@ fn a_signal_while_writing_finishes_the_writing_first() {
         .status()
         .unwrap()
         .success());
-    let (o, _) = wait(
-        child,
-        Duration::from_secs(20),
-        "the run signalled while writing",
-    );
+    let (o, _) = wait(child, Duration::from_secs(30), name);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("written whole"), "{err}");
-    // Every file is the new run's, whole: the set is consistent (seed 3 everywhere).
+    assert_eq!(o.status.code(), Some(130), "{name}: {err}");
+    assert!(err.contains("written whole"), "{name}: {err}");
     let now = snapshot(&out);
-    assert_eq!(now.len(), before.len());
-    for (p, bytes) in &now {
+    for p in now.keys() {
         assert!(!p.to_string_lossy().contains(".tmp"), "{}", p.display());
-        // (A plot may come out the same; the numbers may not.)
-        let data = p.extension().is_some_and(|e| e == "csv" || e == "json");
-        assert!(
-            !data || before.get(p) != Some(bytes),
-            "{} is still the old file",
-            p.display()
-        );
     }
-    let summary = String::from_utf8_lossy(&now[&dir.join("summary.json")]).into_owned();
-    assert!(summary.contains("\"steps\": 60"), "{summary}");
-    let curves = String::from_utf8_lossy(&now[&dir.join("curves.csv")]).into_owned();
-    assert!(curves
+    if experiment != "toy" {
+        for (p, bytes) in &before {
+            assert!(now.get(p) == Some(bytes), "{name}: {} changed", p.display());
+        }
+    }
+    now.into_iter()
+        .filter(|(p, _)| p.starts_with(&dir))
+        .collect()
+}
+
+#[test]
+fn a_signal_while_writing_finishes_the_writing_first() {
+    // The toy: every file is the new run's, whole (seed 3 everywhere).
+    let out_files = signal_while_writing(
+        "write-toy",
+        &["--seed", "3", "toy", "--steps", "60", "--var-samples", "20"],
+        "toy",
+        "curves",
+    );
+    assert_eq!(out_files.len(), 5);
+    let get = |suffix: &str| -> String {
+        let (_, b) = out_files
+            .iter()
+            .find(|(p, _)| p.to_string_lossy().ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {suffix}"));
+        String::from_utf8_lossy(b).into_owned()
+    };
+    assert!(get("summary.json").contains("\"steps\": 60"));
+    assert!(get("curves.csv")
         .lines()
         .all(|l| l.starts_with("seed") || l.starts_with("3,")));
+    // CartPole: returns, variances and summary written whole.
+    let rl = signal_while_writing(
+        "write-rl",
+        &[
+            "rl",
+            "cartpole",
+            "--seeds",
+            "2",
+            "--episodes",
+            "30",
+            "--var-every",
+            "10",
+        ],
+        "rl-cartpole",
+        "returns",
+    );
+    let returns = rl
+        .iter()
+        .find(|(p, _)| p.ends_with("returns.csv"))
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .expect("returns.csv");
+    assert_eq!(
+        returns.lines().count(),
+        1 + 2 * 30,
+        "header + 2 seeds x 30 episodes of relax"
+    );
+    assert!(rl.keys().any(|p| p.ends_with("summary.json")));
+    // The VAE: the curve and the summary of the run that was writing.
+    let data = tmp("write-vae-data");
+    tiny_mnist(&data, 480);
+    let d = data.to_string_lossy().into_owned();
+    let vae = signal_while_writing(
+        "write-vae",
+        &[
+            "vae",
+            "--data-dir",
+            &d,
+            "--estimator",
+            "disarm",
+            "--no-test",
+            "--epochs",
+            "1",
+        ],
+        "vae-mnist-linear1",
+        "summary",
+    );
+    for f in [
+        "curves-disarm.csv",
+        "curves.csv",
+        "summary.json",
+        "summary-disarm.json",
+    ] {
+        assert!(
+            vae.keys().any(|p| p.ends_with(f)),
+            "no {f}: {:?}",
+            vae.keys()
+        );
+    }
 }
 
 /// A tiny MNIST-layout data set (4 x 4 pixels) for VAE runs.
