@@ -133,6 +133,8 @@ pub(crate) fn check_temperature(t: f32) -> Result<(), Error> {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
