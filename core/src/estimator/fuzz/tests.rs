@@ -337,7 +337,10 @@ fn fuzz_steps_and_optimizers() {
         }
         let (p0, a0) = (p, format!("{adam:?}"));
         match adam.step(&mut p, &g3) {
-            Ok(()) => assert!(finite(&p), "Adam {p:?}"),
+            Ok(()) => {
+                let (m, v, _, _) = adam.snapshot();
+                assert!(finite(&p) && finite(m) && finite(v), "Adam {p:?} {adam:?}");
+            }
             Err(_) => assert!(bits(&p0) == bits(&p) && a0 == format!("{adam:?}")),
         }
         let mut sgd = Sgd::<3>::new(0.1, 0.9).unwrap();
