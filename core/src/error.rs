@@ -3,7 +3,8 @@
 use core::fmt;
 
 /// What went wrong. Every fallible call of the core returns this instead of panicking,
-/// and no learnable state is changed by a call that returns an error.
+/// and no learnable state (parameters, optimizer moments, baselines) is changed by a call
+/// that returns an error. Conversely every `Ok` estimate is finite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
@@ -11,7 +12,9 @@ pub enum Error {
     NonFiniteInput,
     /// The objective (or reward) returned NaN or an infinite value.
     NonFiniteObjective,
-    /// A computed gradient was not finite; the update was skipped.
+    /// A computed gradient, a variance loss, or the optimizer step it would cause (a moment
+    /// or a parameter) was not finite, typically an overflow of finite but huge inputs; the
+    /// call changed no learnable state.
     NonFiniteGradient,
     /// A temperature (or another quantity that must be positive) was <= 0 or not finite.
     InvalidTemperature,

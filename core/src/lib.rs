@@ -21,7 +21,12 @@
 //!
 //! Bad input (non-finite logits or objective values, a temperature <= 0, bad sizes or
 //! hyperparameters) returns an [`Error`]; nothing panics on user input and no call that
-//! fails changes learnable state.
+//! fails changes learnable state: composite steps (a [`estimator::Plus`] control variate, a
+//! learner's policy and control variate) check every part before they step any, and an
+//! optimizer refuses a step that would overflow. Every `Ok` estimate is finite: finite inputs
+//! whose arithmetic overflows (e.g. values of `+-3e38`) give [`Error::NonFiniteGradient`].
+//! Learned temperatures are clamped to `[estimator::MIN_TEMPERATURE,
+//! estimator::MAX_TEMPERATURE]` (0.01 and 100).
 //!
 //! ## Example: the paper's toy problem with RELAX
 //!

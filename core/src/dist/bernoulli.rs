@@ -42,13 +42,14 @@ impl<const N: usize> Relaxed<N> for Bernoulli<N> {
     /// `v' = v (1 - theta)` if `b = 0`, `v' = v theta + (1 - theta)` if `b = 1`, and
     /// `z~ = l + log v' - log(1 - v')`. Both `v'` and `1 - v'` are formed without cancellation.
     /// `coef` holds `dz~/dl`: `theta v / v'` (b = 1) or `(1 - theta)(1 - v) / (1 - v')` (b = 0).
+    /// `v` outside `(0, 1)` is clamped (see [`Relaxed::conditional_from_noise`]).
     fn conditional_from_noise(logits: &[f32; N], b: &[f32; N], v: &[f32; N]) -> Conditional<N> {
         let mut out = Conditional {
             z: [0.0; N],
             coef: [0.0; N],
         };
         for i in 0..N {
-            let v = v[i];
+            let v = super::clamp_noise(v[i]);
             let l = logits[i];
             let th = sigmoid(l);
             let one_m_th = sigmoid(-l);

@@ -67,10 +67,11 @@ impl<const K: usize> Relaxed<K> for Categorical<K> {
     /// `z~_b = -log E_b` and, for `i != b`, `z~_i = -log(E_i / theta_i + E_b)`, computed as
     /// `log theta_i - log(E_i + E_b theta_i)` so that tiny probabilities cannot overflow.
     /// `coef_i = dz~_i / d log theta_i = E_i / (E_i + E_b theta_i)` (0 at `b`).
+    /// `v` outside `(0, 1)` is clamped (see [`Relaxed::conditional_from_noise`]).
     fn conditional_from_noise(logits: &[f32; K], b: &[f32; K], v: &[f32; K]) -> Conditional<K> {
         let lt = log_softmax(logits);
         let k = Self::argmax(b);
-        let e: [f32; K] = core::array::from_fn(|i| -libm::logf(v[i]));
+        let e: [f32; K] = core::array::from_fn(|i| -libm::logf(super::clamp_noise(v[i])));
         let mut out = Conditional {
             z: [0.0; K],
             coef: [0.0; K],

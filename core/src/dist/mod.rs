@@ -19,6 +19,18 @@ pub use gaussian::Gaussian;
 
 use rand_core::Rng;
 
+/// `v` clamped into the range of [`crate::math::uniform_open`], `[2^-24, 1 - 2^-24]`; NaN
+/// becomes `1/2`. The identity on every value `uniform_open` returns.
+pub(crate) fn clamp_noise(v: f32) -> f32 {
+    const LO: f32 = 0.5 / 8_388_608.0;
+    const HI: f32 = 1.0 - LO;
+    if v.is_nan() {
+        0.5
+    } else {
+        v.clamp(LO, HI)
+    }
+}
+
 /// A conditional sample `z~ ~ p(z | b, l)` with the coefficients of its Jacobian `dz~/dl`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conditional<const D: usize> {
@@ -46,6 +58,11 @@ pub trait Relaxed<const D: usize> {
         Self::conditional_from_noise(logits, b, &v)
     }
     /// The conditional reparameterisation `z~(l, v, b)` for given uniform noise `v` in (0, 1).
+    ///
+    /// Noise outside the open interval is clamped into the range of
+    /// [`crate::math::uniform_open`], `[2^-24, 1 - 2^-24]` (NaN is read as `1/2`): any `v`
+    /// gives the `z~` of a noise `uniform_open` can draw, finite wherever `b` is possible at
+    /// `l` in `f32`. Noise drawn by `uniform_open` is unchanged.
     fn conditional_from_noise(logits: &[f32; D], b: &[f32; D], v: &[f32; D]) -> Conditional<D>;
     /// The *tied* conditional sample of the reference code (Tucker et al.'s `force_same`):
     /// the noise `v` that maps to `z` itself under `b`'s conditional reparameterisation, so

@@ -12,6 +12,8 @@ use rand_core::Rng;
 ///
 /// **Biased** for `E[f(b)]`: it is the exact gradient of a different function, and the bias
 /// grows with the temperature and with the curvature of `f`. `value` is `f(sigma_lambda(z))`.
+/// Stateless; every `Ok` estimate is finite (a gradient that overflows is
+/// [`Error::NonFiniteGradient`]).
 #[derive(Debug, Clone)]
 pub struct Concrete<Dist, const D: usize> {
     temperature: f32,
@@ -60,6 +62,8 @@ impl<Dist: Relaxed<D>, const D: usize, O: RelaxedObjective<D> + ?Sized> Estimato
 /// `g = (dz/dl)^T J_sigma^T grad f(b)`.
 ///
 /// **Biased**: the gradient of `f` at a vertex says nothing exact about `E[f(b)]`.
+/// Stateless; every `Ok` estimate is finite (a gradient that overflows is
+/// [`Error::NonFiniteGradient`]).
 #[derive(Debug, Clone)]
 pub struct StraightThrough<Dist, const D: usize> {
     temperature: f32,

@@ -27,8 +27,15 @@ pub trait ControlVariate<const D: usize, O: ?Sized> {
         u: &[f32; D],
     ) -> Result<(), Error>;
 
-    /// One optimizer step on the accumulated gradient, which is then cleared. Refuses (and
-    /// clears) a non-finite gradient without touching the parameters.
+    /// `Ok(())` exactly when [`ControlVariate::step`] would succeed now; changes nothing.
+    /// A composite ([`Plus`]) checks every part before it steps any.
+    fn check_step(&self) -> Result<(), Error>;
+
+    /// One optimizer step on the accumulated gradient, which is then cleared. All or nothing:
+    /// when the gradient, or the step it would take (a parameter or an optimizer moment),
+    /// is not finite, it returns [`Error::NonFiniteGradient`], clears the gradient and leaves
+    /// every parameter and optimizer moment bit-identical. Learned log-temperatures are then
+    /// clamped to `[ln MIN_TEMPERATURE, ln MAX_TEMPERATURE]`.
     fn step(&mut self) -> Result<(), Error>;
 
     /// Clears the accumulated gradient.
@@ -40,27 +47,63 @@ pub trait ControlVariate<const D: usize, O: ?Sized> {
     }
 }
 
+/// The smallest temperature a learned temperature can take. After every step a learned
+/// log-temperature is clamped to `[ln MIN_TEMPERATURE, ln MAX_TEMPERATURE]`.
+///
+/// Why a floor: trained on the variance loss at a large step size (0.05 on the toy), a
+/// learned temperature can collapse towards 0 (1e-5..1e-7 within 1e5 calls). The estimator
+/// stays unbiased in exact arithmetic, but its mean then sits in rare spikes of size
+/// `1/lambda`, and the `2^23`-point grid of the `f32` uniform noise adds a real bias. The
+/// clamp is a projection: the temperature never changes the mean, so the projected step is
+/// still a valid variance-reduction step, and the value and its gradient always use the
+/// clamped temperature. At the paper's defaults it never binds.
+pub const MIN_TEMPERATURE: f32 = 0.01;
+
+/// The largest temperature a learned temperature can take (see [`MIN_TEMPERATURE`]).
+pub const MAX_TEMPERATURE: f32 = 100.0;
+
+/// A learned log-temperature projected onto `[ln MIN_TEMPERATURE, ln MAX_TEMPERATURE]`.
+fn clamp_log_temperature(t: f32) -> f32 {
+    t.clamp(libm::logf(MIN_TEMPERATURE), libm::logf(MAX_TEMPERATURE))
+}
+
+/// A learned temperature must start inside `[MIN_TEMPERATURE, MAX_TEMPERATURE]`.
+fn check_learned_temperature(t: f32) -> Result<(), Error> {
+    check_temperature(t)?;
+    if (MIN_TEMPERATURE..=MAX_TEMPERATURE).contains(&t) {
+        Ok(())
+    } else {
+        Err(Error::InvalidTemperature)
+    }
+}
+
 /// REBAR's control variate `c(z) = eta f(sigma_lambda(z))` with learnable `eta` (init 1) and
 /// log-temperature (init `log 0.5`), both trained by Adam on the variance loss.
 ///
 /// The `eta`-gradient is exact. The log-temperature gradient needs `f`'s Hessian: exact when the
 /// objective provides [`RelaxedObjective::hvp`], otherwise a central difference in
 /// log-temperature with step [`RebarCv::fd_step`] (two more relaxed evaluations per point).
+///
+/// The learned temperature stays in `[MIN_TEMPERATURE, MAX_TEMPERATURE]` (clamped after
+/// every step, see [`MIN_TEMPERATURE`]); a step that would make `eta`, the log-temperature or
+/// an Adam moment non-finite is refused and changes nothing ([`ControlVariate::step`]).
 #[derive(Debug, Clone)]
 pub struct RebarCv<Dist, const D: usize> {
     /// `[eta, log lambda]`.
-    params: [f32; 2],
+    pub(crate) params: [f32; 2],
     pub(crate) grad: [f32; 2],
-    adam: Adam<2>,
+    pub(crate) adam: Adam<2>,
     fd_step: f32,
     evals: u32,
     _dist: PhantomData<Dist>,
 }
 
 impl<Dist: Relaxed<D>, const D: usize> RebarCv<Dist, D> {
-    /// `eta` and temperature `lambda > 0`, trained by Adam with `config`.
+    /// `eta` and temperature `lambda`, trained by Adam with `config`. Refuses a temperature
+    /// outside `[MIN_TEMPERATURE, MAX_TEMPERATURE]` ([`Error::InvalidTemperature`]) and a
+    /// non-finite `eta`.
     pub fn new(eta: f32, temperature: f32, config: AdamConfig) -> Result<Self, Error> {
-        check_temperature(temperature)?;
+        check_learned_temperature(temperature)?;
         if !eta.is_finite() {
             return Err(Error::NonFiniteInput);
         }
@@ -162,10 +205,16 @@ impl<Dist: Relaxed<D>, const D: usize, O: RelaxedObjective<D> + ?Sized> ControlV
         Ok(())
     }
 
+    fn check_step(&self) -> Result<(), Error> {
+        self.adam.check_step(&self.params, &self.grad)
+    }
+
     fn step(&mut self) -> Result<(), Error> {
         let g = self.grad;
         self.grad = [0.0; 2];
-        self.adam.step(&mut self.params, &g)
+        self.adam.step(&mut self.params, &g)?;
+        self.params[1] = clamp_log_temperature(self.params[1]);
+        Ok(())
     }
 
     fn clear(&mut self) {
@@ -193,6 +242,11 @@ pub enum CvInput {
 ///
 /// `C` leading inputs are a context the caller sets ([`NeuralCv::set_context`]), for example
 /// the RL state; `I` must equal `C + D` (checked at compile time).
+///
+/// A learned temperature stays in `[MIN_TEMPERATURE, MAX_TEMPERATURE]` (clamped after every
+/// step, see [`MIN_TEMPERATURE`]); a step that would make a weight, the scale, the
+/// log-temperature or an Adam moment non-finite is refused and changes nothing
+/// ([`NeuralCv::step`]).
 #[derive(Debug, Clone)]
 pub struct NeuralCv<
     Dist,
@@ -210,8 +264,8 @@ pub struct NeuralCv<
     context: [f32; C],
     pub(crate) grad_net: [f32; P],
     pub(crate) grad_extra: [f32; 2],
-    adam_net: Adam<P>,
-    adam_extra: Adam<2>,
+    pub(crate) adam_net: Adam<P>,
+    pub(crate) adam_extra: Adam<2>,
     train_temperature: bool,
     _dist: PhantomData<Dist>,
 }
@@ -230,6 +284,9 @@ impl<
 
     /// A control variate around `net` with output scale `scale`, temperature `temperature`
     /// (unused for [`CvInput::Logits`]), and one Adam configuration for all its parameters.
+    /// Refuses a non-finite `scale`, a temperature that is not finite and > 0, and, for the
+    /// relaxed inputs (whose temperature is learned), one outside
+    /// `[MIN_TEMPERATURE, MAX_TEMPERATURE]` ([`Error::InvalidTemperature`]).
     pub fn new(
         net: Mlp<I, H, 1, L, P>,
         input: CvInput,
@@ -239,7 +296,11 @@ impl<
     ) -> Result<Self, Error> {
         #[allow(clippy::let_unit_value)]
         let () = Self::SIZES_OK;
-        check_temperature(temperature)?;
+        if input == CvInput::Logits {
+            check_temperature(temperature)?;
+        } else {
+            check_learned_temperature(temperature)?;
+        }
         if !scale.is_finite() {
             return Err(Error::NonFiniteInput);
         }
@@ -375,23 +436,36 @@ impl<
         }
     }
 
-    /// One Adam step on the accumulated gradient, which is then cleared. Refuses (and
-    /// clears) a non-finite gradient without touching the parameters.
+    /// `Ok(())` exactly when [`NeuralCv::step`] would succeed now; changes nothing.
+    pub fn check_step(&self) -> Result<(), Error> {
+        crate::check_finite(&self.grad_net, Error::NonFiniteGradient)?;
+        crate::check_finite(&self.grad_extra, Error::NonFiniteGradient)?;
+        self.adam_net
+            .check_step(self.net.params(), &self.grad_net)?;
+        self.adam_extra.check_step(&self.extra, &self.grad_extra)
+    }
+
+    /// One Adam step on the accumulated gradient, which is then cleared. All or nothing:
+    /// both optimizers (the network's, and the scale's and log-temperature's) are checked
+    /// before either steps; on [`Error::NonFiniteGradient`] (a non-finite gradient, or a step
+    /// that would make a parameter or a moment non-finite) the gradient is cleared and every
+    /// parameter and moment is left bit-identical. A learned log-temperature is then clamped
+    /// to `[ln MIN_TEMPERATURE, ln MAX_TEMPERATURE]`.
     pub fn step(&mut self) -> Result<(), Error> {
-        let ok = self
-            .grad_net
-            .iter()
-            .chain(&self.grad_extra)
-            .all(|g| g.is_finite());
-        if !ok {
+        if let Err(e) = self.check_step() {
             self.clear();
-            return Err(Error::NonFiniteGradient);
+            return Err(e);
         }
         let gn = self.grad_net;
         let ge = self.grad_extra;
         self.clear();
+        // Both were checked just above, so neither can fail and leave the other stepped.
         self.adam_net.step(self.net.params_mut(), &gn)?;
-        self.adam_extra.step(&mut self.extra, &ge)
+        self.adam_extra.step(&mut self.extra, &ge)?;
+        if self.train_temperature {
+            self.extra[1] = clamp_log_temperature(self.extra[1]);
+        }
+        Ok(())
     }
 
     /// Clears the accumulated gradient.
@@ -428,6 +502,10 @@ impl<
         Ok(())
     }
 
+    fn check_step(&self) -> Result<(), Error> {
+        Self::check_step(self)
+    }
+
     fn step(&mut self) -> Result<(), Error> {
         Self::step(self)
     }
@@ -438,6 +516,8 @@ impl<
 }
 
 /// The sum of two control variates, `c = a + b` (RELAX's `eta f(sigma_lambda(z)) + r_rho(z)`).
+/// Its step is all or nothing: both halves are checked ([`ControlVariate::check_step`])
+/// before either steps.
 #[derive(Debug, Clone)]
 pub struct Plus<A, B>(pub A, pub B);
 
@@ -464,10 +544,21 @@ impl<const D: usize, O: ?Sized, A: ControlVariate<D, O>, B: ControlVariate<D, O>
         self.1.accumulate(f, z, alpha, u)
     }
 
+    fn check_step(&self) -> Result<(), Error> {
+        self.0.check_step()?;
+        self.1.check_step()
+    }
+
+    /// Both halves are checked before either steps, so a refused step changes neither.
     fn step(&mut self) -> Result<(), Error> {
-        let r0 = self.0.step();
-        let r1 = self.1.step();
-        r0.and(r1)
+        let result = self
+            .check_step()
+            .and_then(|()| self.0.step())
+            .and_then(|()| self.1.step());
+        if result.is_err() {
+            self.clear();
+        }
+        result
     }
 
     fn clear(&mut self) {
@@ -479,3 +570,6 @@ impl<const D: usize, O: ?Sized, A: ControlVariate<D, O>, B: ControlVariate<D, O>
         self.0.take_relaxed_evals() + self.1.take_relaxed_evals()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,9 @@ use rand_core::Rng;
 
 /// DisARM: an antithetic pair `b_i = 1[u_i < theta_i]`, `b~_i = 1[1 - u_i < theta_i]` and
 /// `g_i = 1/2 (f(b) - f(b~)) (-1)^{b~_i} 1[b_i != b~_i] sigmoid(|l_i|)`.
-/// Unbiased; 2 evaluations of `f`; no relaxation and no learned parameters.
+/// Unbiased; 2 evaluations of `f`; no relaxation and no learned parameters. Every `Ok`
+/// estimate is finite: values whose difference overflows `f32` (e.g. `+-3e38`) give
+/// [`Error::NonFiniteGradient`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DisArm<const N: usize>;
 
@@ -33,7 +35,7 @@ pub fn disarm_antithetic<const N: usize>(logits: &[f32; N], z: &[f32; N]) -> [f3
 
 /// The DisARM gradient from an antithetic pair `b`, `b~` ([`disarm_antithetic`]) and their
 /// values: `g_i = 1/2 (f(b) - f(b~)) (-1)^{b~_i} 1[b_i != b~_i] sigmoid(|l_i|)`. Refuses
-/// non-finite input.
+/// non-finite input, and a gradient that overflows ([`Error::NonFiniteGradient`]).
 pub fn disarm_combine<const N: usize>(
     logits: &[f32; N],
     b: &[f32; N],
@@ -46,14 +48,16 @@ pub fn disarm_combine<const N: usize>(
         return Err(Error::NonFiniteObjective);
     }
     let half = 0.5 * (f_b - f_bt);
-    Ok(core::array::from_fn(|i| {
+    let grad = core::array::from_fn(|i| {
         if b[i] != bt[i] {
             let sign = if bt[i] > 0.5 { -1.0 } else { 1.0 };
             half * sign * sigmoid(libm::fabsf(logits[i]))
         } else {
             0.0
         }
-    }))
+    });
+    crate::check_finite(&grad, Error::NonFiniteGradient)?;
+    Ok(grad)
 }
 
 impl<const N: usize, O: Objective<N> + ?Sized> Estimator<N, O> for DisArm<N> {
@@ -84,6 +88,7 @@ impl<const N: usize, O: Objective<N> + ?Sized> Estimator<N, O> for DisArm<N> {
                 0.0
             }
         });
+        crate::check_finite(&grad, Error::NonFiniteGradient)?;
         Ok(Estimate {
             grad,
             value: fb,

@@ -27,11 +27,17 @@ pub struct GaussianEstimate<const N: usize> {
 /// and `c_phi` an [`Mlp`]. Unbiased for any `c`; with `c = f` it is the reparameterisation
 /// gradient. In training mode every call takes an Adam step on `phi` down the exact gradient of
 /// `sum g^2` (mean and log-std components).
+///
+/// Every `Ok` estimate is finite (gradients, value, variance loss). A call that fails
+/// (non-finite input or value, a gradient or variance loss that overflows, a step that would
+/// make a weight or an Adam moment non-finite) leaves the network and its moments
+/// bit-identical.
 #[derive(Debug, Clone)]
 pub struct Lax<const N: usize, const H: usize, const L: usize, const P: usize> {
     net: Mlp<N, H, 1, L, P>,
-    adam: Adam<P>,
-    grad: [f32; P],
+    pub(crate) adam: Adam<P>,
+    /// Scratch for the variance gradient, zero between calls.
+    pub(crate) grad: [f32; P],
     training: bool,
 }
 
@@ -83,14 +89,19 @@ impl<const N: usize, const H: usize, const L: usize, const P: usize> Lax<N, H, L
         if self.training {
             // d/dphi sum g^2 = d/dphi [ -2 (g . score) c(b) + 2 u . grad c(b) ],
             // u = (db/dtheta) g = g_mu + g_s * e^s eps.
+            let loss = dot(&gm, &gm) + dot(&gs, &gs);
+            if !loss.is_finite() {
+                return Err(Error::NonFiniteGradient);
+            }
             let gdot = dot(&gm, &sm) + dot(&gs, &ss);
             let u: [f32; N] = core::array::from_fn(|i| gm[i] + gs[i] * db[i]);
-            self.grad = [0.0; P];
             self.net
                 .mixed_backward(&b, &u, &[-2.0 * gdot], &[2.0], &mut self.grad);
             let g = self.grad;
+            self.grad = [0.0; P];
+            // The last fallible operation, all or nothing (Adam::step).
             self.adam.step(self.net.params_mut(), &g)?;
-            variance_loss = Some(dot(&gm, &gm) + dot(&gs, &gs));
+            variance_loss = Some(loss);
         }
         Ok(GaussianEstimate {
             grad_mean: gm,

@@ -29,7 +29,7 @@ mod relax;
 mod rloo;
 
 pub use concrete::{Concrete, StraightThrough};
-pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv};
+pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
 pub use lax::{GaussianEstimate, Lax};
 pub use muprop::{muprop_combine, MuProp, MuPropStep};
@@ -132,6 +132,8 @@ pub(crate) fn check_temperature(t: f32) -> Result<(), Error> {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

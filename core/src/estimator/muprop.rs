@@ -37,8 +37,9 @@ pub struct MuPropStep<const N: usize> {
 
 /// The MuProp gradient for the hard sample `b` at `logits`, given `f(b)`, the surrogate's
 /// value `f_mu = F(mu)` and gradient `grad_f_mu = F'(mu)` at `mu = sigmoid(logits)`, a
-/// baseline and the scales `eta`. Refuses non-finite input and a `b` that is not bits
-/// ([`Error::InvalidAction`]).
+/// baseline and the scales `eta`. Refuses non-finite input, a `b` that is not bits
+/// ([`Error::InvalidAction`]), and a gradient, signal or learning gradient that overflows
+/// ([`Error::NonFiniteGradient`]): every `Ok` step is finite.
 pub fn muprop_combine<const N: usize>(
     logits: &[f32; N],
     b: &[f32; N],
@@ -71,12 +72,20 @@ pub fn muprop_combine<const N: usize>(
         signal * score[i] + eta[1] * grad_f_mu[i] * dmu
     });
     crate::check_finite(&grad, Error::NonFiniteGradient)?;
-    Ok(MuPropStep {
+    let step = MuPropStep {
         grad,
         signal,
         eta_grad: [-2.0 * signal * f_mu, -2.0 * signal * lin],
         baseline_grad: -2.0 * signal,
-    })
+    };
+    let learning = [
+        step.signal,
+        step.eta_grad[0],
+        step.eta_grad[1],
+        step.baseline_grad,
+    ];
+    crate::check_finite(&learning, Error::NonFiniteGradient)?;
+    Ok(step)
 }
 
 /// MuProp with the relaxed objective itself as the surrogate (`F(mu) = f(mu)`), learned
@@ -84,7 +93,9 @@ pub fn muprop_combine<const N: usize>(
 ///
 /// Each call evaluates `f` once at a hard sample and once relaxed at the mean, returns the
 /// estimate, then takes one Adam step on `[eta_0, eta_1, B]` down the squared learning signal
-/// (after the estimate, so it stays unbiased).
+/// (after the estimate, so it stays unbiased). Every `Ok` estimate is finite; a call that
+/// fails (including a step that would overflow, see [`crate::optim::Adam::step`]) leaves
+/// `eta`, the baseline and their moments unchanged.
 ///
 /// ```
 /// use relax_core::estimator::{Estimator, MuProp, Objective, RelaxedObjective};
@@ -108,8 +119,8 @@ pub fn muprop_combine<const N: usize>(
 #[derive(Debug, Clone)]
 pub struct MuProp<const N: usize> {
     /// `[eta_0, eta_1, baseline]`.
-    params: [f32; 3],
-    adam: Adam<3>,
+    pub(crate) params: [f32; 3],
+    pub(crate) adam: Adam<3>,
     training: bool,
 }
 

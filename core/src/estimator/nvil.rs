@@ -28,8 +28,9 @@ pub struct NvilStep<const D: usize> {
 }
 
 /// The NVIL gradient at `logits` for the hard sample `b`, its value `f_b` and the baseline
-/// `baseline` (computed without looking at `b`). Refuses non-finite input and a `b` that is
-/// not a hard sample ([`Error::InvalidAction`]).
+/// `baseline` (computed without looking at `b`). Refuses non-finite input, a `b` that is
+/// not a hard sample ([`Error::InvalidAction`]), and a gradient, signal or baseline gradient
+/// that overflows ([`Error::NonFiniteGradient`]): every `Ok` step is finite.
 pub fn nvil_combine<Dist: Relaxed<D>, const D: usize>(
     logits: &[f32; D],
     b: &[f32; D],
@@ -50,6 +51,7 @@ pub fn nvil_combine<Dist: Relaxed<D>, const D: usize>(
     let score = Dist::score(logits, b);
     let grad = core::array::from_fn(|i| signal * score[i]);
     crate::check_finite(&grad, Error::NonFiniteGradient)?;
+    crate::check_finite(&[signal, -2.0 * signal], Error::NonFiniteGradient)?;
     Ok(NvilStep {
         grad,
         signal,
@@ -61,6 +63,8 @@ pub fn nvil_combine<Dist: Relaxed<D>, const D: usize>(
 ///
 /// Each call computes the estimate with the current baseline, then takes one Adam step on the
 /// baseline down `d/dB (f(b) - B)^2`, so the baseline never sees the sample it centres.
+/// Every `Ok` estimate is finite; a call that fails (including a baseline step that would
+/// overflow, see [`crate::optim::Adam::step`]) leaves the baseline and its moments unchanged.
 ///
 /// ```
 /// use relax_core::dist::Bernoulli;
@@ -76,7 +80,7 @@ pub fn nvil_combine<Dist: Relaxed<D>, const D: usize>(
 #[derive(Debug, Clone)]
 pub struct Nvil<Dist, const D: usize> {
     baseline: [f32; 1],
-    adam: Adam<1>,
+    pub(crate) adam: Adam<1>,
     training: bool,
     _dist: PhantomData<Dist>,
 }

@@ -11,7 +11,7 @@ use rand_core::Rng;
 pub struct MovingAverage {
     value: f32,
     decay: f32,
-    started: bool,
+    pub(crate) started: bool,
 }
 
 impl MovingAverage {
@@ -32,15 +32,19 @@ impl MovingAverage {
         self.value
     }
 
-    /// Adds a finite observation.
+    /// Adds an observation. A non-finite observation, or one that would make the average
+    /// overflow, is ignored: the average is always finite.
     pub fn update(&mut self, x: f32) {
         if !x.is_finite() {
             return;
         }
-        if self.started {
-            self.value = self.decay * self.value + (1.0 - self.decay) * x;
+        let next = if self.started {
+            self.decay * self.value + (1.0 - self.decay) * x
         } else {
-            self.value = x;
+            x
+        };
+        if next.is_finite() {
+            self.value = next;
             self.started = true;
         }
     }
@@ -48,9 +52,12 @@ impl MovingAverage {
 
 /// REINFORCE: `g = (f(b) - baseline) d log p(b|l)/dl`. The baseline is the moving average of
 /// the *previous* values, independent of the current sample, so the estimator stays unbiased.
+///
+/// Every `Ok` estimate is finite; a call that fails (non-finite logits or value, or a gradient
+/// that overflows, e.g. `f(b) - baseline` beyond `f32::MAX`) leaves the baseline unchanged.
 #[derive(Debug, Clone)]
 pub struct Reinforce<Dist, const D: usize> {
-    baseline: Option<MovingAverage>,
+    pub(crate) baseline: Option<MovingAverage>,
     _dist: PhantomData<Dist>,
 }
 
@@ -93,6 +100,7 @@ impl<Dist: Relaxed<D>, const D: usize, O: Objective<D> + ?Sized> Estimator<D, O>
         let base = self.baseline.map_or(0.0, |m| m.value());
         let score = Dist::score(logits, &b);
         let grad = core::array::from_fn(|i| (v - base) * score[i]);
+        crate::check_finite(&grad, Error::NonFiniteGradient)?;
         if let Some(m) = self.baseline.as_mut() {
             m.update(v);
         }

@@ -124,6 +124,12 @@ pub fn relax_variance_directions<Dist: Relaxed<D>, const D: usize>(
 /// In training mode (the default) every call also takes one Adam step on `CV`'s parameters
 /// down the exact gradient of the single-sample variance loss `sum_j g_j^2`, from the same
 /// sample (Algorithm 2). [`Relax::set_training`] freezes it.
+///
+/// Every `Ok` estimate is finite (gradient, value, variance loss). Otherwise the call returns
+/// an error (non-finite logits or objective values, a gradient or variance loss that
+/// overflows, a control-variate step that would overflow) and leaves every parameter and
+/// optimizer moment of `CV` bit-identical: the step is the last thing a call does and is all
+/// or nothing ([`ControlVariate::step`]).
 #[derive(Debug, Clone)]
 pub struct Relax<Dist, const D: usize, CV> {
     cv: CV,
@@ -188,13 +194,18 @@ impl<Dist: Relaxed<D>, const D: usize, O: Objective<D> + ?Sized, CV: ControlVari
             let g = relax_combine::<Dist, D>(logits, &draw, f_b, c_zt, &gcz, &gczt)?;
             let mut variance_loss = None;
             if self.training {
+                let loss = dot(&g, &g);
+                if !loss.is_finite() {
+                    return Err(Error::NonFiniteGradient);
+                }
                 let dirs = relax_variance_directions::<Dist, D>(logits, &draw, &g);
                 self.cv.clear();
                 self.cv.accumulate(f, &draw.z, dirs.alpha_z, &dirs.u_z)?;
                 self.cv
                     .accumulate(f, &draw.cond.z, dirs.alpha_zt, &dirs.u_zt)?;
+                // The last fallible operation: all or nothing (ControlVariate::step).
                 self.cv.step()?;
-                variance_loss = Some(dot(&g, &g));
+                variance_loss = Some(loss);
             }
             Ok((g, variance_loss))
         })();

@@ -8,7 +8,11 @@ use rand_core::Rng;
 
 /// RLOO: `g = 1/K sum_k (f(b_k) - 1/(K-1) sum_{j != k} f(b_j)) d log p(b_k|l)/dl`.
 /// Unbiased for `K >= 2`; `K` evaluations of `f` per call. The `K` per-sample terms of the
-/// last call are kept in [`Rloo::per_sample`].
+/// last successful call are kept in [`Rloo::per_sample`].
+///
+/// Every `Ok` estimate is finite, per-sample terms included. Finite values whose sums or
+/// differences overflow `f32` (e.g. `+-3e38`) give [`Error::NonFiniteGradient`], and a call
+/// that fails leaves [`Rloo::per_sample`] unchanged.
 #[derive(Debug, Clone)]
 pub struct Rloo<Dist, const D: usize, const K: usize> {
     per_sample: [[f32; D]; K],
@@ -54,14 +58,20 @@ impl<Dist: Relaxed<D>, const D: usize, const K: usize, O: Objective<D> + ?Sized>
         }
         let total: f32 = fs.iter().sum();
         let mut grad = [0.0; D];
+        let mut per_sample = [[0.0; D]; K];
         for k in 0..K {
             let base = (total - fs[k]) / (K - 1) as f32;
             let score = Dist::score(logits, &bs[k]);
             for i in 0..D {
-                self.per_sample[k][i] = (fs[k] - base) * score[i];
-                grad[i] += self.per_sample[k][i] / K as f32;
+                per_sample[k][i] = (fs[k] - base) * score[i];
+                grad[i] += per_sample[k][i] / K as f32;
             }
         }
+        crate::check_finite(&grad, Error::NonFiniteGradient)?;
+        for term in &per_sample {
+            crate::check_finite(term, Error::NonFiniteGradient)?;
+        }
+        self.per_sample = per_sample;
         Ok(Estimate {
             grad,
             value: fs[0],

@@ -1,4 +1,5 @@
-//! Shared helpers of the enumeration tests of the NVIL, MuProp and DisARM step functions:
+//! Shared helpers of the enumeration tests of the NVIL, MuProp and DisARM step functions and
+//! of the control variates:
 //! the reference code's test problem `f(b) = sum_i (b_i - t_i)^2` and the exact gradient by
 //! enumerating all `2^D` states.
 
@@ -13,7 +14,7 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 pub(crate) const N_SAMPLES: usize = 100_000;
 pub(crate) const TARGET: [f32; 3] = [0.2, 0.55, 0.9];
 
-/// `f(b) = sum (b_i - t_i)^2`, relaxed the same way.
+/// `f(b) = sum (b_i - t_i)^2`, relaxed the same way (gradient only, no Hessian).
 #[derive(Clone, Copy)]
 pub(crate) struct Quad<const D: usize> {
     pub t: [f32; D],

@@ -814,3 +814,100 @@ fn every_estimate_counts_its_evaluations() {
     let e = rebar.estimate(&l, &mut f, &mut rng).unwrap();
     assert_eq!((e.f_evals, e.relaxed_evals, e.variance_loss), (1, 2, None));
 }
+
+/// The soak of issue 15 (release only: `cargo test -p core --release -- --ignored soak`):
+/// 10^6 steps of the paper's toy (`t = 0.499`, one logit trained by Adam 0.01, RELAX's neural
+/// control variate with its own Adam 0.01, tied `z~`) end at the optimum `theta -> 0` with every
+/// call `Ok` and every learnable number finite.
+#[test]
+#[ignore]
+fn soak_toy_relax_one_million_steps() {
+    use crate::optim::Adam;
+    type ToyCv = NeuralCv<Bernoulli<1>, 1, 0, 1, 10, 1, { mlp_param_count(1, 10, 1, 1) }>;
+    let start = std::time::Instant::now();
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(0);
+    let mut f = Quad {
+        t: [0.499],
+        exact_hvp: true,
+    };
+    let net = Mlp::new_random(Activation::Tanh, 1.0, &mut rng);
+    let cv: ToyCv =
+        NeuralCv::new(net, CvInput::RelaxedSigned, 0.0, 0.5, AdamConfig::new(0.01)).unwrap();
+    let mut relax = Relax::<Bernoulli<1>, 1, _>::new(cv).with_coupling(Coupling::Tied);
+    let mut logit = [0.0f32];
+    let mut adam = Adam::<1>::new(AdamConfig::new(0.01)).unwrap();
+    let (mut lowest, mut highest) = (f32::INFINITY, 0.0f32);
+    for step in 0..1_000_000u32 {
+        let e = relax
+            .estimate(&logit, &mut f, &mut rng)
+            .unwrap_or_else(|err| panic!("step {step}: {err}"));
+        adam.step(&mut logit, &e.grad)
+            .unwrap_or_else(|err| panic!("step {step}: {err}"));
+        let t = relax.cv().temperature();
+        lowest = lowest.min(t);
+        highest = highest.max(t);
+    }
+    let theta = crate::math::sigmoid(logit[0]);
+    let cv = relax.cv();
+    let finite = cv.net().params().iter().all(|p| p.is_finite())
+        && cv.scale().is_finite()
+        && cv.temperature().is_finite()
+        && logit[0].is_finite();
+    // theta in f64: sigmoid(l) of a logit below -104 is 0 in f32.
+    let theta64 = 1.0 / (1.0 + (-(logit[0] as f64)).exp());
+    let loss = theta64 * (1.0 - 0.499f64).powi(2) + (1.0 - theta64) * 0.499f64.powi(2);
+    println!(
+        "soak: {:.1} s, logit {}, theta {theta64:.3e}, loss {loss:.9} (optimum {:.9}), temperature {:.3e} (range {lowest:.3e}..{highest:.3e}), scale {}",
+        start.elapsed().as_secs_f64(),
+        logit[0],
+        0.499f64 * 0.499,
+        cv.temperature(),
+        cv.scale()
+    );
+    assert!(finite, "non-finite state");
+    assert!(theta < 0.01, "theta {theta}");
+    assert!(loss - 0.499 * 0.499 < 1e-5, "loss {loss}");
+}
+
+/// Issue 15: finite values whose differences overflow (`+-3e38`) gave `Ok` with infinite or
+/// NaN gradients (RLOO, REINFORCE with a baseline, DisARM). Now an error, and nothing changes.
+#[test]
+fn overflowing_differences_are_errors() {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    let l = [0.0f32; 2];
+    let mut flip = 1.0f32;
+    let mut f = |_: &[f32; 2]| {
+        flip = -flip;
+        3e38 * flip
+    };
+    let mut rloo = Rloo::<Bernoulli<2>, 2, 2>::new().unwrap();
+    let mut base = Reinforce::<Bernoulli<2>, 2>::with_baseline(0.5).unwrap();
+    let mut disarm = DisArm::<2>::new();
+    let (mut rloo_err, mut base_err, mut disarm_err) = (0, 0, 0);
+    for _ in 0..200 {
+        let before = *rloo.per_sample();
+        match rloo.estimate(&l, &mut f, &mut rng) {
+            Ok(e) => assert!(e.grad.iter().all(|g| g.is_finite())),
+            Err(_) => {
+                rloo_err += 1;
+                assert_eq!(before, *rloo.per_sample());
+            }
+        }
+        let baseline = base.baseline;
+        match base.estimate(&l, &mut f, &mut rng) {
+            Ok(e) => assert!(e.grad.iter().all(|g| g.is_finite())),
+            Err(_) => {
+                base_err += 1;
+                assert_eq!(baseline, base.baseline);
+            }
+        }
+        match disarm.estimate(&l, &mut f, &mut rng) {
+            Ok(e) => assert!(e.grad.iter().all(|g| g.is_finite())),
+            Err(e) => {
+                disarm_err += 1;
+                assert_eq!(e, Error::NonFiniteGradient);
+            }
+        }
+    }
+    assert!(rloo_err > 0 && base_err > 0 && disarm_err > 0);
+}

@@ -80,24 +80,74 @@ impl<const P: usize> Adam<P> {
 
     /// One descent step `params -= lr * m_hat / (sqrt(v_hat) + eps)` on the gradient `grad`
     /// (of a loss to minimise). `params` and `grad` must have `P` elements.
+    ///
+    /// All or nothing: the step is refused, leaving the parameters and both moments
+    /// bit-identical, when `grad` is not finite ([`Error::NonFiniteGradient`]), a parameter is
+    /// not finite ([`Error::NonFiniteInput`]), or the step would make a moment, a bias-corrected
+    /// moment or a parameter non-finite ([`Error::NonFiniteGradient`]; for example a finite
+    /// gradient of `1e21`, whose square overflows `f32`). [`Adam::check_step`] tells in
+    /// advance, without changing anything, whether this call would succeed.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> Result<(), Error> {
+        self.check_step(params, grad)?;
+        for i in 0..P {
+            let [m, v, _, _, p] = self.moments(i, params[i], grad[i]);
+            self.m[i] = m;
+            self.v[i] = v;
+            params[i] = p;
+        }
+        (self.beta1_t, self.beta2_t) = self.powers();
+        Ok(())
+    }
+
+    /// `Ok(())` exactly when [`Adam::step`] with the same arguments would succeed; changes
+    /// nothing. A composite learner checks every optimizer of a step before it applies any,
+    /// so a refused step leaves all of them untouched.
+    pub fn check_step(&self, params: &[f32], grad: &[f32]) -> Result<(), Error> {
         if params.len() != P || grad.len() != P {
             return Err(Error::SizeMismatch);
         }
         crate::check_finite(grad, Error::NonFiniteGradient)?;
-        let c = self.config;
-        self.beta1_t *= c.beta1;
-        self.beta2_t *= c.beta2;
-        let bc1 = 1.0 - self.beta1_t;
-        let bc2 = 1.0 - self.beta2_t;
+        crate::check_finite(params, Error::NonFiniteInput)?;
         for i in 0..P {
-            self.m[i] = c.beta1 * self.m[i] + (1.0 - c.beta1) * grad[i];
-            self.v[i] = c.beta2 * self.v[i] + (1.0 - c.beta2) * grad[i] * grad[i];
-            let mh = self.m[i] / bc1;
-            let vh = self.v[i] / bc2;
-            params[i] -= c.lr * mh / (libm::sqrtf(vh) + c.eps);
+            if !self
+                .moments(i, params[i], grad[i])
+                .iter()
+                .all(|x| x.is_finite())
+            {
+                return Err(Error::NonFiniteGradient);
+            }
         }
         Ok(())
+    }
+
+    /// The bias-correction powers after one more step.
+    fn powers(&self) -> (f32, f32) {
+        (
+            self.beta1_t * self.config.beta1,
+            self.beta2_t * self.config.beta2,
+        )
+    }
+
+    /// `[m, v, m_hat, v_hat, new parameter]` of parameter `i` after one step: one formula for
+    /// [`Adam::check_step`] and [`Adam::step`], so the check sees exactly the step's numbers.
+    #[inline]
+    fn moments(&self, i: usize, param: f32, grad: f32) -> [f32; 5] {
+        let c = self.config;
+        let (b1t, b2t) = self.powers();
+        let bc1 = 1.0 - b1t;
+        let bc2 = 1.0 - b2t;
+        let m = c.beta1 * self.m[i] + (1.0 - c.beta1) * grad;
+        let v = c.beta2 * self.v[i] + (1.0 - c.beta2) * grad * grad;
+        let mh = m / bc1;
+        let vh = v / bc2;
+        let p = param - c.lr * mh / (libm::sqrtf(vh) + c.eps);
+        [m, v, mh, vh, p]
+    }
+
+    /// The moments and bias-correction powers, for tests that compare states bit for bit.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> (&[f32; P], &[f32; P], f32, f32) {
+        (&self.m, &self.v, self.beta1_t, self.beta2_t)
     }
 }
 

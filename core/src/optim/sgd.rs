@@ -23,17 +23,41 @@ impl<const P: usize> Sgd<P> {
         })
     }
 
-    /// One descent step on `grad`; refuses non-finite gradients without changing anything.
+    /// One descent step on `grad`. All or nothing: refuses, changing nothing, a non-finite
+    /// `grad` ([`Error::NonFiniteGradient`]), a non-finite parameter ([`Error::NonFiniteInput`])
+    /// and a step that would make the velocity or a parameter non-finite
+    /// ([`Error::NonFiniteGradient`]). [`Sgd::check_step`] tells in advance.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> Result<(), Error> {
+        self.check_step(params, grad)?;
+        for i in 0..P {
+            let (v, p) = self.update(i, params[i], grad[i]);
+            self.velocity[i] = v;
+            params[i] = p;
+        }
+        Ok(())
+    }
+
+    /// `Ok(())` exactly when [`Sgd::step`] with the same arguments would succeed; changes nothing.
+    pub fn check_step(&self, params: &[f32], grad: &[f32]) -> Result<(), Error> {
         if params.len() != P || grad.len() != P {
             return Err(Error::SizeMismatch);
         }
         crate::check_finite(grad, Error::NonFiniteGradient)?;
+        crate::check_finite(params, Error::NonFiniteInput)?;
         for i in 0..P {
-            self.velocity[i] = self.momentum * self.velocity[i] + grad[i];
-            params[i] -= self.lr * self.velocity[i];
+            let (v, p) = self.update(i, params[i], grad[i]);
+            if !(v.is_finite() && p.is_finite()) {
+                return Err(Error::NonFiniteGradient);
+            }
         }
         Ok(())
+    }
+
+    /// The new velocity and parameter `i` (one formula for the check and the step).
+    #[inline]
+    fn update(&self, i: usize, param: f32, grad: f32) -> (f32, f32) {
+        let v = self.momentum * self.velocity[i] + grad;
+        (v, param - self.lr * v)
     }
 }
 

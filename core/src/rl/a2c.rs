@@ -102,6 +102,9 @@ impl<const S: usize, const A: usize, const H: usize, const PP: usize, const PV: 
         let report = self.run(env, rng, &mut g, &mut g_ent, &mut g_value)?;
         let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
         crate::check_finite(&step, Error::NonFiniteGradient)?;
+        // All or nothing: both steps are checked before either is taken.
+        self.value_adam.check_step(self.value.params(), &g_value)?;
+        self.adam.check_step(self.policy.params(), &step)?;
         self.value_adam.step(self.value.params_mut(), &g_value)?;
         self.adam.step(self.policy.params_mut(), &step)?;
         Ok(report)

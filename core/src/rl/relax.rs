@@ -186,14 +186,18 @@ impl<
         let mut g = [0.0; PP];
         let mut g_ent = [0.0; PP];
         let report = self.first_pass(env, rng, &mut g, &mut g_ent)?;
+        let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
+        // All or nothing: the control variate's and the policy's steps are both checked
+        // before either is taken.
         let cv_result = self
             .variance_pass(env, &mut replay, &g, report.steps)
+            .and_then(|()| self.cv.check_step())
+            .and_then(|()| self.adam.check_step(self.policy.params(), &step))
             .and_then(|()| self.cv.step());
         if cv_result.is_err() {
             self.cv.clear();
         }
         cv_result?;
-        let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
         self.adam.step(self.policy.params_mut(), &step)?;
         Ok(report)
     }
