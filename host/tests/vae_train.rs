@@ -58,6 +58,11 @@ fn every_estimator_trains_and_the_report_is_written() {
         })
         .unwrap();
         assert_eq!(epochs, 2);
+        // The curve grows as curves-<e>.partial.csv; the end of the run puts it in place.
+        let partial = report::partial_curves(&dir, kind.label());
+        assert!(partial.exists());
+        report::complete_curves(&dir, kind.label()).unwrap();
+        assert!(!partial.exists());
         assert_eq!(run.iters_per_epoch, 60 / 4);
         for r in &run.records {
             assert!(r.train_neg_elbo.is_finite() && r.valid_neg_iwae.is_finite());
