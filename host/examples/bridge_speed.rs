@@ -10,9 +10,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let id = args.get(1).map(String::as_str).unwrap_or("CartPole-v1");
     let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
     let opts = ServerOptions {
-        python: ensure_python()?,
+        python: ensure_python(Timeouts::default().startup)?,
         timeouts: Timeouts::default(),
         max_episode_steps: None,
+        cancel: None,
     };
     let t0 = Instant::now();
     let mut p = start(&opts, id)?;

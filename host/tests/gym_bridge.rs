@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 fn opts() -> ServerOptions {
     static PY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let py = PY
-        .get_or_init(|| ensure_python().map_err(|e| e.to_string()))
+        .get_or_init(|| ensure_python(Duration::from_secs(120)).map_err(|e| e.to_string()))
         .clone()
         .unwrap_or_else(|e| panic!("the gymnasium bridge needs Python: {e}"));
     ServerOptions {
@@ -34,6 +34,7 @@ fn opts() -> ServerOptions {
             reply: Duration::from_secs(30),
         },
         max_episode_steps: None,
+        cancel: None,
     }
 }
 

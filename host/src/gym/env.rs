@@ -7,6 +7,8 @@ use relax_core::Error;
 
 /// Longest episode kept for the in-memory replay; longer ones replay through the process.
 const RECORD_LIMIT: usize = 1 << 20;
+/// Most steps of one episode when the server announced no `max_episode_steps`.
+pub const DEFAULT_STEP_CAP: u64 = 100_000;
 
 /// Counters of a [`GymEnv`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,7 +53,10 @@ struct Recording<const S: usize> {
 /// environment shows up as the learner's `Error::Environment`.
 ///
 /// Errors from the process become the core's `Error::Environment`; the full message (what
-/// failed, the Python traceback) is kept and returned by [`GymEnv::take_error`].
+/// failed, the Python traceback) is kept and returned by [`GymEnv::take_error`]. So do an
+/// observation or reward that is not finite, and a step past the episode's limit (the
+/// handshake's `max_episode_steps`, or [`DEFAULT_STEP_CAP`] when it announced none): a
+/// server whose episodes never end is an error, not a run that never ends.
 #[derive(Debug)]
 pub struct GymEnv<const S: usize> {
     process: GymProcess,
@@ -60,6 +65,9 @@ pub struct GymEnv<const S: usize> {
     mode: Mode,
     stats: BridgeStats,
     last_error: Option<GymError>,
+    /// Steps of the current episode.
+    episode_steps: u64,
+    step_limit: u64,
 }
 
 impl<const S: usize> GymEnv<S> {
@@ -72,6 +80,10 @@ impl<const S: usize> GymEnv<S> {
                 process.spec().env
             )));
         }
+        let step_limit = process
+            .spec()
+            .max_episode_steps
+            .map_or(DEFAULT_STEP_CAP, u64::from);
         Ok(Self {
             process,
             replay_cache,
@@ -85,7 +97,20 @@ impl<const S: usize> GymEnv<S> {
             mode: Mode::Live,
             stats: BridgeStats::default(),
             last_error: None,
+            episode_steps: 0,
+            step_limit,
         })
+    }
+
+    /// Sets the most steps of an episode (by default the handshake's `max_episode_steps`,
+    /// or [`DEFAULT_STEP_CAP`]).
+    pub fn set_step_limit(&mut self, steps: u64) {
+        self.step_limit = steps;
+    }
+
+    /// The most steps of an episode.
+    pub fn step_limit(&self) -> u64 {
+        self.step_limit
     }
 
     /// Starts a server for `env_id` and wraps it.
@@ -119,7 +144,7 @@ impl<const S: usize> GymEnv<S> {
                 self.spec().env
             )
             .into(),
-            (e, _) => Box::new(e),
+            (e, _) => run_error(e),
         }
     }
 
@@ -143,14 +168,42 @@ impl<const S: usize> GymEnv<S> {
         }
     }
 
+    /// An error unless the reply's observation and reward are finite.
+    fn check_finite(&self, obs: &[f32], reward: Option<f32>, seed: u32) -> Result<(), GymError> {
+        let at = match reward {
+            None => format!("at reset (reset seed {seed})"),
+            Some(_) => format!(
+                "at step {} of the episode (reset seed {seed})",
+                self.episode_steps
+            ),
+        };
+        if obs.iter().any(|v| !v.is_finite()) {
+            return Err(GymError::Misbehaved(format!(
+                "{} returned a non-finite observation {at}: {obs:?}",
+                self.spec().env
+            )));
+        }
+        if let Some(r) = reward.filter(|r| !r.is_finite()) {
+            return Err(GymError::Misbehaved(format!(
+                "{} returned a non-finite reward {r} {at}",
+                self.spec().env
+            )));
+        }
+        Ok(())
+    }
+
     fn do_reset(&mut self, seed: u32) -> Result<[f32; S], Error> {
+        self.episode_steps = 0;
         if self.replay_cache && self.rec.seed == Some(seed) && !self.rec.overflow {
             self.mode = Mode::Replay { next: 0 };
             return Ok(self.rec.reset_obs);
         }
         let r = self.process.reset(seed);
-        let obs = Self::obs(&self.record_err(r)?);
+        let v = self.record_err(r)?;
         self.stats.resets += 1;
+        let c = self.check_finite(&v, None, seed);
+        self.record_err(c)?;
+        let obs = Self::obs(&v);
         self.rec.seed = Some(seed);
         self.rec.reset_obs = obs;
         self.rec.actions.clear();
@@ -200,6 +253,21 @@ impl<const S: usize> GymEnv<S> {
 
     fn do_step(&mut self, key: &[u32]) -> Result<Transition<S>, Error> {
         let stride = key.len();
+        if self.episode_steps >= self.step_limit {
+            let e = GymError::Misbehaved(format!(
+                "{}: the episode went past {} steps without ending (the limit {}); the server \
+                 ignores its time limit",
+                self.spec().env,
+                self.step_limit,
+                match self.spec().max_episode_steps {
+                    Some(_) => "its handshake announced",
+                    None => "of an environment without a time limit",
+                }
+            ));
+            self.last_error = Some(e);
+            return Err(Error::Environment);
+        }
+        self.episode_steps += 1;
         if let Mode::Replay { next } = self.mode {
             let hit = next < self.rec.steps.len()
                 && self.rec.actions[next * stride..(next + 1) * stride] == *key;
@@ -214,6 +282,9 @@ impl<const S: usize> GymEnv<S> {
         }
         let r = self.send(key);
         let reply = self.record_err(r)?;
+        let seed = self.rec.seed.unwrap_or(0);
+        let c = self.check_finite(&reply.obs, Some(reply.reward), seed);
+        self.record_err(c)?;
         let t = Self::transition(&reply);
         if self.rec.steps.len() < RECORD_LIMIT {
             self.rec.actions.extend_from_slice(key);
@@ -270,6 +341,18 @@ impl<const S: usize, const A: usize> ContinuousEnvironment<S, A> for GymEnv<S> {
         }
         let key: [u32; A] = core::array::from_fn(|i| action[i].to_bits());
         self.do_step(&key)
+    }
+}
+
+/// A core error that ends a run, as the host reports it: the core's own words, except
+/// where they describe what the core does for a caller that goes on (a non-finite gradient:
+/// the core skips the update, but the run stops).
+pub fn run_error(e: Error) -> crate::Error {
+    match e {
+        Error::NonFiniteGradient => "a gradient was not finite (NaN or infinity): the run stops \
+                                     here (that update was not applied)"
+            .into(),
+        e => Box::new(e),
     }
 }
 

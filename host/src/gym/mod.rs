@@ -9,6 +9,14 @@
 //!   `gymnasium[box2d,mujoco]` when missing).
 //! - [`env`]: [`GymEnv`], seeding (`reset` draws a `u32` seed from the learner's generator, so
 //!   an episode is replayable) and the optional in-memory replay of the last episode.
+//!
+//! Deadlines: every wait on a child process has one. A run's `--timeout` T bounds the
+//! interpreter's check (`python -c "import gymnasium, ..."`), a server's start (its
+//! handshake) and every reply; only a first install (`python3 -m venv`, `pip install`)
+//! gets [`INSTALL_FACTOR`] x T. A child whose deadline passes is killed with its whole
+//! process group (each child leads a group of its own), so no grandchild keeps a pipe (and
+//! the thread reading it) alive. A server's episode may not run past the step limit its
+//! handshake announced (or [`env::DEFAULT_STEP_CAP`] when it announced none).
 
 pub mod env;
 pub mod process;
@@ -22,7 +30,42 @@ pub use python::ensure_python;
 
 use std::fmt;
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// A first install (`python3 -m venv`, `pip install`) may take this many times the
+/// deadline of a check.
+pub const INSTALL_FACTOR: u32 = 20;
+
+/// Kills the process group `pid` leads (the child and anything it started), with SIGKILL.
+/// Every child of this module is started as the leader of its own group.
+pub(crate) fn kill_group(pid: u32) {
+    use nix::sys::signal::{killpg, Signal};
+    if let Ok(pid) = i32::try_from(pid) {
+        if pid > 1 {
+            let _ = killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `s` for a message: control characters (escape sequences of a terminal included) escaped,
+/// at most `cap` characters; newlines and tabs kept when `lines`.
+pub fn printable(s: &str, cap: usize, lines: bool) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        if n == cap {
+            out.push_str(&format!("... ({} characters)", s.chars().count()));
+            break;
+        }
+        if c.is_control() && !(lines && (c == '\n' || c == '\t')) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// What went wrong with a gymnasium server. Every message names the process and, where
 /// there is one, ends with the last lines of its stderr (Python's traceback).
@@ -80,6 +123,15 @@ pub enum GymError {
     },
     /// The environment does not fit the learner (observation size, action space).
     Mismatch(String),
+    /// The environment misbehaved: a non-finite observation or reward, an episode past its
+    /// step limit.
+    Misbehaved(String),
+    /// The wait was abandoned because the run was asked to stop (another run failed,
+    /// Ctrl-C); the process was killed.
+    Cancelled {
+        /// The process.
+        process: String,
+    },
 }
 
 fn with_stderr(f: &mut fmt::Formatter<'_>, stderr: &str) -> fmt::Result {
@@ -145,6 +197,10 @@ impl fmt::Display for GymError {
                 with_stderr(f, stderr)
             }
             GymError::Mismatch(m) => write!(f, "gymnasium environment does not fit: {m}"),
+            GymError::Misbehaved(m) => write!(f, "gymnasium environment {m}"),
+            GymError::Cancelled { process } => {
+                write!(f, "gymnasium server {process}: stopped (killed)")
+            }
         }
     }
 }
@@ -160,6 +216,9 @@ pub struct ServerOptions {
     pub timeouts: Timeouts,
     /// Overrides the environment's time limit.
     pub max_episode_steps: Option<u32>,
+    /// When raised, every wait of the server gives up within 50 ms with
+    /// [`GymError::Cancelled`] (the run pool's stop flag).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// The command that starts `host/python/gym_server.py` for `env_id`: the program embedded in
@@ -178,5 +237,10 @@ pub fn server_command(opts: &ServerOptions, env_id: &str) -> Result<Command, Gym
 
 /// Starts a server for `env_id`.
 pub fn start(opts: &ServerOptions, env_id: &str) -> Result<GymProcess, GymError> {
-    GymProcess::spawn(server_command(opts, env_id)?, env_id, opts.timeouts)
+    GymProcess::spawn_with(
+        server_command(opts, env_id)?,
+        env_id,
+        opts.timeouts,
+        opts.cancel.clone(),
+    )
 }

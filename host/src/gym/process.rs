@@ -5,12 +5,17 @@
 //! gives a [`GymError`] within the timeout instead of blocking the learner forever. A second
 //! thread keeps the last lines of the child's stderr (Python's tracebacks) for the error
 //! message. Dropping a [`GymProcess`] asks the server to quit, then kills and reaps it.
+//! The child leads a process group of its own, and every kill is of the whole group: a
+//! grandchild (a wrapper script's `sleep`, say) cannot keep the pipes, and so the reader
+//! threads, alive. With a cancel flag, every wait gives up within [`CANCEL_POLL`] once the
+//! flag is raised.
 
 use super::protocol::{ActionSpace, GymSpec, StepReply};
-use super::GymError;
+use super::{kill_group, GymError};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -25,6 +30,8 @@ const MAX_HANDSHAKE: usize = 1 << 16;
 const MAX_MESSAGE: usize = 1 << 16;
 /// Lines of the child's stderr kept for error messages.
 const STDERR_LINES: usize = 30;
+/// How often a wait looks at the cancel flag.
+pub const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Deadlines of a [`GymProcess`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,15 +72,29 @@ pub struct GymProcess {
     spec: GymSpec,
     label: String,
     failed: Option<GymError>,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl GymProcess {
     /// Starts `cmd` (a gymnasium server: the handshake line on stdout, then binary frames)
     /// and reads its handshake. `label` names the process in error messages.
-    pub fn spawn(mut cmd: Command, label: &str, timeouts: Timeouts) -> Result<Self, GymError> {
+    pub fn spawn(cmd: Command, label: &str, timeouts: Timeouts) -> Result<Self, GymError> {
+        Self::spawn_with(cmd, label, timeouts, None)
+    }
+
+    /// [`GymProcess::spawn`] with a cancel flag: once it is raised, the handshake and every
+    /// later wait end within [`CANCEL_POLL`] with [`GymError::Cancelled`] (the process is
+    /// killed).
+    pub fn spawn_with(
+        mut cmd: Command,
+        label: &str,
+        timeouts: Timeouts,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Result<Self, GymError> {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd.spawn().map_err(|e| GymError::Spawn {
             what: format!("{cmd:?}"),
             source: e.to_string(),
@@ -151,6 +172,7 @@ impl GymProcess {
             },
             label: label.to_string(),
             failed: None,
+            cancel,
         };
         let spec = p.handshake()?;
         p.spec = spec;
@@ -226,8 +248,24 @@ impl GymProcess {
             self.buf.clear();
             self.pos = 0;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.rx.recv_timeout(left) {
+        let got = loop {
+            if self.cancelled() {
+                return Err(self.fail(GymError::Cancelled {
+                    process: self.label.clone(),
+                }));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let slice = if self.cancel.is_some() {
+                left.min(CANCEL_POLL)
+            } else {
+                left
+            };
+            match self.rx.recv_timeout(slice) {
+                Err(RecvTimeoutError::Timeout) if slice < left => continue,
+                other => break other,
+            }
+        };
+        match got {
             Ok(chunk) => {
                 self.buf.extend_from_slice(&chunk);
                 Ok(())
@@ -289,16 +327,37 @@ impl GymProcess {
         self.fail(e)
     }
 
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+            || crate::interrupt::requested()
+    }
+
     /// Records a fatal error: the stream is out of step, so every later call fails with it.
+    /// The process (and its group) is killed.
     fn fail(&mut self, e: GymError) -> GymError {
         self.failed = Some(e.clone());
-        let _ = self.child.kill();
+        self.kill();
         e
+    }
+
+    /// Kills the process group and the child (not reaped: `Drop` does that).
+    fn kill(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            kill_group(self.child.id());
+        }
+        let _ = self.child.kill();
     }
 
     fn send(&mut self, frame: &[u8]) -> Result<(), GymError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        if self.cancelled() {
+            return Err(self.fail(GymError::Cancelled {
+                process: self.label.clone(),
+            }));
         }
         let res = match self.stdin.as_mut() {
             Some(w) => w.write_all(frame).and_then(|()| w.flush()),
@@ -405,7 +464,10 @@ impl Drop for GymProcess {
         if let Some(mut w) = self.stdin.take() {
             let _ = w.write_all(b"Q").and_then(|()| w.flush());
         }
-        if self.wait_exit(Duration::from_millis(200)).is_none() {
+        let exited = self.wait_exit(Duration::from_millis(200)).is_some();
+        // The group may outlive its leader (a wrapper's grandchildren): killed either way.
+        kill_group(self.child.id());
+        if !exited {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }

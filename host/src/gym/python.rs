@@ -2,11 +2,15 @@
 //! `scripts/ensure-deps.sh` makes), created or extended here with
 //! `gymnasium[box2d,mujoco]` when it lacks them, or the interpreter named by `RELAX_PYTHON`.
 
-use super::GymError;
+use super::{kill_group, printable, GymError, INSTALL_FACTOR};
 use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::process::{Command, Output, Stdio};
+use std::sync::{mpsc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The server program, shipped in the repository and embedded in the binary, so `relax`
 /// runs it from any working directory.
@@ -73,26 +77,98 @@ fn pinned_gymnasium() -> &'static str {
         .unwrap_or("")
 }
 
-fn run(cmd: &mut Command) -> Result<Output, String> {
-    cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))
+/// A path for a message: quoted, control characters escaped, at most 200 characters.
+fn shown(p: &Path) -> String {
+    format!("\"{}\"", printable(&p.to_string_lossy(), 200, false))
+}
+
+/// Most bytes of a check's output kept.
+const OUTPUT_CAP: usize = 1 << 20;
+
+/// Runs `cmd` (stdin empty, in a process group of its own) and collects its output, or
+/// kills the group once `limit` has passed. Never waits longer than `limit` (plus the time
+/// to kill): a grandchild holding the pipes is killed with the group.
+pub(crate) fn run_with_deadline(cmd: &mut Command, limit: Duration) -> Result<Output, String> {
+    let what = printable(&format!("{:?}", cmd.get_program()), 200, false);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {what}: {e}"))?;
+    let end = Instant::now() + limit;
+    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+    let pipes: [(bool, Option<Box<dyn Read + Send>>); 2] = [
+        (true, child.stdout.take().map(|p| Box::new(p) as _)),
+        (false, child.stderr.take().map(|p| Box::new(p) as _)),
+    ];
+    for (is_out, pipe) in pipes {
+        let tx = tx.clone();
+        if let Some(pipe) = pipe {
+            thread::spawn(move || {
+                let mut b = Vec::new();
+                let _ = pipe.take(OUTPUT_CAP as u64).read_to_end(&mut b);
+                let _ = tx.send((is_out, b));
+            });
+        }
+    }
+    drop(tx);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() < end => thread::sleep(Duration::from_millis(10)),
+            res => {
+                kill_group(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(match res {
+                    Err(e) => format!("cannot wait for {what}: {e} (killed)"),
+                    _ => format!(
+                        "{what} gave no answer within {:.1} s (killed; the deadline is \
+                         --timeout)",
+                        limit.as_secs_f64()
+                    ),
+                });
+            }
+        }
+    };
+    // A grandchild left behind could hold the pipes open: the group goes too.
+    kill_group(child.id());
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        let left = end
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(200));
+        match rx.recv_timeout(left) {
+            Ok((true, b)) => stdout = b,
+            Ok((false, b)) => stderr = b,
+            Err(_) => break,
+        }
+    }
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 fn tail(b: &[u8], lines: usize) -> String {
     let s = String::from_utf8_lossy(b);
     let v: Vec<&str> = s.lines().collect();
-    v[v.len().saturating_sub(lines)..].join("\n")
+    printable(&v[v.len().saturating_sub(lines)..].join("\n"), 4000, true)
 }
 
-/// Ok(version) when `python` imports the servers' packages with the pinned gymnasium.
-fn check(python: &Path) -> Result<String, String> {
-    let out = run(Command::new(python).args(["-c", CHECK]))?;
+/// Ok(version) when `python` imports the servers' packages with the pinned gymnasium
+/// within `limit`.
+fn check(python: &Path, limit: Duration) -> Result<String, String> {
+    let out = run_with_deadline(Command::new(python).args(["-c", CHECK]), limit)?;
     if !out.status.success() {
         return Err(tail(&out.stderr, 3));
     }
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if v != pinned_gymnasium() {
         return Err(format!(
-            "gymnasium {v} is installed, {} is pinned",
+            "gymnasium {} is installed, {} is pinned",
+            printable(&v, 80, false),
             pinned_gymnasium()
         ));
     }
@@ -110,16 +186,19 @@ static INSTALL: Mutex<()> = Mutex::new(());
 /// aarch64 Linux: no compiler needed). Progress goes to stderr. A file lock in `.venv`
 /// keeps concurrent `relax` processes and tests from installing at the same time. Errors
 /// say what failed and what to install.
-pub fn ensure_python() -> Result<PathBuf, GymError> {
+///
+/// Every check runs under the deadline `limit` (a run's `--timeout`) and is killed when it
+/// passes; creating the environment and installing get [`INSTALL_FACTOR`] x `limit`.
+pub fn ensure_python(limit: Duration) -> Result<PathBuf, GymError> {
     if let Some(p) = std::env::var_os(PYTHON_VAR) {
         let p = PathBuf::from(p);
-        return match check(&p) {
+        return match check(&p, limit) {
             Ok(_) => Ok(p),
             Err(why) => Err(GymError::Setup(format!(
                 "{PYTHON_VAR}={} cannot run the gymnasium server: {why}\n\
                  install the packages with: {} -m pip install {}",
-                p.display(),
-                p.display(),
+                shown(&p),
+                shown(&p),
                 requirements().join(" ")
             ))),
         };
@@ -127,25 +206,36 @@ pub fn ensure_python() -> Result<PathBuf, GymError> {
     let root = repo_root();
     let venv = root.join(".venv");
     let python = venv.join("bin").join("python");
-    if check(&python).is_ok() {
-        return Ok(python);
+    let first = match check(&python, limit) {
+        Ok(_) => return Ok(python),
+        Err(why) => why,
+    };
+    if first.contains("gave no answer within") {
+        // An interpreter that hangs is not repaired by an install: say so at once.
+        return Err(GymError::Setup(format!(
+            "{}: {first}\n(remove {} to have it made again)",
+            shown(&python),
+            shown(&venv)
+        )));
     }
     let _guard = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
-    install(&root, &venv, &python)?;
-    check(&python).map(|_| python.clone()).map_err(|why| {
-        GymError::Setup(format!(
-            "{} still cannot import gymnasium, Box2D and mujoco after the install: {why}",
-            python.display()
-        ))
-    })
+    install(&root, &venv, &python, limit)?;
+    check(&python, limit)
+        .map(|_| python.clone())
+        .map_err(|why| {
+            GymError::Setup(format!(
+                "{} still cannot import gymnasium, Box2D and mujoco after the install: {why}",
+                shown(&python)
+            ))
+        })
 }
 
-fn install(root: &Path, venv: &Path, python: &Path) -> Result<(), GymError> {
+fn install(root: &Path, venv: &Path, python: &Path, limit: Duration) -> Result<(), GymError> {
     let setup = |m: String| GymError::Setup(m);
+    let long = limit * INSTALL_FACTOR;
+    let run = |cmd: &mut Command| run_with_deadline(cmd, long);
     let has_pip = |py: &Path| {
-        Command::new(py)
-            .args(["-m", "pip", "--version"])
-            .output()
+        run_with_deadline(Command::new(py).args(["-m", "pip", "--version"]), limit)
             .map(|o| o.status.success())
             .unwrap_or(false)
     };
@@ -158,7 +248,7 @@ fn install(root: &Path, venv: &Path, python: &Path) -> Result<(), GymError> {
         if venv.exists() {
             // A .venv without a working pip (a failed attempt) is made again.
             fs::remove_dir_all(venv)
-                .map_err(|e| setup(format!("cannot remove the broken {}: {e}", venv.display())))?;
+                .map_err(|e| setup(format!("cannot remove the broken {}: {e}", shown(venv))))?;
         }
         let out = run(Command::new(&base).args(["-m", "venv"]).arg(venv)).map_err(|e| {
             setup(format!(
@@ -178,9 +268,23 @@ fn install(root: &Path, venv: &Path, python: &Path) -> Result<(), GymError> {
     let lock_path = venv.join(".relax-install.lock");
     let lock =
         File::create(&lock_path).map_err(|e| setup(format!("{}: {e}", lock_path.display())))?;
-    lock.lock()
-        .map_err(|e| setup(format!("lock {}: {e}", lock_path.display())))?;
-    if check(python).is_ok() {
+    // Another process may be installing: wait for its lock, but not beyond the deadline.
+    let end = Instant::now() + long;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < end => {
+                thread::sleep(Duration::from_millis(100))
+            }
+            Err(e) => {
+                return Err(setup(format!(
+                    "lock {} (another install holds it?): {e}",
+                    lock_path.display()
+                )))
+            }
+        }
+    }
+    if check(python, limit).is_ok() {
         return Ok(()); // another process installed while this one waited
     }
     let reqs = requirements();

@@ -172,12 +172,15 @@ pub struct GymArgs {
     /// checks that the environment is deterministic given the reset seed).
     #[arg(long)]
     pub no_replay_cache: bool,
-    /// Seconds to wait for any reply of a gymnasium server before failing.
+    /// Deadline in seconds of every wait on Python: the check of the interpreter, a
+    /// server's start (its handshake) and every reply; a child that misses it is killed
+    /// (a first install of the packages gets 20 times as long).
     #[arg(long, value_parser = crate::args::seconds, default_value_t = 30.0)]
     pub timeout: f64,
     /// Do not train: rewrite the CSV, JSON and PNG files from the per-seed files
     /// `<out>/<experiment>/runs/<method>-seed<k>.json` of earlier runs (for example runs of
-    /// the methods made by separate invocations). Pass the options of those runs.
+    /// the methods made by separate invocations). Pass the options of those runs: a file
+    /// made with other settings (its `config` key) is refused, naming the fields.
     #[arg(long)]
     pub replot: bool,
 }
@@ -227,7 +230,8 @@ pub struct CvCheckArgs {
     /// Seeds at a time, each with its own Python process.
     #[arg(long, value_parser = crate::args::count::<1, 256>, default_value_t = 2)]
     pub jobs: usize,
-    /// Seconds to wait for any reply of a gymnasium server before failing.
+    /// Deadline in seconds of every wait on Python (interpreter check, server start,
+    /// every reply); a child that misses it is killed.
     #[arg(long, value_parser = crate::args::seconds, default_value_t = 30.0)]
     pub timeout: f64,
 }

@@ -74,6 +74,7 @@ fn compare(
     env: &mut GymEnv<4>,
     rng: &Xoshiro128PlusPlus,
     n: u32,
+    stop: &AtomicBool,
 ) -> Result<Compare> {
     let mut rng = rng.clone();
     let (mut gl, mut ga) = (Box::new([0.0f32; PM]), Box::new([0.0f32; PM]));
@@ -83,6 +84,7 @@ fn compare(
     let (mut sqt_l, mut sqt_a) = (0.0f64, 0.0f64);
     let mut steps = 0u64;
     for _ in 0..n {
+        pool::check(stop)?;
         let mut r = rng.clone();
         let rl = lax.episode_gradient(env, &mut r, &mut gl, &mut sl);
         let rl = rl.map_err(|e| env.explain(e))?;
@@ -186,7 +188,7 @@ fn run_seed(
             control_variate: false,
             ..frozen
         })?;
-        let before = compare(&lax, &a2c, &mut env, &measure_rng, args.measure)?;
+        let before = compare(&lax, &a2c, &mut env, &measure_rng, args.measure, stop)?;
         let mut r = critic_rng.clone();
         train_critics(
             &mut lax,
@@ -196,7 +198,7 @@ fn run_seed(
             args.critic_steps,
             stop,
         )?;
-        let after = compare(&lax, &a2c, &mut env, &measure_rng, args.measure)?;
+        let after = compare(&lax, &a2c, &mut env, &measure_rng, args.measure, stop)?;
         out.push(CheckPoint {
             seed,
             trained_episodes: at,
@@ -222,8 +224,13 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
     let _claim = crate::output::claim(out, "rl-inverted-pendulum-cv")?;
     let start = Instant::now();
     let per_seed = run_pool(seeds.len(), args.jobs, "pendulum-cv", |k, stop| {
+        let opts = ServerOptions {
+            cancel: Some(stop.clone()),
+            ..opts.clone()
+        };
         run_seed(args, seeds[k], &opts, stop).map_err(|e| {
-            if e.is::<Stopped>() {
+            let e = pool::unless_stopped(stop, e);
+            if e.is::<Stopped>() || e.to_string() == crate::interrupt::MESSAGE {
                 return e;
             }
             format!("InvertedPendulum-v5 check seed {}: {e}", seeds[k]).into()

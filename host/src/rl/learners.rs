@@ -51,7 +51,7 @@ pub trait Env<const S: usize>: Environment<S> {
 
 impl Env<4> for CartPole {
     fn explain(&mut self, e: relax_core::Error) -> crate::Error {
-        e.into()
+        crate::gym::env::run_error(e)
     }
     fn bridge_stats(&self) -> Option<BridgeStats> {
         None

@@ -204,7 +204,57 @@ pub fn table(task: Task, runs: &[MethodRuns]) -> String {
     s
 }
 
-/// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg` (the bridge's tasks).
+/// Keys of a run's configuration that may differ between runs merged by `--replot`: the
+/// seeds (the file's name says which one it is) and the reply deadline (it changes no
+/// number).
+const MERGEABLE: [&str; 2] = ["seeds", "timeout_s"];
+
+/// The fields (other than [`MERGEABLE`]) where the stored configuration `have` differs from
+/// `want`, as `name: file X, now Y`.
+pub fn config_diff(have: &serde_json::Value, want: &serde_json::Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (h, w) = (
+        have.as_object().unwrap_or(&empty),
+        want.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = h.keys().chain(w.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown =
+        |v: Option<&serde_json::Value>| v.map_or_else(|| "absent".into(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| !MERGEABLE.contains(&k.as_str()) && h.get(*k) != w.get(*k))
+        .map(|k| format!("{k}: file {}, now {}", shown(h.get(k)), shown(w.get(k))))
+        .collect()
+}
+
+/// Refuses the run file `f` (parsed: `v`) unless it was made with `cfg` (up to
+/// [`MERGEABLE`]).
+fn check_config(f: &Path, v: &serde_json::Value, cfg: &RunConfig) -> Result<()> {
+    let have = v.get("config").ok_or_else(|| {
+        format!(
+            "{}: no configuration stored (written by an older relax); --replot cannot tell \
+             which settings made it: train again",
+            f.display()
+        )
+    })?;
+    // Both through the same text, so numbers compare as written.
+    let want: serde_json::Value = serde_json::from_str(&serde_json::to_string(cfg)?)?;
+    let diff = config_diff(have, &want);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: made with other settings than the options given now ({}); pass the options of \
+         that run, or train again",
+        f.display(),
+        diff.join("; ")
+    )
+    .into())
+}
+
+/// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg` (the bridge's tasks),
+/// refusing a file made with another configuration (see [`check_config`]).
 pub fn read_runs(dir: &Path, cfg: &RunConfig) -> Result<Vec<SeedRun>> {
     cfg.seeds
         .iter()
@@ -213,7 +263,9 @@ pub fn read_runs(dir: &Path, cfg: &RunConfig) -> Result<Vec<SeedRun>> {
                 .join("runs")
                 .join(format!("{}-seed{seed}.json", cfg.estimator));
             let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-            let v: serde_json::Value = serde_json::from_str(&text)?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            check_config(&f, &v, cfg)?;
             let field = |k: &str| -> Result<&serde_json::Value> {
                 v.get(k)
                     .ok_or_else(|| format!("{}: no field {k}", f.display()).into())

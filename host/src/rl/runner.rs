@@ -54,13 +54,23 @@ pub struct SeedRun {
 }
 
 /// ln of the mean over policy parameters of the sample variance of `n` episode gradients,
-/// and the steps those episodes took (NaN without episodes).
-fn log_variance(ep: &mut dyn Episodes, n: u32, rng: &mut Xoshiro128PlusPlus) -> Result<(f64, u64)> {
+/// and the steps those episodes took (NaN without episodes). Ends with [`Stopped`] between
+/// episodes once `stop` is raised.
+fn log_variance(
+    ep: &mut dyn Episodes,
+    n: u32,
+    rng: &mut Xoshiro128PlusPlus,
+    stop: &AtomicBool,
+) -> Result<(f64, u64)> {
     let mut g = Vec::new();
     let (mut s1, mut s2): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut steps = 0u64;
-    for _ in 0..n {
-        steps += ep.gradient(rng, &mut g)? as u64;
+    for k in 0..n {
+        pool::check(stop)?;
+        let st = ep
+            .gradient(rng, &mut g)
+            .map_err(|e| format!("episode {} of {n} of the measurement: {e}", k + 1))?;
+        steps += st as u64;
         if s1.is_empty() {
             s1 = vec![0.0; g.len()];
             s2 = vec![0.0; g.len()];
@@ -83,7 +93,8 @@ fn log_variance(ep: &mut dyn Episodes, n: u32, rng: &mut Xoshiro128PlusPlus) -> 
 
 /// Trains one seed of `cfg` (on the bridge, with its own server process started with
 /// `opts`). `progress` counts training episodes (a seed stopped when solved adds the ones
-/// it skips); the run ends early with [`Stopped`] when `stop` is raised.
+/// it skips); the run ends early with [`Stopped`] when `stop` is raised. An error names
+/// the episode it happened in.
 pub fn run_seed(
     cfg: &RunConfig,
     seed: u64,
@@ -103,11 +114,17 @@ pub fn run_seed(
         pool::check(stop)?;
         if cfg.var_every > 0 && (e - 1) % cfg.var_every == 0 {
             let n = cfg.task.var_episodes(cfg.var_episodes);
-            let (lv, st) = log_variance(ep.as_mut(), n, &mut measure_rng)?;
+            let (lv, st) = log_variance(ep.as_mut(), n, &mut measure_rng, stop).map_err(|x| {
+                pool::stopped_or(stop, x, |x| {
+                    format!("the variance measurement before training episode {e}: {x}")
+                })
+            })?;
             log_var.push((e - 1, lv));
             total_steps += st;
         }
-        let (ret, st) = ep.train(&mut rng)?;
+        let (ret, st) = ep
+            .train(&mut rng)
+            .map_err(|x| pool::stopped_or(stop, x, |x| format!("training episode {e}: {x}")))?;
         total_steps += st as u64;
         returns.push(ret);
         steps.push(st);
@@ -139,17 +156,35 @@ pub fn run_seed(
     })
 }
 
-/// Server options with a reply deadline of `timeout_s` seconds (at least 60 s for the start):
-/// prepares the Python environment first.
+/// Server options whose every deadline is `timeout_s` seconds (`--timeout`): the check of
+/// the interpreter, the server's start (its handshake: Python starts, imports gymnasium and
+/// makes the environment, 2-5 s here) and every reply. Prepares the Python environment
+/// first (a first install gets [`crate::gym::INSTALL_FACTOR`] times as long).
 pub fn server_options(timeout_s: f64) -> Result<ServerOptions> {
+    let t = Duration::try_from_secs_f64(timeout_s)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or("--timeout must be > 0 seconds")?;
     Ok(ServerOptions {
-        python: ensure_python()?,
+        python: ensure_python(t)?,
         timeouts: Timeouts {
-            startup: Duration::from_secs_f64(timeout_s.max(60.0)),
-            reply: Duration::from_secs_f64(timeout_s),
+            startup: t,
+            reply: t,
         },
         max_episode_steps: None,
+        cancel: None,
     })
+}
+
+/// The per-seed file `runs/<method>-seed<k>.json`: the run, and the configuration it ran
+/// with (`--replot` refuses to merge runs of another configuration).
+#[derive(Serialize)]
+pub struct RunFile<'a> {
+    /// The run.
+    #[serde(flatten)]
+    pub run: &'a SeedRun,
+    /// Its configuration.
+    pub config: &'a RunConfig,
 }
 
 /// One method's runs: its seeds' outcomes (in seed order) and the wall time until its last
@@ -191,16 +226,29 @@ pub fn run_all(
     let done = run_pool(tasks.len(), jobs, "rl", |i, stop| {
         let (c, k) = tasks[i];
         let (cfg, seed) = (&cfgs[c], cfgs[c].seeds[k]);
-        let r = run_seed(cfg, seed, opts[c].as_ref(), progress, stop).and_then(|r| {
+        // The server gives up any wait once the pool stops (it is then killed).
+        let opts = opts[c].clone().map(|o| ServerOptions {
+            cancel: Some(stop.clone()),
+            ..o
+        });
+        let r = run_seed(cfg, seed, opts.as_ref(), progress, stop).and_then(|r| {
             if cfg.bridge.is_some() {
                 let dir = results_dir(out, cfg.task.experiment())?.join("runs");
                 std::fs::create_dir_all(&dir)?;
-                write_json(&dir.join(format!("{}-seed{seed}.json", cfg.estimator)), &r)?;
+                let file = RunFile {
+                    run: &r,
+                    config: cfg,
+                };
+                write_json(
+                    &dir.join(format!("{}-seed{seed}.json", cfg.estimator)),
+                    &file,
+                )?;
             }
             Ok((r, start.elapsed().as_secs_f64()))
         });
         r.map_err(|e| {
-            if e.is::<Stopped>() {
+            let e = pool::unless_stopped(stop, e);
+            if e.is::<Stopped>() || e.to_string() == crate::interrupt::MESSAGE {
                 return e;
             }
             let (env, method) = (cfg.task.label(), cfg.estimator);
