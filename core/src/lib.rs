@@ -75,5 +75,10 @@ pub mod nn;
 pub mod optim;
 pub mod rl;
 
+/// The `rand_core` the core is built against (its RNG traits are in every `estimate`):
+/// use `relax_core::rand_core::{Rng, SeedableRng}` and pick an RNG crate built on the same
+/// `rand_core` version (e.g. `rand_xoshiro = "0.8"` for `rand_core` 0.10).
+pub use rand_core;
+
 pub(crate) use error::check_finite;
 pub use error::Error;
