@@ -72,6 +72,7 @@ mod error;
 pub mod estimator;
 pub mod math;
 pub mod nn;
+pub mod objective;
 pub mod optim;
 pub mod rl;
 
