@@ -74,6 +74,7 @@ pub mod math;
 pub mod nn;
 pub mod objective;
 pub mod optim;
+pub mod presets;
 pub mod rl;
 
 /// The `rand_core` the core is built against (its RNG traits are in every `estimate`):
