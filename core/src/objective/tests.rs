@@ -59,7 +59,9 @@ fn black_box_from_fn_is_the_closure() {
     assert_eq!(f.value(&[1.0, 0.0, 1.0]), quad(&[1.0, 0.0, 1.0]));
     let mut c = Concrete::<Bernoulli<3>, 3>::new(0.5).unwrap();
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
-    let e = c.estimate(&[0.0; 3], &mut with_grad(quad_grad), &mut rng).unwrap();
+    let e = c
+        .estimate(&[0.0; 3], &mut with_grad(quad_grad), &mut rng)
+        .unwrap();
     assert!(e.grad.iter().all(|g| g.is_finite()));
 }
 

@@ -8,7 +8,10 @@ fn toy(b: &[f32; 1]) -> f32 {
     (b[0] - 0.499) * (b[0] - 0.499)
 }
 
-fn run<E: Estimator<1, fn(&[f32; 1]) -> f32>>(e: &mut E, rng: &mut Xoshiro128PlusPlus) -> Estimate<1> {
+fn run<E: Estimator<1, fn(&[f32; 1]) -> f32>>(
+    e: &mut E,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Estimate<1> {
     let mut f: fn(&[f32; 1]) -> f32 = toy;
     let mut last = None;
     for k in 0..300 {
@@ -48,7 +51,10 @@ fn macros_name_the_types_the_builders_return() {
             rebar.estimate(&l, &mut f, &mut rng).unwrap(),
         ] {
             assert!(e.grad.iter().all(|g| g.is_finite()));
-            assert!(e.variance_loss.is_some(), "presets train their control variate");
+            assert!(
+                e.variance_loss.is_some(),
+                "presets train their control variate"
+            );
         }
     }
 }
