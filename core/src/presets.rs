@@ -63,7 +63,7 @@ pub type RelaxRebarCv<const D: usize, const H: usize, const P: usize> =
 pub type BernoulliRelaxRebar<const D: usize, const H: usize, const P: usize> =
     Relax<Bernoulli<D>, D, RelaxRebarCv<D, H, P>>;
 
-/// The type [`BernoulliRelax<D, H, P>`](presets::BernoulliRelax) with
+/// The type [`BernoulliRelax<D, H, P>`](crate::presets::BernoulliRelax) with
 /// `P = mlp_param_count(D, H, 1, 1)` filled in: `relax_core::bernoulli_relax!(8, 16)`.
 /// `D` and `H` must be constant expressions.
 #[macro_export]
@@ -77,7 +77,7 @@ macro_rules! bernoulli_relax {
     };
 }
 
-/// The type [`BernoulliRelaxRebar<D, H, P>`](presets::BernoulliRelaxRebar) with
+/// The type [`BernoulliRelaxRebar<D, H, P>`](crate::presets::BernoulliRelaxRebar) with
 /// `P = mlp_param_count(D, H, 1, 1)` filled in: `relax_core::bernoulli_relax_rebar!(8, 16)`.
 #[macro_export]
 macro_rules! bernoulli_relax_rebar {
