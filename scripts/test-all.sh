@@ -15,6 +15,12 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== core builds for thumbv7em-none-eabihf (no_std)"
 cargo build -p core --target thumbv7em-none-eabihf --release
+echo "== core with defmt::Format for thumbv7em-none-eabihf"
+cargo build -p core --target thumbv7em-none-eabihf --release --features defmt
+echo "== a user's no_std crate (examples/nostd-consumer) for thumbv7em-none-eabihf"
+cargo build --manifest-path examples/nostd-consumer/Cargo.toml --target thumbv7em-none-eabihf --release
+echo "== the core's docs: no rustdoc warnings (broken links included), every item documented"
+RUSTDOCFLAGS="-D warnings" cargo doc -p core --no-deps
 echo "== the commands of README.md and docs/ (short ones run, the rest parse)"
 ./scripts/check-docs.sh
 echo "== cargo test --workspace (optimized test profile)"

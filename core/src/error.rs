@@ -7,6 +7,7 @@ use core::fmt;
 /// that returns an error. Conversely every `Ok` estimate is finite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// A logit, parameter or input was NaN or infinite.
     NonFiniteInput,

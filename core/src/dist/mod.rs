@@ -33,6 +33,7 @@ pub(crate) fn clamp_noise(v: f32) -> f32 {
 
 /// A conditional sample `z~ ~ p(z | b, l)` with the coefficients of its Jacobian `dz~/dl`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Conditional<const D: usize> {
     /// The sample `z~`.
     pub z: [f32; D],

@@ -228,6 +228,7 @@ impl<Dist: Relaxed<D>, const D: usize, O: RelaxedObjective<D> + ?Sized> ControlV
 
 /// What the network of a [`NeuralCv`] sees of `z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CvInput {
     /// `z` itself (the VAE's `r_rho`, which sees the unsquashed logistic sample).
     Logits,

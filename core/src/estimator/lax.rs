@@ -10,6 +10,7 @@ use rand_core::Rng;
 
 /// One LAX estimate for the mean and log-std of `N` Gaussians.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GaussianEstimate<const N: usize> {
     /// Estimate of `d/dmu E[f(b)]`.
     pub grad_mean: [f32; N],

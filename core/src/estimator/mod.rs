@@ -73,6 +73,7 @@ pub trait RelaxedObjective<const D: usize>: Objective<D> {
 
 /// One gradient estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Estimate<const D: usize> {
     /// The estimate of `d/dl E[f(b)]`.
     pub grad: [f32; D],

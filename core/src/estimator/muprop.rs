@@ -24,6 +24,7 @@ use rand_core::Rng;
 /// One MuProp step: the gradient w.r.t. the logits and the gradients of the squared learning
 /// signal w.r.t. `eta` and the baseline.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MuPropStep<const N: usize> {
     /// The estimate of `d/dl E[f(b)]`.
     pub grad: [f32; N],

@@ -18,6 +18,7 @@ use rand_core::Rng;
 
 /// One NVIL step: the gradient w.r.t. the logits and what the baseline learns from.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NvilStep<const D: usize> {
     /// `(f(b) - B) d log p(b|l)/dl`.
     pub grad: [f32; D],

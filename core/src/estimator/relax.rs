@@ -13,6 +13,7 @@ use rand_core::Rng;
 
 /// The random draws of one RELAX/REBAR estimate.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Draw<const D: usize> {
     /// `z ~ p(z | l)`.
     pub z: [f32; D],
@@ -24,6 +25,7 @@ pub struct Draw<const D: usize> {
 
 /// How `z~` is coupled to `z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Coupling {
     /// Fresh noise for `z~` (the paper's appendix B).
     #[default]
@@ -91,6 +93,7 @@ pub fn relax_combine<Dist: Relaxed<D>, const D: usize>(
 /// A caller with its own control variate (e.g. a large network on the host) feeds these to
 /// its own mixed second derivative.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct VarianceDirections<const D: usize> {
     /// Coefficient of `c(z)` (always 0: `c(z)` enters `g` only through its gradient).
     pub alpha_z: f32,

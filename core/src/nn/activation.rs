@@ -2,6 +2,7 @@
 
 /// A hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Activation {
     /// `tanh(a)`.
     Tanh,

@@ -4,6 +4,7 @@ use crate::Error;
 
 /// Adam's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct AdamConfig {
     /// Step size (> 0).
     pub lr: f32,

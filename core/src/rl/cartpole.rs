@@ -80,6 +80,7 @@ pub struct CartPole {
 
 /// What one [`CartPole::step`] returns.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Step {
     /// The state after the step, `[x, x_dot, theta, theta_dot]`.
     pub obs: [f32; 4],

@@ -29,6 +29,7 @@ use rand_core::Rng;
 
 /// One environment step as the learners see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transition<const S: usize> {
     /// The next observation.
     pub obs: [f32; S],
@@ -69,6 +70,7 @@ impl Environment<4> for cartpole::CartPole {
 
 /// Hyperparameters shared by the policy-gradient learners.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct PgConfig {
     /// Adam step size of the policy.
     pub lr: f32,
@@ -127,6 +129,7 @@ impl PgConfig {
 
 /// What one episode gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct EpisodeReport {
     /// Undiscounted sum of rewards.
     pub ret: f32,

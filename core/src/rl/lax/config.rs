@@ -4,6 +4,7 @@ use crate::Error;
 
 /// Hyperparameters of the [`LaxLearner`](super::LaxLearner).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LaxConfig {
     /// Adam step size of the policy (mean network and log-std).
     pub lr: f32,

@@ -15,6 +15,7 @@ use rand_core::Rng;
 
 /// What one episode of the [`LaxLearner`] gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LaxReport {
     /// Undiscounted sum of rewards.
     pub ret: f32,
