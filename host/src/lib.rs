@@ -11,6 +11,8 @@
 //! | [`plot`] | PNG line plots with named series, labelled axes and legends |
 //! | [`output`] | results directories, CSV and JSON |
 //! | [`stats`] | variance, log-variance, rolling means |
+//! | [`datadir`] | where downloaded data sets live (`$RELAX_DATA`, the XDG data directory) |
+//! | [`datasets`] | `relax data`: verified downloads of MNIST, binarized MNIST, Fashion-MNIST |
 //! | [`seed`] | independent random streams from one seed |
 //! | [`rl`] | policy gradients (Table 2, Figure 5): CartPole (native and through [`gym`]), Lunar Lander, Inverted Pendulum; the frozen-policy variance check |
 //!
@@ -22,6 +24,8 @@
 
 pub mod args;
 pub mod bench;
+pub mod datadir;
+pub mod datasets;
 pub mod estimators;
 pub mod gym;
 pub mod interrupt;

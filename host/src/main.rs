@@ -33,6 +33,7 @@ enum Command {
     Bench(host::bench::BenchArgs),
     Rl(host::rl::RlArgs),
     Vae(host::vae::VaeArgs),
+    Data(host::datasets::DataArgs),
 }
 
 fn main() {
@@ -47,6 +48,7 @@ fn main() {
         Command::Bench(a) => host::bench::run_cli(a, &ctx),
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
+        Command::Data(a) => host::datasets::run(a, &ctx),
     };
     match result {
         Err(_) if host::interrupt::requested() => {

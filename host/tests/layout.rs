@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-const EXPERIMENTS: [&str; 4] = ["toy", "bench", "rl", "vae"];
+const EXPERIMENTS: [&str; 5] = ["toy", "bench", "rl", "vae", "datasets"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("host/src is readable") {
