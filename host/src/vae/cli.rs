@@ -32,6 +32,9 @@ pub enum DataArg {
     FashionMnist,
     /// Omniglot chardata.mat.
     Omniglot,
+    /// Larochelle & Murray's binarized MNIST (.amat; the paper's data; fixed binarization
+    /// only): `relax data fetch binarized-mnist`.
+    BinarizedMnist,
 }
 
 /// Discrete VAEs on binarized MNIST, Fashion-MNIST or Omniglot (section 6.2: Table 1,
@@ -58,9 +61,12 @@ pub struct VaeArgs {
     /// Data set.
     #[arg(long, value_enum, default_value_t = DataArg::Mnist)]
     pub data: DataArg,
-    /// Directory of the data (IDX files, or chardata.mat for Omniglot). Default: the
-    /// environment variable RELAX_MNIST_DIR / RELAX_FASHION_MNIST_DIR / RELAX_OMNIGLOT_DIR,
-    /// else ../shared/data/mnist (MNIST) or /usr/share/datasets/fashion-mnist.
+    /// Directory of the data (IDX files, chardata.mat for Omniglot, the three .amat files for
+    /// binarized MNIST). Default: the environment variable RELAX_MNIST_DIR /
+    /// RELAX_FASHION_MNIST_DIR / RELAX_OMNIGLOT_DIR / RELAX_BINARIZED_MNIST_DIR, else where
+    /// `relax data fetch` puts it ($RELAX_DATA/<data>, else $XDG_DATA_HOME/relax/<data> or
+    /// ~/.local/share/relax/<data>, if the files are there), else ../shared/data/mnist
+    /// (MNIST) or /usr/share/datasets/fashion-mnist.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Fixed (one draw from --binarization-seed) or dynamic binarization.
@@ -121,6 +127,7 @@ fn set_of(d: DataArg) -> DataSet {
         DataArg::Mnist => DataSet::Mnist,
         DataArg::FashionMnist => DataSet::FashionMnist,
         DataArg::Omniglot => DataSet::Omniglot,
+        DataArg::BinarizedMnist => DataSet::BinarizedMnist,
     }
 }
 
@@ -207,6 +214,9 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let set = set_of(a.data);
+    if set == DataSet::BinarizedMnist && a.binarization == BinarizationArg::Dynamic {
+        return Err(super::data::DYNAMIC_REFUSED.into());
+    }
     let name = format!("vae-{}-{}", set.label(), a.model.label());
     let claim = crate::output::claim(out, &name)?;
     let rdir = claim.dir().to_path_buf();

@@ -7,13 +7,15 @@
 //! - Omniglot: the training images are shuffled with seed 123 and the last 1,345 are held out
 //!   for validation (the reference code's split; a sixth of a smaller file); `testdata` is
 //!   the test set.
+//! - Binarized MNIST (Larochelle & Murray's `.amat` files, the paper's data): the bits are
+//!   given, 50,000 / 10,000 / 10,000 images; no binarization step, fixed only.
 //! - Binarization: *fixed* draws each pixel once, `x = 1[u < intensity]`, from a recorded
-//!   seed (the paper used Larochelle's fixed binarization of MNIST, which cannot be had here:
-//!   ours is a different, equally valid draw, so numbers are comparable in kind, not to the
-//!   decimal). *Dynamic* redraws the training pixels every time a batch is formed; validation
+//!   seed (the paper used Larochelle's fixed binarization of MNIST, `--data binarized-mnist`
+//!   after `relax data fetch binarized-mnist`; ours is a different, equally valid draw, so
+//!   numbers are comparable in kind, not to the decimal). *Dynamic* redraws the training pixels every time a batch is formed; validation
 //!   and test keep the fixed draw so that evaluations are comparable across epochs.
 
-use super::{idx, omniglot};
+use super::{amat, idx, omniglot};
 use crate::Result;
 use rand_core::Rng;
 use relax_core::math::uniform_open;
@@ -28,6 +30,8 @@ pub enum DataSet {
     FashionMnist,
     /// Omniglot 28 x 28 (`chardata.mat`).
     Omniglot,
+    /// Larochelle & Murray's fixed binarization of MNIST (`.amat` files).
+    BinarizedMnist,
 }
 
 impl DataSet {
@@ -37,6 +41,7 @@ impl DataSet {
             DataSet::Mnist => "mnist",
             DataSet::FashionMnist => "fashion-mnist",
             DataSet::Omniglot => "omniglot",
+            DataSet::BinarizedMnist => "binarized-mnist",
         }
     }
 
@@ -46,12 +51,27 @@ impl DataSet {
             DataSet::Mnist => "RELAX_MNIST_DIR",
             DataSet::FashionMnist => "RELAX_FASHION_MNIST_DIR",
             DataSet::Omniglot => "RELAX_OMNIGLOT_DIR",
+            DataSet::BinarizedMnist => "RELAX_BINARIZED_MNIST_DIR",
         }
     }
 
-    /// The directory to read: `flag`, else `$<env_var>`, else the default (MNIST:
-    /// `../shared/data/mnist` beside the checkout; Fashion-MNIST: Debian's
-    /// `/usr/share/datasets/fashion-mnist`; Omniglot has none).
+    /// The files whose presence marks a directory as holding this data set (what
+    /// `relax data fetch` writes).
+    pub fn marker_files(self) -> &'static [&'static str] {
+        match self {
+            DataSet::Mnist | DataSet::FashionMnist => {
+                &["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"]
+            }
+            DataSet::Omniglot => &["chardata.mat"],
+            DataSet::BinarizedMnist => &amat::FILES,
+        }
+    }
+
+    /// The directory to read: `flag`, else `$<env_var>`, else `<data root>/<label>` where
+    /// `relax data fetch` puts it (`$RELAX_DATA`, then the XDG data directory; only a
+    /// directory holding the files), else the default (MNIST: `../shared/data/mnist` beside
+    /// the checkout; Fashion-MNIST: Debian's `/usr/share/datasets/fashion-mnist`; Omniglot
+    /// and binarized MNIST have none).
     pub fn resolve_dir(self, flag: Option<&Path>) -> Result<PathBuf> {
         if let Some(p) = flag {
             return Ok(p.to_path_buf());
@@ -59,11 +79,21 @@ impl DataSet {
         if let Some(p) = std::env::var_os(self.env_var()) {
             return Ok(PathBuf::from(p));
         }
+        if let Some(p) = crate::datadir::installed(self.label(), self.marker_files()) {
+            return Ok(p);
+        }
         match self {
             DataSet::Mnist => Ok(PathBuf::from("../shared/data/mnist")),
             DataSet::FashionMnist => Ok(PathBuf::from("/usr/share/datasets/fashion-mnist")),
             DataSet::Omniglot => Err(format!(
                 "Omniglot: pass --data-dir (a directory holding chardata.mat) or set {}",
+                self.env_var()
+            )
+            .into()),
+            DataSet::BinarizedMnist => Err(format!(
+                "binarized MNIST: run `relax data fetch binarized-mnist`, or pass --data-dir (a \
+                 directory holding {}) or set {}",
+                amat::FILES.join(", "),
                 self.env_var()
             )
             .into()),
@@ -164,16 +194,7 @@ impl Data {
             Binarization::Fixed => &train.bits,
             Binarization::Dynamic => &train.gray,
         };
-        let mut train_mean = vec![0.0f64; pixels];
-        for row in src.chunks_exact(pixels) {
-            for (m, &v) in train_mean.iter_mut().zip(row) {
-                *m += v as f64;
-            }
-        }
-        let train_mean = train_mean
-            .iter()
-            .map(|m| (m / train.n as f64) as f32)
-            .collect();
+        let train_mean = column_mean(src, pixels);
         Ok(Self {
             set,
             pixels,
@@ -181,6 +202,40 @@ impl Data {
             valid,
             test,
             binarization,
+            binarization_seed,
+            train_mean,
+        })
+    }
+
+    /// Builds the splits from bits given as they are (binarized MNIST): no binarization step,
+    /// fixed; `binarization_seed` is only recorded.
+    pub fn from_bits(
+        set: DataSet,
+        pixels: usize,
+        train: Vec<f32>,
+        valid: Vec<f32>,
+        test: Vec<f32>,
+        binarization_seed: u64,
+    ) -> Result<Self> {
+        let split = |bits: Vec<f32>| -> Result<Split> {
+            if bits.is_empty() || !bits.len().is_multiple_of(pixels) {
+                return Err(format!("{}: bad sizes ({} values)", set.label(), bits.len()).into());
+            }
+            Ok(Split {
+                n: bits.len() / pixels,
+                gray: bits.clone(),
+                bits,
+            })
+        };
+        let (train, valid, test) = (split(train)?, split(valid)?, split(test)?);
+        let train_mean = column_mean(&train.bits, pixels);
+        Ok(Self {
+            set,
+            pixels,
+            train,
+            valid,
+            test,
+            binarization: Binarization::Fixed,
             binarization_seed,
             train_mean,
         })
@@ -194,6 +249,13 @@ impl Data {
         binarization_seed: u64,
     ) -> Result<Self> {
         match set {
+            DataSet::BinarizedMnist => {
+                if binarization == Binarization::Dynamic {
+                    return Err(DYNAMIC_REFUSED.into());
+                }
+                let [tr, va, te] = amat::FILES.map(|f| amat::read(&dir.join(f)));
+                Self::from_bits(set, amat::PIXELS, tr?, va?, te?, binarization_seed)
+            }
             DataSet::Mnist | DataSet::FashionMnist => {
                 let tr = idx::read(&idx::find(dir, "train-images-idx3-ubyte")?)?;
                 let te = idx::read(&idx::find(dir, "t10k-images-idx3-ubyte")?)?;
@@ -264,6 +326,23 @@ impl Data {
             }
         }
     }
+}
+
+/// The error for `--binarization dynamic` on binarized MNIST.
+pub const DYNAMIC_REFUSED: &str = "--binarization dynamic: binarized-mnist is already binary \
+    (Larochelle & Murray's fixed binarization, no grey levels to redraw); use --binarization \
+    fixed, or --data mnist for dynamic binarization";
+
+/// Mean of each column of `rows` (`n x pixels`).
+fn column_mean(rows: &[f32], pixels: usize) -> Vec<f32> {
+    let mut mean = vec![0.0f64; pixels];
+    for row in rows.chunks_exact(pixels) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    let n = (rows.len() / pixels).max(1) as f64;
+    mean.iter().map(|m| (m / n) as f32).collect()
 }
 
 /// Fisher-Yates.

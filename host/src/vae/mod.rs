@@ -1,10 +1,10 @@
 //! The discrete VAE experiments of section 6.2 (Table 1, Tables 3-4, Figure 4): sigmoid
-//! belief networks with 200 Bernoulli latents per layer trained on binarized MNIST,
-//! Fashion-MNIST or Omniglot by NVIL, MuProp, Concrete, REBAR, RELAX, RLOO or DisARM.
+//! belief networks with 200 Bernoulli latents per layer trained on binarized MNIST (ours or
+//! Larochelle's), Fashion-MNIST or Omniglot by NVIL, MuProp, Concrete, REBAR, RELAX, RLOO or DisARM.
 //!
 //! | module | what |
 //! |---|---|
-//! | [`idx`], [`omniglot`], [`data`] | IDX and `chardata.mat` loaders, splits, binarization |
+//! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
 //! | [`linalg`], [`layers`] | batched matrix products, dense layers with FD-checked derivatives |
 //! | [`model`] | the three architectures and the (relaxed) negative ELBO |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
@@ -15,6 +15,7 @@
 // as arguments, as the core does.
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 
+pub mod amat;
 pub mod cli;
 pub mod data;
 pub mod estimators;
