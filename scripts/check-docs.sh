@@ -32,6 +32,7 @@ SHORT=(
   "rl cartpole --seeds 2 --episodes 300"
   "rl inverted-pendulum --seeds 1 --episodes 30"
   "vae --model linear1 --estimator relax --epochs 1 --max-iters 200 --valid-limit 100 --no-test"
+  "data list"
 )
 
 parse_only=0
