@@ -355,7 +355,7 @@ fn write_amat(dir: &Path) {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                ((state >> 33) % 3 == 0) as u8
+                (state >> 33).is_multiple_of(3) as u8
             })
             .collect();
         host::vae::amat::write(&dir.join(name), &bits).unwrap();
