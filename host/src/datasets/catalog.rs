@@ -2,8 +2,9 @@
 //!
 //! Sources of the hashes (sizes and SHA-256 as tensorflow-datasets records them in
 //! `tensorflow_datasets/url_checksums/<name>.txt` of github.com/tensorflow/datasets):
-//! - MNIST: `mnist.txt` (the files of Google's cvdf mirror, byte-identical to LeCun's and
-//!   the ossci mirror torchvision uses: same sizes, and torchvision's MD5 sums agree);
+//! - MNIST: `mnist.txt` (recorded from Google's cvdf mirror; the ossci mirror torchvision
+//!   uses and LeCun's site serve the same original files, and a mirror serving other bytes,
+//!   e.g. a recompressed copy, fails verification and the next one is tried);
 //! - Fashion-MNIST: `fashion_mnist.txt`;
 //! - binarized MNIST (Larochelle & Murray): `binarized_mnist.txt`.
 //!
