@@ -33,6 +33,29 @@ enum Command {
     Bench(host::bench::BenchArgs),
     Rl(host::rl::RlArgs),
     Vae(host::vae::VaeArgs),
+    Report(ReportArgs),
+}
+
+/// Merges the runs of a sweep spread with --run-index (docs/cluster.md).
+///
+/// DIR is an experiment's directory, `<out>/<experiment>`; its name picks the merge:
+/// `toy` reads runs/*.json and writes what `relax toy` writes.
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// The experiment's directory, e.g. results/toy.
+    dir: PathBuf,
+}
+
+/// `relax report DIR`: the merge of the experiment DIR is named after.
+fn report(a: &ReportArgs) -> host::Result<()> {
+    match a.dir.file_name().and_then(|n| n.to_str()) {
+        Some("toy") => host::toy::merge(&a.dir),
+        _ => Err(format!(
+            "relax report {}: not a directory relax report knows (toy)",
+            a.dir.display()
+        )
+        .into()),
+    }
 }
 
 fn main() {
@@ -47,6 +70,7 @@ fn main() {
         Command::Bench(a) => host::bench::run_cli(a, &ctx),
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
+        Command::Report(a) => report(&a),
     };
     match result {
         Err(_) if host::interrupt::requested() => {
