@@ -114,6 +114,10 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
+    /// One run per estimator: --run-index I trains estimator I alone (its curves-*.csv and
+    /// summary-*.json); --report-only with the same options merges (docs/cluster.md).
+    #[command(flatten)]
+    pub sweep: crate::args::SweepArgs,
 }
 
 fn set_of(d: DataArg) -> DataSet {
@@ -208,8 +212,30 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let set = set_of(a.data);
     let name = format!("vae-{}-{}", set.label(), a.model.label());
-    let claim = crate::output::claim(out, &name)?;
-    let rdir = claim.dir().to_path_buf();
+    if a.sweep.list_runs {
+        for (i, k) in kinds.iter().enumerate() {
+            println!("{i}\t{name} {}", k.label());
+        }
+        return Ok(());
+    }
+    // --run-index: this estimator alone, under a lock of its own (runs/.lock-<I>).
+    let (kinds, _claim, rdir) = match a.sweep.run_index {
+        Some(i) => {
+            let k = *kinds.get(i).ok_or_else(|| {
+                format!("--run-index {i}: {} runs (see --list-runs)", kinds.len())
+            })?;
+            (
+                vec![k],
+                crate::output::claim_run(out, &name, i)?,
+                out.join(&name),
+            )
+        }
+        None => {
+            let c = crate::output::claim(out, &name)?;
+            let d = c.dir().to_path_buf();
+            (kinds, c, d)
+        }
+    };
     if a.report_only {
         let runs = report::gather(&rdir, a.model)?;
         check_gathered(&rdir, &a, seed, &runs)?;
@@ -295,6 +321,14 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let mut runs = Vec::new();
     for r in results {
         runs.push(r?);
+    }
+    if a.sweep.run_index.is_some() {
+        println!(
+            "wrote {}/{{curves,summary}}-{}.*",
+            rdir.display(),
+            kinds[0].label()
+        );
+        return Ok(());
     }
     #[derive(serde::Serialize)]
     struct Settings<'a> {
