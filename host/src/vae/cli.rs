@@ -237,6 +237,18 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         }
     };
     if a.report_only {
+        let configs: Vec<TrainConfig> = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
+        if let Some((settings, runs)) = super::sweep::read_runs(&rdir, &configs)? {
+            let title = format!(
+                "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
+                set.label(),
+                a.model.label()
+            );
+            let files = report::write_all(&rdir, &title, &settings, &runs)?;
+            print!("{}", report::table(&runs));
+            crate::output::print_written(&files);
+            return Ok(());
+        }
         let runs = report::gather(&rdir, a.model)?;
         check_gathered(&rdir, &a, seed, &runs)?;
         let title = format!(
@@ -322,50 +334,30 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     for r in results {
         runs.push(r?);
     }
-    if a.sweep.run_index.is_some() {
-        println!(
-            "wrote {}/{{curves,summary}}-{}.*",
-            rdir.display(),
-            kinds[0].label()
-        );
-        return Ok(());
-    }
-    #[derive(serde::Serialize)]
-    struct Settings<'a> {
-        data: &'static str,
-        data_dir: String,
-        train_images: usize,
-        valid_images: usize,
-        test_images: usize,
-        binarization: Binarization,
-        binarization_seed: u64,
-        model: ModelKind,
-        command: &'a str,
-        threads: usize,
-    }
     let command: String = std::env::args().collect::<Vec<_>>().join(" ");
     let title = format!(
         "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
         set.label(),
         a.model.label()
     );
-    let files = report::write_all(
-        &rdir,
-        &title,
-        &Settings {
-            data: set.label(),
-            data_dir: dir.display().to_string(),
-            train_images: data.train.n,
-            valid_images: data.valid.n,
-            test_images: data.test.n,
-            binarization: data.binarization,
-            binarization_seed: data.binarization_seed,
-            model: a.model,
-            command: &command,
-            threads: if jobs == 1 { cores } else { jobs },
-        },
-        &runs,
-    )?;
+    let settings = super::sweep::Settings {
+        data: set.label().to_string(),
+        data_dir: dir.display().to_string(),
+        train_images: data.train.n,
+        valid_images: data.valid.n,
+        test_images: data.test.n,
+        binarization: data.binarization,
+        binarization_seed: data.binarization_seed,
+        model: a.model,
+        command,
+        threads: if jobs == 1 { cores } else { jobs },
+    };
+    if let Some(i) = a.sweep.run_index {
+        let p = super::sweep::write_run(&rdir, i, &settings, &runs[0])?;
+        crate::output::print_written(&[p]);
+        return Ok(());
+    }
+    let files = report::write_all(&rdir, &title, &settings, &runs)?;
     print!("{}", report::table(&runs));
     for f in files {
         println!("wrote {}", f.display());
