@@ -51,7 +51,8 @@ fn report(a: &ReportArgs) -> host::Result<()> {
     match a.dir.file_name().and_then(|n| n.to_str()) {
         Some("toy") => host::toy::merge(&a.dir),
         _ => Err(format!(
-            "relax report {}: not a directory relax report knows (toy)",
+            "relax report {}: not a directory relax report knows (toy); RL and VAE sweeps \
+             merge with their own command plus --replot (rl) or --report-only (vae)",
             a.dir.display()
         )
         .into()),
