@@ -96,8 +96,10 @@ fn claim_dir(out: &Path, experiment: &str, lock_name: &str) -> io::Result<Claim>
     }
     // The lock file can exist and be locked in a directory that no longer takes new files
     // (a full disk, a read-only remount): probe with a real temporary file.
-    write_atomic(&dir.join(".probe"), b"")?;
-    fs::remove_file(dir.join(".probe")).map_err(|e| at(&dir, "--out: cannot remove in", e))?;
+    // Named per process: the `--run-index` runs of a sweep probe one directory at once.
+    let probe = dir.join(format!(".probe{}", std::process::id()));
+    write_atomic(&probe, b"")?;
+    fs::remove_file(&probe).map_err(|e| at(&dir, "--out: cannot remove in", e))?;
     Ok(Claim { dir, _lock: lock })
 }
 

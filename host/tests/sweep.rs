@@ -82,8 +82,23 @@ fn toy_runs_merged_equal_one_machine_and_bad_merges_are_refused() {
     );
     assert!(!many.exists(), "--list-runs writes nothing");
     ok(&one, &with(&[]));
-    for i in [3, 1, 0, 2] {
-        ok(&many, &with(&["--run-index", &i.to_string()]));
+    // All four at once, as the tasks of a job array: they share runs/ and must not collide.
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            Command::new(RELAX)
+                .arg("--out")
+                .arg(&many)
+                .args(with(&["--run-index", &i.to_string()]))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for t in tasks {
+        let o = t.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
     let dir = many.join("toy");
     ok(&many, &["report".into(), dir.display().to_string()]);
