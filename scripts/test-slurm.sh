@@ -27,13 +27,11 @@ fi
 
 T="$(mktemp -d /tmp/relax-slurm.XXXXXX)"
 chmod 755 "$T"
-pids=()
 cleanup() {
   local rc=$?
   for f in "$T"/slurmd.pid "$T"/slurmctld.pid "$T"/munged.pid; do
     [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.5
   for f in "$T"/slurmd.pid "$T"/slurmctld.pid "$T"/munged.pid; do
     [ -s "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
