@@ -61,3 +61,12 @@ if [ -z "${RELAX_FONT:-}" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSan
   _sudo apt-get update
   _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y fonts-dejavu-core
 fi
+
+# The Slurm test (scripts/test-slurm.sh, docs/cluster.md): Debian's Slurm controller, node
+# daemon, client commands and munge, for a private single-node cluster started by the test.
+if ! command -v slurmctld >/dev/null 2>&1 || ! command -v slurmd >/dev/null 2>&1 \
+  || ! command -v sbatch >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
+  echo "== apt-get install slurmctld slurmd slurm-client munge"
+  _sudo apt-get update
+  _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y slurmctld slurmd slurm-client munge
+fi

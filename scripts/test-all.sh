@@ -25,3 +25,5 @@ echo "== the commands of README.md and docs/ (short ones run, the rest parse)"
 ./scripts/check-docs.sh
 echo "== cargo test --workspace (optimized test profile)"
 cargo test --workspace
+echo "== a toy sweep as a Slurm job array on a private single-node Slurm, merged = one machine"
+./scripts/test-slurm.sh

@@ -97,3 +97,16 @@ mod tests {
         assert!(non_negative("-0.1").is_err() && finite("inf").is_err());
     }
 }
+
+/// `--list-runs` and `--run-index`: a multi-run command spread over machines, one run per
+/// process; the experiment's merge writes the results from the runs (docs/cluster.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SweepArgs {
+    /// List the independent runs, one line each (index, description), and exit; no work.
+    #[arg(long, conflicts_with = "run_index")]
+    pub list_runs: bool,
+    /// Compute only run I of --list-runs, into <out>/<experiment>/runs/; merge the runs
+    /// afterwards (docs/cluster.md).
+    #[arg(long, value_name = "I")]
+    pub run_index: Option<usize>,
+}

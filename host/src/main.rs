@@ -34,6 +34,30 @@ enum Command {
     Rl(host::rl::RlArgs),
     Vae(host::vae::VaeArgs),
     Data(host::datasets::DataArgs),
+    Report(ReportArgs),
+}
+
+/// Merges the runs of a sweep spread with --run-index (docs/cluster.md).
+///
+/// DIR is an experiment's directory, `<out>/<experiment>`; its name picks the merge:
+/// `toy` reads runs/*.json and writes what `relax toy` writes.
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// The experiment's directory, e.g. results/toy.
+    dir: PathBuf,
+}
+
+/// `relax report DIR`: the merge of the experiment DIR is named after.
+fn report(a: &ReportArgs) -> host::Result<()> {
+    match a.dir.file_name().and_then(|n| n.to_str()) {
+        Some("toy") => host::toy::merge(&a.dir),
+        _ => Err(format!(
+            "relax report {}: not a directory relax report knows (toy); RL and VAE sweeps \
+             merge with their own command plus --replot (rl) or --report-only (vae)",
+            a.dir.display()
+        )
+        .into()),
+    }
 }
 
 fn main() {
@@ -49,6 +73,7 @@ fn main() {
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
         Command::Data(a) => host::datasets::run(a, &ctx),
+        Command::Report(a) => report(&a),
     };
     match result {
         Err(_) if host::interrupt::requested() => {

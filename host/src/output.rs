@@ -49,10 +49,22 @@ impl Claim {
 pub fn claim(out: &Path, experiment: &str) -> crate::Result<Claim> {
     // The plots' font too is checked before the work, not after it.
     crate::plot::ensure_font()?;
-    Ok(claim_dir(out, experiment)?)
+    Ok(claim_dir(out, experiment, ".lock")?)
 }
 
-fn claim_dir(out: &Path, experiment: &str) -> io::Result<Claim> {
+/// Claims `<out>/<experiment>/runs/` for run `index` of a sweep (`--run-index`): like
+/// [`claim`], but the lock is `runs/.lock-<index>`, so the runs of a job array write side by
+/// side while a second process with the same index is refused. No font check: a run writes
+/// no plot (`relax report` does).
+pub fn claim_run(out: &Path, experiment: &str, index: usize) -> crate::Result<Claim> {
+    Ok(claim_dir(
+        out,
+        &format!("{experiment}/runs"),
+        &format!(".lock-{index}"),
+    )?)
+}
+
+fn claim_dir(out: &Path, experiment: &str, lock_name: &str) -> io::Result<Claim> {
     if out.exists() && !out.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotADirectory,
@@ -60,7 +72,7 @@ fn claim_dir(out: &Path, experiment: &str) -> io::Result<Claim> {
         ));
     }
     let dir = results_dir(out, experiment)?;
-    let lock_path = dir.join(".lock");
+    let lock_path = dir.join(lock_name);
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -84,8 +96,10 @@ fn claim_dir(out: &Path, experiment: &str) -> io::Result<Claim> {
     }
     // The lock file can exist and be locked in a directory that no longer takes new files
     // (a full disk, a read-only remount): probe with a real temporary file.
-    write_atomic(&dir.join(".probe"), b"")?;
-    fs::remove_file(dir.join(".probe")).map_err(|e| at(&dir, "--out: cannot remove in", e))?;
+    // Named per process: the `--run-index` runs of a sweep probe one directory at once.
+    let probe = dir.join(format!(".probe{}", std::process::id()));
+    write_atomic(&probe, b"")?;
+    fs::remove_file(&probe).map_err(|e| at(&dir, "--out: cannot remove in", e))?;
     Ok(Claim { dir, _lock: lock })
 }
 
@@ -248,6 +262,12 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+        let r0 = claim_run(&out, "exp", 0).expect("run 0 beside the experiment's claim");
+        claim_run(&out, "exp", 1).expect("run 1 beside run 0");
+        let again = claim_run(&out, "exp", 0).expect_err("run 0 twice");
+        assert!(again.to_string().contains("another relax run"), "{again}");
+        drop(r0);
+        fs::remove_dir_all(out.join("exp").join("runs")).unwrap();
         let file = out.join("exp").join("a.csv");
         let err = claim(&file, "x").expect_err("--out is a file");
         assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");

@@ -92,6 +92,15 @@ impl serde::Serialize for EstimatorId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for EstimatorId {
+    /// From the name it is written as (the run files of a sweep, read back by `relax report`).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown estimator {name:?}")))
+    }
+}
+
 /// How an estimator can be built for the quadratic objective.
 #[derive(Clone, Copy)]
 pub enum Build {

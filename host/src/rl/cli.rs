@@ -99,13 +99,21 @@ pub struct CartPoleArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1_000_000), default_value_t = 100)]
     pub var_episodes: u32,
     /// Run the hyperparameter grid search instead.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["list_runs", "run_index", "replot"])]
     pub grid: bool,
     /// Run gymnasium's CartPole-v1 through the bridge instead of the core's CartPole (RELAX
     /// and A2C; stops each seed when solved; 2 runs at a time; writes
     /// <out>/rl-cartpole-bridge/), to check the bridge against the native environment.
     #[arg(long)]
     pub bridge: bool,
+    /// Do not train: rewrite the results from the per-seed files
+    /// `<out>/<experiment>/runs/<method>-seed<k>.json` written by `--run-index` (pass the
+    /// options of those runs; a file made with other settings is refused).
+    #[arg(long)]
+    pub replot: bool,
+    /// The (method, seed) runs, one per process; `--replot` with the same options merges.
+    #[command(flatten)]
+    pub sweep: crate::args::SweepArgs,
 }
 
 /// Command-line options of `relax rl lunarlander`, `relax rl inverted-pendulum` (and of
@@ -183,6 +191,9 @@ pub struct GymArgs {
     /// made with other settings (its `config` key) is refused, naming the fields.
     #[arg(long)]
     pub replot: bool,
+    /// The (method, seed) runs, one per process; `--replot` with the same options merges.
+    #[command(flatten)]
+    pub sweep: crate::args::SweepArgs,
 }
 
 /// Options of `relax rl inverted-pendulum-cv`.

@@ -31,6 +31,7 @@ pub mod plots;
 pub mod pool;
 pub mod report;
 pub mod runner;
+pub mod sweep;
 pub mod task;
 
 pub use cli::{CartPoleArgs, CvCheckArgs, GymArgs, Pretrain, RlArgs, RlEnv};
@@ -55,6 +56,9 @@ pub fn run(args: RlArgs, ctx: &Ctx) -> Result<()> {
         RlEnv::Cartpole(a) if a.grid => grid::run(&a, ctx),
         RlEnv::Cartpole(a) => {
             let cfgs = cartpole_configs(&a, ctx.seed)?;
+            if let Some(r) = sweep_step(Task::CartPole, &cfgs, &a.sweep, a.replot, ctx) {
+                return r;
+            }
             train_and_report(Task::CartPole, cfgs, pool::cores(), ctx)
         }
         RlEnv::Lunarlander(g) => train(
@@ -120,7 +124,8 @@ fn bridge_args(a: &CartPoleArgs) -> GymArgs {
         jobs: 2,
         no_replay_cache: false,
         timeout: 30.0,
-        replot: false,
+        replot: a.replot,
+        sweep: a.sweep.clone(),
     }
 }
 
@@ -163,14 +168,38 @@ pub fn gym_configs(task: Task, seed: u64, args: &GymArgs) -> Result<Vec<RunConfi
         .collect()
 }
 
-/// A gymnasium task: trains (or with `--replot` rereads the per-seed files), writes, prints.
+/// A gymnasium task: trains (or with `--replot` rereads the per-seed files, or lists or runs
+/// one run of a sweep), writes, prints.
 fn train(task: Task, cfgs: Vec<RunConfig>, g: &GymArgs, ctx: &Ctx) -> Result<()> {
     if g.timeout.is_nan() || g.timeout <= 0.0 {
         return Err("--timeout must be > 0".into());
     }
-    if !g.replot {
-        return train_and_report(task, cfgs, g.jobs, ctx);
+    if let Some(r) = sweep_step(task, &cfgs, &g.sweep, g.replot, ctx) {
+        return r;
     }
+    train_and_report(task, cfgs, g.jobs, ctx)
+}
+
+/// `--list-runs`, `--run-index` or `--replot` when one is given (`None`: train them all).
+fn sweep_step(
+    task: Task,
+    cfgs: &[RunConfig],
+    s: &crate::args::SweepArgs,
+    replot: bool,
+    ctx: &Ctx,
+) -> Option<Result<()>> {
+    if s.list_runs {
+        sweep::list_runs(task, cfgs);
+        return Some(Ok(()));
+    }
+    if let Some(i) = s.run_index {
+        return Some(sweep::run_index(task, cfgs, i, ctx));
+    }
+    replot.then(|| merge(task, cfgs.to_vec(), ctx))
+}
+
+/// `--replot`: rewrites the results from the per-seed files of `cfgs`.
+fn merge(task: Task, cfgs: Vec<RunConfig>, ctx: &Ctx) -> Result<()> {
     let claim = crate::output::claim(&ctx.out, task.experiment())?;
     let dir = claim.dir().to_path_buf();
     let runs = cfgs

@@ -253,7 +253,8 @@ fn check_config(f: &Path, v: &serde_json::Value, cfg: &RunConfig) -> Result<()> 
     .into())
 }
 
-/// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg` (the bridge's tasks),
+/// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg` (written by the bridge's
+/// tasks and by `--run-index`),
 /// refusing a file made with another configuration (see [`check_config`]).
 pub fn read_runs(dir: &Path, cfg: &RunConfig) -> Result<Vec<SeedRun>> {
     cfg.seeds
@@ -298,11 +299,15 @@ pub fn read_runs(dir: &Path, cfg: &RunConfig) -> Result<Vec<SeedRun>> {
                 solved_at: field("solved_at")?.as_u64().map(|x| x as u32),
                 log_variance,
                 wall_seconds: field("wall_seconds")?.as_f64().unwrap_or(f64::NAN),
-                bridge: Some(BridgeCounters {
-                    resets: count("resets")?,
-                    live_steps: count("live_steps")?,
-                    replayed_steps: count("replayed_steps")?,
-                }),
+                // Native runs (no bridge) have no counters.
+                bridge: match cfg.bridge {
+                    None => None,
+                    Some(_) => Some(BridgeCounters {
+                        resets: count("resets")?,
+                        live_steps: count("live_steps")?,
+                        replayed_steps: count("replayed_steps")?,
+                    }),
+                },
                 steps_per_second: field("steps_per_second")?.as_f64().unwrap_or(f64::NAN),
             })
         })

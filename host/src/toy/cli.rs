@@ -55,11 +55,14 @@ pub struct ToyArgs {
     #[arg(long, value_parser = parser(Menu::Toy), value_delimiter = ',')]
     pub estimators: Vec<ToyEstimator>,
     /// Figure 3: hold theta at 0.5 and train only the control variates.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["list_runs", "run_index"])]
     pub fixed_theta: bool,
     /// Points on the u grid of Figure 3.
     #[arg(long, default_value_t = 1000, value_parser = crate::args::count::<2, 100_000_000>)]
     pub points: usize,
+    /// The (method, seed) runs; `relax report <out>/toy` merges them.
+    #[command(flatten)]
+    pub sweep: crate::args::SweepArgs,
 }
 
 /// Runs `relax toy`: trains, writes the results, prints the summary table.
@@ -81,6 +84,13 @@ pub fn run(a: ToyArgs, ctx: &Ctx) -> Result<()> {
     };
     if a.fixed_theta {
         return run_fixed_theta(&cfg, a.points, ctx);
+    }
+    if a.sweep.list_runs {
+        super::sweep::list_runs(&cfg);
+        return Ok(());
+    }
+    if let Some(i) = a.sweep.run_index {
+        return super::sweep::run_index(&cfg, i, ctx);
     }
     let claim = crate::output::claim(&ctx.out, "toy")?;
     let total = (cfg.estimators.len() * cfg.seeds.len() * cfg.steps) as u64;

@@ -10,8 +10,10 @@
 pub mod cli;
 pub mod fixed_theta;
 pub mod report;
+pub mod sweep;
 
 pub use cli::{run as run_cli, ToyArgs};
+pub use sweep::merge;
 
 use crate::estimators::{
     menu, BernoulliEstimator, BernoulliSpec, Build, EstimatorId, Menu, RelaxNet,
@@ -25,7 +27,7 @@ use relax_core::estimator::{Coupling, Estimate};
 use relax_core::math::sigmoid;
 use relax_core::nn::mlp_param_count;
 use relax_core::optim::{Adam, AdamConfig};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// The toy's methods are the registry's Toy menu ([`crate::estimators`]); `exact` is the
@@ -46,7 +48,7 @@ pub fn exact() -> ToyEstimator {
 pub type ToyRelax = RelaxNet<1, 10, { mlp_param_count(1, 10, 1, 1) }>;
 
 /// How RELAX and REBAR couple `z~` to `z` (command-line mirror of [`Coupling`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CouplingArg {
     /// `z~ = z` in value with the conditional derivative (the reference code's `force_same`).
@@ -65,7 +67,7 @@ impl From<CouplingArg> for Coupling {
 }
 
 /// Everything that defines a toy run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToyConfig {
     /// The target `t`.
     pub target: f32,
@@ -151,7 +153,7 @@ impl Method {
 }
 
 /// The recorded curves of one method under one seed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToyRun {
     /// The method.
     pub estimator: ToyEstimator,
@@ -163,7 +165,9 @@ pub struct ToyRun {
     pub theta: Vec<f64>,
     /// Exact loss at those steps.
     pub loss: Vec<f64>,
-    /// `ln(Var + 1e-20)` of `var_samples` fresh estimates at those steps (NaN for `Exact`).
+    /// `ln(Var + 1e-20)` of `var_samples` fresh estimates at those steps (NaN for `Exact`,
+    /// written as JSON null and read back as NaN).
+    #[serde(deserialize_with = "sweep::null_as_nan")]
     pub log_var: Vec<f64>,
     /// Evaluations of `f(b)` made by the training steps (not the measurements).
     pub train_f_evals: u64,
@@ -305,15 +309,20 @@ impl ToyResult {
     }
 }
 
+/// The independent runs of `cfg`, (method, seed) pairs, methods in `cfg.estimators` order
+/// and seeds inner: the order of [`ToyResult::runs`] and the numbering of `--run-index`.
+pub fn jobs(cfg: &ToyConfig) -> Vec<(ToyEstimator, u64)> {
+    cfg.estimators
+        .iter()
+        .flat_map(|&k| cfg.seeds.iter().map(move |&s| (k, s)))
+        .collect()
+}
+
 /// Runs every (method, seed) pair of `cfg` in parallel (rayon).
 pub fn run(cfg: &ToyConfig, progress: &(dyn Fn(u64) + Sync)) -> Result<ToyResult> {
     use rayon::prelude::*;
     let start = Instant::now();
-    let jobs: Vec<(ToyEstimator, u64)> = cfg
-        .estimators
-        .iter()
-        .flat_map(|&k| cfg.seeds.iter().map(move |&s| (k, s)))
-        .collect();
+    let jobs = jobs(cfg);
     let runs = jobs
         .par_iter()
         .map(|&(k, s)| {

@@ -120,6 +120,10 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
+    /// One run per estimator: --run-index I trains estimator I alone (its curves-*.csv and
+    /// summary-*.json); --report-only with the same options merges (docs/cluster.md).
+    #[command(flatten)]
+    pub sweep: crate::args::SweepArgs,
 }
 
 fn set_of(d: DataArg) -> DataSet {
@@ -218,9 +222,43 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         return Err(super::data::DYNAMIC_REFUSED.into());
     }
     let name = format!("vae-{}-{}", set.label(), a.model.label());
-    let claim = crate::output::claim(out, &name)?;
-    let rdir = claim.dir().to_path_buf();
+    if a.sweep.list_runs {
+        for (i, k) in kinds.iter().enumerate() {
+            println!("{i}\t{name} {}", k.label());
+        }
+        return Ok(());
+    }
+    // --run-index: this estimator alone, under a lock of its own (runs/.lock-<I>).
+    let (kinds, _claim, rdir) = match a.sweep.run_index {
+        Some(i) => {
+            let k = *kinds.get(i).ok_or_else(|| {
+                format!("--run-index {i}: {} runs (see --list-runs)", kinds.len())
+            })?;
+            (
+                vec![k],
+                crate::output::claim_run(out, &name, i)?,
+                out.join(&name),
+            )
+        }
+        None => {
+            let c = crate::output::claim(out, &name)?;
+            let d = c.dir().to_path_buf();
+            (kinds, c, d)
+        }
+    };
     if a.report_only {
+        let configs: Vec<TrainConfig> = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
+        if let Some((settings, runs)) = super::sweep::read_runs(&rdir, &configs)? {
+            let title = format!(
+                "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
+                set.label(),
+                a.model.label()
+            );
+            let files = report::write_all(&rdir, &title, &settings, &runs)?;
+            print!("{}", report::table(&runs));
+            crate::output::print_written(&files);
+            return Ok(());
+        }
         let runs = report::gather(&rdir, a.model)?;
         check_gathered(&rdir, &a, seed, &runs)?;
         let title = format!(
@@ -306,42 +344,30 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     for r in results {
         runs.push(r?);
     }
-    #[derive(serde::Serialize)]
-    struct Settings<'a> {
-        data: &'static str,
-        data_dir: String,
-        train_images: usize,
-        valid_images: usize,
-        test_images: usize,
-        binarization: Binarization,
-        binarization_seed: u64,
-        model: ModelKind,
-        command: &'a str,
-        threads: usize,
-    }
     let command: String = std::env::args().collect::<Vec<_>>().join(" ");
     let title = format!(
         "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
         set.label(),
         a.model.label()
     );
-    let files = report::write_all(
-        &rdir,
-        &title,
-        &Settings {
-            data: set.label(),
-            data_dir: dir.display().to_string(),
-            train_images: data.train.n,
-            valid_images: data.valid.n,
-            test_images: data.test.n,
-            binarization: data.binarization,
-            binarization_seed: data.binarization_seed,
-            model: a.model,
-            command: &command,
-            threads: if jobs == 1 { cores } else { jobs },
-        },
-        &runs,
-    )?;
+    let settings = super::sweep::Settings {
+        data: set.label().to_string(),
+        data_dir: dir.display().to_string(),
+        train_images: data.train.n,
+        valid_images: data.valid.n,
+        test_images: data.test.n,
+        binarization: data.binarization,
+        binarization_seed: data.binarization_seed,
+        model: a.model,
+        command,
+        threads: if jobs == 1 { cores } else { jobs },
+    };
+    if let Some(i) = a.sweep.run_index {
+        let p = super::sweep::write_run(&rdir, i, &settings, &runs[0])?;
+        crate::output::print_written(&[p]);
+        return Ok(());
+    }
+    let files = report::write_all(&rdir, &title, &settings, &runs)?;
     print!("{}", report::table(&runs));
     for f in files {
         println!("wrote {}", f.display());

@@ -102,7 +102,7 @@ impl DataSet {
 }
 
 /// How pixels become bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Binarization {
     /// One draw per pixel, from a recorded seed, for the whole run.
     Fixed,

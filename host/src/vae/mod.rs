@@ -25,6 +25,7 @@ pub mod linalg;
 pub mod model;
 pub mod omniglot;
 pub mod report;
+pub mod sweep;
 pub mod train;
 
 pub use cli::{run_cli, VaeArgs};

@@ -25,7 +25,9 @@ use crate::Result;
 use rand_core::Rng;
 
 /// Which architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 pub enum ModelKind {
     /// One stochastic layer, linear mappings.
     Linear1,

@@ -16,7 +16,7 @@ use relax_core::math::uniform_open;
 use std::time::Instant;
 
 /// One training run's settings.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Architecture.
     pub model: ModelKind,
@@ -72,7 +72,7 @@ impl TrainConfig {
 }
 
 /// One epoch's record.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct EpochRecord {
     /// 1-based epoch.
     pub epoch: usize,
@@ -89,7 +89,7 @@ pub struct EpochRecord {
 }
 
 /// A finished run.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
     /// Settings.
     pub config: TrainConfig,

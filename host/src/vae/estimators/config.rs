@@ -4,7 +4,7 @@ use crate::estimators::{menu, EstimatorId, Menu};
 
 /// Which gradient estimator trains the encoder: the VAE's own batched implementation of each
 /// estimator of the registry's Vae menu ([`crate::estimators`], where names and labels live).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EstimatorKind {
     /// REINFORCE with an input-dependent baseline `B(x)` (100 tanh units on `x - mean`)
     /// and a running-mean centring (Mnih & Gregor).
@@ -78,7 +78,7 @@ impl EstimatorKind {
 }
 
 /// Settings of an estimator.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct EstimatorConfig {
     /// Which one.
     pub kind: EstimatorKind,
