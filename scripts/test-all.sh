@@ -23,7 +23,8 @@ echo "== the core's docs: no rustdoc warnings (broken links included), every ite
 RUSTDOCFLAGS="-D warnings" cargo doc -p core --no-deps
 echo "== the commands of README.md and docs/ (short ones run, the rest parse)"
 ./scripts/check-docs.sh
-echo "== cargo test --workspace (optimized test profile)"
-cargo test --workspace
 echo "== a toy sweep as a Slurm job array on a private single-node Slurm, merged = one machine"
 ./scripts/test-slurm.sh
+# Last, so that the output ends with cargo test's summary.
+echo "== cargo test --workspace (optimized test profile)"
+cargo test --workspace
