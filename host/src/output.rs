@@ -222,6 +222,37 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<(
     write_atomic(path, &bytes)
 }
 
+/// `value` as a stored configuration reads back: serialized to JSON text and parsed again (an
+/// `f32` as JSON text is its shortest decimal, so comparing through text compares numbers as
+/// they were written).
+pub fn as_stored<T: Serialize + ?Sized>(value: &T) -> crate::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&serde_json::to_string(value)?)?)
+}
+
+/// The top-level fields, other than `ignore`, where a stored configuration `have` differs
+/// from `want` (both as [`as_stored`] gives them), as `name: file X, now Y`: what `--replot`
+/// and `--report-only` print when they refuse results made with other settings.
+pub fn config_diff(
+    have: &serde_json::Value,
+    want: &serde_json::Value,
+    ignore: &[&str],
+) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (h, w) = (
+        have.as_object().unwrap_or(&empty),
+        want.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = h.keys().chain(w.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let shown =
+        |v: Option<&serde_json::Value>| v.map_or_else(|| "absent".into(), |v| v.to_string());
+    keys.into_iter()
+        .filter(|k| !ignore.contains(&k.as_str()) && h.get(*k) != w.get(*k))
+        .map(|k| format!("{k}: file {}, now {}", shown(h.get(k)), shown(w.get(k))))
+        .collect()
+}
+
 /// Prints `wrote <path>` for each file.
 pub fn print_written(files: &[PathBuf]) {
     for f in files {

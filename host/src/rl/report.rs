@@ -7,7 +7,7 @@ use super::learners::learner_state_bytes;
 use super::plots;
 use super::runner::{BridgeCounters, MethodRuns, SeedRun};
 use super::task::{RunConfig, Task};
-use crate::output::{results_dir, write_json, CsvWriter};
+use crate::output::{as_stored, config_diff, results_dir, write_json, CsvWriter};
 use crate::{stats, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -209,25 +209,6 @@ pub fn table(task: Task, runs: &[MethodRuns]) -> String {
 /// number).
 const MERGEABLE: [&str; 2] = ["seeds", "timeout_s"];
 
-/// The fields (other than [`MERGEABLE`]) where the stored configuration `have` differs from
-/// `want`, as `name: file X, now Y`.
-pub fn config_diff(have: &serde_json::Value, want: &serde_json::Value) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let (h, w) = (
-        have.as_object().unwrap_or(&empty),
-        want.as_object().unwrap_or(&empty),
-    );
-    let mut keys: Vec<&String> = h.keys().chain(w.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let shown =
-        |v: Option<&serde_json::Value>| v.map_or_else(|| "absent".into(), |v| v.to_string());
-    keys.into_iter()
-        .filter(|k| !MERGEABLE.contains(&k.as_str()) && h.get(*k) != w.get(*k))
-        .map(|k| format!("{k}: file {}, now {}", shown(h.get(k)), shown(w.get(k))))
-        .collect()
-}
-
 /// Refuses the run file `f` (parsed: `v`) unless it was made with `cfg` (up to
 /// [`MERGEABLE`]).
 fn check_config(f: &Path, v: &serde_json::Value, cfg: &RunConfig) -> Result<()> {
@@ -238,9 +219,7 @@ fn check_config(f: &Path, v: &serde_json::Value, cfg: &RunConfig) -> Result<()> 
             f.display()
         )
     })?;
-    // Both through the same text, so numbers compare as written.
-    let want: serde_json::Value = serde_json::from_str(&serde_json::to_string(cfg)?)?;
-    let diff = config_diff(have, &want);
+    let diff = config_diff(have, &as_stored(cfg)?, &MERGEABLE);
     if diff.is_empty() {
         return Ok(());
     }

@@ -169,28 +169,10 @@ fn check_gathered(dir: &Path, a: &VaeArgs, seed: u64, runs: &[RunResult]) -> Res
         })?;
         let saved: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut saved = saved.get("config").cloned().unwrap_or_default();
-        // Through text, as the saved one was (an f32 as JSON text is its shortest decimal).
-        let mut now: serde_json::Value =
-            serde_json::from_str(&serde_json::to_string(&train_config(a, kind, seed))?)?;
-        for v in [&mut saved, &mut now] {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("epochs");
-            }
-        }
-        if saved != now {
-            let differ: Vec<String> = now
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, v)| saved.get(k.as_str()) != Some(v))
-                .map(|(k, v)| {
-                    format!(
-                        "{k}: run {} vs flags {v}",
-                        saved.get(k.as_str()).unwrap_or(&serde_json::Value::Null)
-                    )
-                })
-                .collect();
+        let saved = saved.get("config").cloned().unwrap_or_default();
+        let now = crate::output::as_stored(&train_config(a, kind, seed))?;
+        let differ = crate::output::config_diff(&saved, &now, &["epochs"]);
+        if !differ.is_empty() {
             return Err(format!(
                 "{}: made with other settings than these flags ({}); pass that run's flags or another --out",
                 path.display(),

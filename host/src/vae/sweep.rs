@@ -7,7 +7,7 @@
 use super::data::Binarization;
 use super::model::ModelKind;
 use super::train::{RunResult, TrainConfig};
-use crate::output::write_json;
+use crate::output::{as_stored, config_diff, write_json};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -95,15 +95,14 @@ pub fn read_runs(
         })?;
         let f: RunFile =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
-        // Both through text (an f32 as JSON text is its shortest decimal).
-        let want: serde_json::Value = serde_json::from_str(&serde_json::to_string(c)?)?;
-        if serde_json::from_str::<serde_json::Value>(&serde_json::to_string(&f.run.config)?)?
-            != want
-        {
+        let differ = as_stored(&f.run.config)
+            .and_then(|have| Ok(config_diff(&have, &as_stored(c)?, &[])))?;
+        if !differ.is_empty() {
             return Err(format!(
-                "{}: made with other settings than these flags; pass that run's flags or \
+                "{}: made with other settings than these flags ({}); pass that run's flags or \
                  another --out",
-                p.display()
+                p.display(),
+                differ.join("; ")
             )
             .into());
         }
