@@ -100,7 +100,7 @@ pub const SOLVE_WINDOW: usize = 100;
 /// core's [`ReturnWindow`] (the window the firmware keeps too): the window's returns summed
 /// in `f64`. For whole-number returns (CartPole, Inverted Pendulum) every sum is exact.
 pub fn mean100(returns: &[f32]) -> Vec<f64> {
-    let mut window = ReturnWindow::<SOLVE_WINDOW>::new();
+    let mut window = SolveWindow::new();
     returns
         .iter()
         .map(|&r| {
@@ -110,13 +110,22 @@ pub fn mean100(returns: &[f32]) -> Vec<f64> {
         .collect()
 }
 
-/// The first episode (1-based, at least 100) whose [`mean100`] is >= `threshold`.
+/// The last-100 window of the RL experiments.
+pub type SolveWindow = ReturnWindow<SOLVE_WINDOW>;
+
+/// Whether `window` says "solved": full, and its mean return (in `f64`, as [`mean100`]) at
+/// least `threshold`. The RL runner asks it after every episode.
+pub fn is_solved(window: &SolveWindow, threshold: f64) -> bool {
+    window.is_full() && window.mean_f64() >= threshold
+}
+
+/// The first episode (1-based, at least 100) at which [`is_solved`] holds.
 pub fn solved_at(returns: &[f32], threshold: f64) -> Option<u32> {
-    mean100(returns)
-        .iter()
-        .enumerate()
-        .find(|(i, m)| *i + 1 >= SOLVE_WINDOW && **m >= threshold)
-        .map(|(i, _)| i as u32 + 1)
+    let mut window = SolveWindow::new();
+    returns.iter().zip(1..).find_map(|(&r, episode)| {
+        window.push(r);
+        is_solved(&window, threshold).then_some(episode)
+    })
 }
 
 /// Median and 25th/75th percentiles across curves of possibly different lengths, over

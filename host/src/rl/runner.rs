@@ -14,7 +14,6 @@ use crate::gym::{ensure_python, ServerOptions, Timeouts};
 use crate::output::{results_dir, write_json};
 use crate::{seed, stats, Result};
 use rand_xoshiro::Xoshiro128PlusPlus;
-use relax_core::rl::ReturnWindow;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -109,7 +108,7 @@ pub fn run_seed(
     let threshold = cfg.task.threshold();
     let (mut returns, mut steps, mut solved, mut log_var) = (vec![], vec![], None, vec![]);
     let mut total_steps = 0u64;
-    let mut window = ReturnWindow::<{ stats::SOLVE_WINDOW }>::new();
+    let mut window = stats::SolveWindow::new();
     for e in 1..=cfg.episodes {
         pool::check(stop)?;
         if cfg.var_every > 0 && (e - 1) % cfg.var_every == 0 {
@@ -130,8 +129,7 @@ pub fn run_seed(
         steps.push(st);
         progress.fetch_add(1, Ordering::Relaxed);
         window.push(ret);
-        if solved.is_none() && window.is_full() && window.mean_f64() >= threshold {
-            // The first full window at the threshold: stats::solved_at of the returns so far.
+        if solved.is_none() && stats::is_solved(&window, threshold) {
             solved = Some(e);
             if cfg.stop_when_solved {
                 progress.fetch_add((cfg.episodes - e) as u64, Ordering::Relaxed);
