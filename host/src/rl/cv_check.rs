@@ -19,7 +19,7 @@ use super::learners::PENDULUM_MEAN_PARAMS as PM;
 use super::pool::{self, run_pool, Stopped};
 use super::runner::server_options;
 use crate::gym::{GymEnv, ServerOptions};
-use crate::output::{results_dir, write_json, CsvWriter};
+use crate::output::{write_json, CsvWriter};
 use crate::{seed, stats, Result};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use relax_core::rl::lax::{LaxConfig, PendulumLax};
@@ -221,7 +221,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
     }
     let opts = server_options(args.timeout)?;
     let seeds = crate::args::seed_range(first_seed, args.seeds)?;
-    let _claim = crate::output::claim(out, "rl-inverted-pendulum-cv")?;
+    let claim = crate::output::claim(out, "rl-inverted-pendulum-cv")?;
     let start = Instant::now();
     let per_seed = run_pool(seeds.len(), args.jobs, "pendulum-cv", |k, stop| {
         let opts = ServerOptions {
@@ -237,7 +237,7 @@ pub fn run(args: &CvCheckArgs, first_seed: u64, out: &Path) -> Result<Vec<CheckP
         })
     })?;
     let points: Vec<CheckPoint> = per_seed.into_iter().flatten().collect();
-    let dir = results_dir(out, "rl-inverted-pendulum-cv")?;
+    let dir = claim.dir();
     #[derive(Serialize)]
     struct Summary<'a> {
         env: &'static str,

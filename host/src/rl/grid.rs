@@ -8,7 +8,7 @@ use super::report::SolveStats;
 use super::runner::run_all;
 use super::task::{RunConfig, Task};
 use crate::estimators::EstimatorId;
-use crate::output::{results_dir, write_json, CsvWriter};
+use crate::output::{write_json, CsvWriter};
 use crate::{progress, Ctx, Result};
 use serde::Serialize;
 
@@ -100,7 +100,7 @@ pub fn grid_search(
 /// prints each estimator's best point.
 pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
     let seeds = crate::args::seed_range(ctx.seed, a.seeds)?;
-    let _claim = crate::output::claim(&ctx.out, "rl-cartpole-grid")?;
+    let claim = crate::output::claim(&ctx.out, "rl-cartpole-grid")?;
     let total = (a.estimator.len() * GRID_LR.len() * GRID_SCALE.len() * seeds.len()) as u64
         * a.episodes as u64;
     let per_estimator = progress::with_counter(total, "rl cartpole", "episodes", |counter| {
@@ -113,7 +113,7 @@ pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
             counter,
         )
     })?;
-    let dir = results_dir(&ctx.out, "rl-cartpole-grid")?;
+    let dir = claim.dir();
     let mut csv = CsvWriter::create(
         &dir.join("grid.csv"),
         &[
