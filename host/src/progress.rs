@@ -5,7 +5,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A bar of `total` `unit`s labelled `what`.
+/// A bar of `total` `unit`s labelled `what`. `unit` may carry more indicatif keys after the
+/// unit's name (the VAE passes `"iterations, {per_sec}"`).
 pub fn bar(total: u64, what: &str, unit: &str) -> ProgressBar {
     let pb = ProgressBar::new(total);
     let template =

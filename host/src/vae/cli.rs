@@ -9,7 +9,6 @@ use super::LATENTS;
 use crate::estimators::{parser, EstimatorId, Menu};
 use crate::Result;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -274,14 +273,11 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     );
     let configs: Vec<TrainConfig> = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
     let iters = (data.train.n / a.batch).min(a.max_iters.unwrap_or(usize::MAX));
-    let pb = ProgressBar::new((iters * a.epochs * configs.len()) as u64);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} iterations, {per_sec}, eta {eta}",
-        )
-        .expect("valid template"),
+    let pb = crate::progress::bar(
+        (iters * a.epochs * configs.len()) as u64,
+        &format!("vae {} {}", a.model.label(), set.label()),
+        "iterations, {per_sec}",
     );
-    pb.set_message(format!("vae {} {}", a.model.label(), set.label()));
     let log = Mutex::new(());
     // With --jobs 1 the runs go one after another and the evaluation of each uses every
     // core; with more jobs, the runs share a pool of that many threads.
