@@ -29,6 +29,7 @@ pub mod datasets;
 pub mod estimators;
 pub mod gym;
 pub mod interrupt;
+pub mod manifest;
 pub mod objective;
 pub mod output;
 pub mod plot;
