@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 ///
 /// Files go to <root>/<data set>/, where the root is --dir, else $RELAX_DATA, else
 /// $XDG_DATA_HOME/relax, else ~/.local/share/relax; `relax vae` looks there by itself.
-/// Every file is checked against a SHA-256 kept in the source (tensorflow-datasets' values)
-/// and written atomically: a failed or mismatched download leaves nothing behind.
+/// Every file is checked against a SHA-256 kept in the source (tensorflow-datasets' values;
+/// for Omniglot's chardata.mat, which has none, its git blob id in the IWAE repository) and
+/// written atomically: a failed or mismatched download leaves nothing behind.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// What to do.
