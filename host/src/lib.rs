@@ -24,6 +24,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod compare;
 pub mod datadir;
 pub mod datasets;
 pub mod estimators;

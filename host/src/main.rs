@@ -31,6 +31,7 @@ struct Cli {
 enum Command {
     Toy(host::toy::ToyArgs),
     Bench(host::bench::BenchArgs),
+    Compare(host::compare::CompareArgs),
     Rl(host::rl::RlArgs),
     Vae(host::vae::VaeArgs),
     Data(host::datasets::DataArgs),
@@ -71,6 +72,7 @@ fn main() {
     let result = match cli.command {
         Command::Toy(a) => host::toy::run_cli(a, &ctx),
         Command::Bench(a) => host::bench::run_cli(a, &ctx),
+        Command::Compare(a) => host::compare::run(a, &ctx),
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
         Command::Data(a) => host::datasets::run(a, &ctx),

@@ -85,7 +85,8 @@ where
     }
 }
 
-fn plain<const N: usize, E>(e: E) -> Box<dyn BernoulliEstimator<N>>
+/// A core estimator without learned parts behind the object-safe interface.
+pub fn plain<const N: usize, E>(e: E) -> Box<dyn BernoulliEstimator<N>>
 where
     E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
 {
@@ -95,7 +96,12 @@ where
     })
 }
 
-fn learning<const N: usize, E>(e: E, training: fn(&mut E, bool)) -> Box<dyn BernoulliEstimator<N>>
+/// A core estimator with a learned part and its training switch behind the object-safe
+/// interface.
+pub fn learning<const N: usize, E>(
+    e: E,
+    training: fn(&mut E, bool),
+) -> Box<dyn BernoulliEstimator<N>>
 where
     E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
 {
@@ -158,7 +164,8 @@ plain_builder!(straight_through, |s| {
     StraightThrough::<Bernoulli<N>, N>::new(s.concrete_temperature)?
 });
 
-pub(super) fn rebar<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `rebar` (`H` hidden units, `P` parameters of its network).
+pub fn rebar<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     _: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {
@@ -191,7 +198,8 @@ pub fn relax_net_cv<const N: usize, const H: usize, const P: usize>(
     )?)
 }
 
-pub(super) fn relax<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `relax` (`H` hidden units, `P` parameters of its network).
+pub fn relax<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     rng: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {
@@ -204,7 +212,8 @@ type RelaxRebarCv<const N: usize, const H: usize, const P: usize> =
 
 /// The VAE's control variate on the quadratic: `eta f(sigma_lambda(z)) + r_rho(z)`, `r_rho` a
 /// ReLU network on the logits.
-pub(super) fn relax_rebar<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `relax_rebar` (`H` hidden units, `P` parameters of its network).
+pub fn relax_rebar<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     rng: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {

@@ -9,11 +9,11 @@
 
 mod build;
 
-use build::{concrete, disarm, lax, rebar, reinforce, relax, relax_rebar, rloo, straight_through};
+use build::{concrete, disarm, lax, reinforce, rloo, straight_through};
 pub use build::{
-    relax_net_cv, BernoulliBuilder, BernoulliBuilders, BernoulliEstimator, BernoulliSpec,
-    GaussianBuilder, GaussianBuilders, GaussianEstimator, RelaxNet, RelaxNetCv, Wrapped,
-    HIDDEN_WIDE, RLOO_K, WIDE,
+    learning, plain, rebar, relax, relax_net_cv, relax_rebar, BernoulliBuilder, BernoulliBuilders,
+    BernoulliEstimator, BernoulliSpec, GaussianBuilder, GaussianBuilders, GaussianEstimator,
+    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, WIDE,
 };
 use relax_core::nn::mlp_param_count;
 
