@@ -30,7 +30,7 @@ pub fn averaged<const N: usize>(
     budget: u32,
     build: Build<N>,
 ) -> Option<Case<N>> {
-    (budget % cost == 0).then(|| Case {
+    budget.is_multiple_of(cost).then(|| Case {
         name,
         form: match budget / cost {
             1 => "one call".to_string(),
