@@ -12,12 +12,14 @@
 //! | [`Relax`] with any [`ControlVariate`] | yes | 1 (+ the control variate's) | `f(b)` |
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
+//! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
 //! variance loss of the step it took on the control variate (RELAX's Algorithm 2: the
 //! logits and the control variate are updated from the same sample).
 
+mod arms;
 mod concrete;
 mod cv;
 mod disarm;
@@ -28,6 +30,7 @@ mod reinforce;
 mod relax;
 mod rloo;
 
+pub use arms::{arms_combine, arms_draw, Arms};
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
