@@ -13,6 +13,7 @@
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
 //! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
+//! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
@@ -23,6 +24,7 @@ mod arms;
 mod concrete;
 mod cv;
 mod disarm;
+mod double_cv;
 mod lax;
 mod muprop;
 mod nvil;
@@ -34,6 +36,7 @@ pub use arms::{arms_combine, arms_draw, Arms};
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
+pub use double_cv::{double_cv_combine, DoubleCv, DoubleCvStep};
 pub use lax::{GaussianEstimate, Lax};
 pub use muprop::{muprop_combine, MuProp, MuPropStep};
 pub use nvil::{nvil_combine, Nvil, NvilStep};
