@@ -14,6 +14,7 @@
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
 //! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
 //! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
@@ -29,6 +30,7 @@ mod lax;
 mod muprop;
 mod nvil;
 mod reinforce;
+mod reinmax;
 mod relax;
 mod rloo;
 
@@ -41,6 +43,7 @@ pub use lax::{GaussianEstimate, Lax};
 pub use muprop::{muprop_combine, MuProp, MuPropStep};
 pub use nvil::{nvil_combine, Nvil, NvilStep};
 pub use reinforce::{MovingAverage, Reinforce};
+pub use reinmax::{reinmax_bernoulli, reinmax_categorical, ReinMax};
 pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
