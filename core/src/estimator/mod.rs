@@ -14,6 +14,7 @@
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
 //! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
 //! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
 //! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
@@ -33,6 +34,7 @@ mod reinforce;
 mod reinmax;
 mod relax;
 mod rloo;
+mod rodeo;
 
 pub use arms::{arms_combine, arms_draw, Arms};
 pub use concrete::{Concrete, StraightThrough};
@@ -48,6 +50,7 @@ pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
 pub use rloo::Rloo;
+pub use rodeo::Rodeo;
 
 use crate::Error;
 use rand_core::Rng;
