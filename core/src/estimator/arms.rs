@@ -1,36 +1,5 @@
 //! ARMS (Dimitriev & Zhou, ICML 2021, "ARMS: Antithetic-REINFORCE-Multi-Sample gradient for
 //! binary variables") for independent Bernoulli variables.
-//!
-//! `S >= 2` samples `b_1 .. b_S` share, in every coordinate `i`, uniforms `u_{1,i} .. u_{S,i}`
-//! that are each `U(0, 1)` but mutually antithetic: they come from the Dirichlet copula,
-//! `u_k = (1 - d_k)^{S-1}` with `d ~ Dirichlet(1, .., 1)` (`S` components), drawn afresh and
-//! independently for every coordinate. Then `b_{k,i} = 1[u_{k,i} < theta_i]`. Because the
-//! samples are dependent, the leave-one-out estimator (LOORF) is rescaled by the paper's
-//! debiasing factor:
-//!
-//! `g_i = S/(S-1) * 1/S sum_k (f(b_k) - fbar) (b_{k,i} - theta_i) * theta_i (1 - theta_i) / (theta_i - C(theta_i, theta_i))`
-//!
-//! with `fbar` the mean of the `S` values and `C(p, q) = P(u_1 < p, u_2 < q)
-//! = max(p^{1/(S-1)} + q^{1/(S-1)} - 1, 0)^{S-1}` the copula's bivariate CDF. Unbiased for any
-//! `f`: `E[b_{k,i} - theta_i | b_j] = rho_i (b_{j,i} - theta_i)` with
-//! `rho_i = (C - theta_i^2) / (theta_i (1 - theta_i))`, and the factor is `1 / (1 - rho_i)`.
-//!
-//! Conventions (all checked against `alekdimi/arms`, whose code agrees with the paper):
-//! - where `theta_i >= 1/2` (`l_i >= 0`) the coordinate uses `1 - u` instead of `u` (the copula
-//!   is most antithetic in its lower tail, so the rarer value of the bit gets it); the factor
-//!   is then `theta (1 - theta) / (q - C(q, q))` with `q = 1 - theta`. In both cases
-//!   `q = sigmoid(-|l_i|)` and the factor is `sigmoid(|l_i|) / (1 - C(q, q) / q)`, computed so.
-//! - the sum is computed in the equivalent pairwise form
-//!   `sum_k (f_k - fbar) b_{k,i} = 1/S sum_{k<j} (f_k - f_j)(b_{k,i} - b_{j,i})`, exact in
-//!   floating point when bits agree and free of the cancellation of `b - theta`.
-//! - `S = 2`: `Dirichlet(1, 1)` is `(v, 1 - v)` with `v ~ U(0, 1)`, so the pair is
-//!   `u` and `1 - u` and `C(q, q) = 0`: the estimator is DisARM's
-//!   `1/2 (f(b_1) - f(b_2)) (b_{1,i} - b_{2,i}) sigmoid(|l_i|)`. [`Arms`] with `S = 2` draws
-//!   one uniform per bit exactly as [`super::DisArm`] does (and flips no coordinate: for
-//!   `S = 2` the flip only swaps the two samples), so with the same generator it returns
-//!   DisARM's gradient bit for bit.
-//! - `S >= 3`: `d` is drawn as normalised exponentials `e_k = -log v_k` (`S` uniforms per bit,
-//!   as in the reference code).
 
 use super::{checked_value, Estimate, Estimator, Objective};
 use crate::dist::{Bernoulli, Relaxed};
@@ -38,9 +7,41 @@ use crate::math::{log_sigmoid, sigmoid, uniform_open};
 use crate::Error;
 use rand_core::Rng;
 
-/// ARMS with `S >= 2` antithetic samples of `N` Bernoulli bits (see the [module docs](self)
-/// for the equation). Unbiased; `S` evaluations of `f`; no relaxation and no learned
-/// parameters. `S = 2` is [`super::DisArm`], sample for sample.
+/// ARMS (Dimitriev & Zhou, ICML 2021, "ARMS: Antithetic-REINFORCE-Multi-Sample gradient
+/// for binary variables") with `S >= 2` antithetic samples of `N` Bernoulli bits (equation
+/// below). Unbiased; `S` evaluations of `f`; no relaxation and no learned parameters.
+/// `S = 2` is [`super::DisArm`], sample for sample.
+///
+/// `S >= 2` samples `b_1 .. b_S` share, in every coordinate `i`, uniforms `u_{1,i} .. u_{S,i}`
+/// that are each `U(0, 1)` but mutually antithetic: they come from the Dirichlet copula,
+/// `u_k = (1 - d_k)^{S-1}` with `d ~ Dirichlet(1, .., 1)` (`S` components), drawn afresh and
+/// independently for every coordinate. Then `b_{k,i} = 1[u_{k,i} < theta_i]`. Because the
+/// samples are dependent, the leave-one-out estimator (LOORF) is rescaled by the paper's
+/// debiasing factor:
+///
+/// `g_i = S/(S-1) * 1/S sum_k (f(b_k) - fbar) (b_{k,i} - theta_i) * theta_i (1 - theta_i) / (theta_i - C(theta_i, theta_i))`
+///
+/// with `fbar` the mean of the `S` values and `C(p, q) = P(u_1 < p, u_2 < q)
+/// = max(p^{1/(S-1)} + q^{1/(S-1)} - 1, 0)^{S-1}` the copula's bivariate CDF. Unbiased for any
+/// `f`: `E[b_{k,i} - theta_i | b_j] = rho_i (b_{j,i} - theta_i)` with
+/// `rho_i = (C - theta_i^2) / (theta_i (1 - theta_i))`, and the factor is `1 / (1 - rho_i)`.
+///
+/// Conventions (all checked against `alekdimi/arms`, whose code agrees with the paper):
+/// - where `theta_i >= 1/2` (`l_i >= 0`) the coordinate uses `1 - u` instead of `u` (the copula
+///   is most antithetic in its lower tail, so the rarer value of the bit gets it); the factor
+///   is then `theta (1 - theta) / (q - C(q, q))` with `q = 1 - theta`. In both cases
+///   `q = sigmoid(-|l_i|)` and the factor is `sigmoid(|l_i|) / (1 - C(q, q) / q)`, computed so.
+/// - the sum is computed in the equivalent pairwise form
+///   `sum_k (f_k - fbar) b_{k,i} = 1/S sum_{k<j} (f_k - f_j)(b_{k,i} - b_{j,i})`, exact in
+///   floating point when bits agree and free of the cancellation of `b - theta`.
+/// - `S = 2`: `Dirichlet(1, 1)` is `(v, 1 - v)` with `v ~ U(0, 1)`, so the pair is
+///   `u` and `1 - u` and `C(q, q) = 0`: the estimator is DisARM's
+///   `1/2 (f(b_1) - f(b_2)) (b_{1,i} - b_{2,i}) sigmoid(|l_i|)`. [`Arms`] with `S = 2` draws
+///   one uniform per bit exactly as [`super::DisArm`] does (and flips no coordinate: for
+///   `S = 2` the flip only swaps the two samples), so with the same generator it returns
+///   DisARM's gradient bit for bit.
+/// - `S >= 3`: `d` is drawn as normalised exponentials `e_k = -log v_k` (`S` uniforms per bit,
+///   as in the reference code).
 ///
 /// ```
 /// use relax_core::estimator::{Arms, Estimator};
@@ -128,8 +129,8 @@ fn debias<const S: usize>(l: f32) -> f32 {
 }
 
 /// The ARMS gradient from the samples of [`arms_draw`] and their values `fs`:
-/// `g_i = debias_i / (S (S-1)) sum_{k<j} (f_k - f_j)(b_{k,i} - b_{j,i})` (the
-/// [module docs](self)' equation). Refuses non-finite input, samples that are not bits
+/// `g_i = debias_i / (S (S-1)) sum_{k<j} (f_k - f_j)(b_{k,i} - b_{j,i})` ([`Arms`]'s
+/// equation). Refuses non-finite input, samples that are not bits
 /// ([`Error::InvalidAction`]), and a gradient that overflows ([`Error::NonFiniteGradient`]).
 pub fn arms_combine<const N: usize, const S: usize>(
     logits: &[f32; N],

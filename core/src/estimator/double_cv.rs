@@ -1,26 +1,5 @@
 //! Double control variates (Titsias & Shi, AISTATS 2022, arXiv 2111.05300) for independent
-//! Bernoulli variables: RLOO with a second, Taylor-expansion control variate built from the
-//! gradient of `f` at the discrete samples.
-//!
-//! `K >= 2` independent samples `b_1 .. b_K`, their values `f_k = f(b_k)` and gradients
-//! `nabla_k = df/dx` at `x = b_k`. With the score `s_k = b_k - theta`, the leave-one-out
-//! mean gradient `G_{-k} = 1/(K-1) sum_{j != k} nabla_j` and the first-order Taylor term
-//! `c_k = G_{-k} . s_k` (the expansion of `f` around the other samples, up to a constant that
-//! the leave-one-out baseline removes), the estimate is
-//!
-//! `g = 1/K sum_k (F_k - 1/(K-1) sum_{j != k} F_j) s_k + alpha Gbar * theta (1 - theta)`,
-//! `F_k = f_k - alpha c_k`, `Gbar = 1/K sum_k nabla_k`.
-//!
-//! The first sum is RLOO on the corrected values `F`; the last term is the exact expectation
-//! of what `alpha c_k s_k` took away (`E[s s^T] = diag(theta (1 - theta))`, and `G_{-k}` does
-//! not depend on `b_k`), so the estimate is unbiased for every `alpha`. `alpha` is a scalar
-//! learned online to minimise `|g|^2` (its derivative is exact: `g` is linear in `alpha`).
-//!
-//! Conventions: the reference code (`thjashin/double-cv`, `networks.py`, for `K = 2` and
-//! `K = 4` only) works with a loss and *adds* `alpha c_k`, initialising `alpha = 0`; here
-//! the Taylor term is subtracted, so the reference code's `alpha` is our `-alpha`, and
-//! `alpha = 1` subtracts the whole linear expansion. Both initialise at 0 (plain RLOO), as
-//! the reference code does; [`DoubleCv::with_alpha`] sets another start.
+//! Bernoulli variables: RLOO with a second, Taylor-expansion control variate.
 
 use super::{checked_relaxed, Estimate, Estimator, RelaxedObjective};
 use crate::dist::{Bernoulli, Relaxed};
@@ -41,7 +20,7 @@ pub struct DoubleCvStep<const N: usize> {
     pub alpha_grad: f32,
 }
 
-/// The Double CV estimate (the [module docs](self)' equation) from `K` samples `bs`, their
+/// The Double CV estimate ([`DoubleCv`]'s equation) from `K` samples `bs`, their
 /// values `fs`, the gradients `grads` of `f` at them, and `alpha`. Refuses non-finite input
 /// ([`Error::NonFiniteInput`], [`Error::NonFiniteObjective`]), `K < 2`
 /// ([`Error::InvalidHyperparameter`]), samples that are not bits ([`Error::InvalidAction`]),
@@ -115,8 +94,28 @@ pub fn double_cv_combine<const N: usize, const K: usize>(
     })
 }
 
-/// Double control variates with `K >= 2` samples of `N` Bernoulli bits (the
-/// [module docs](self)' equation) and `alpha` learned by Adam on `|g|^2`.
+/// Double control variates (Titsias & Shi, AISTATS 2022) with `K >= 2` samples of `N`
+/// Bernoulli bits and `alpha` learned by Adam on `|g|^2`.
+///
+/// `K >= 2` independent samples `b_1 .. b_K`, their values `f_k = f(b_k)` and gradients
+/// `nabla_k = df/dx` at `x = b_k`. With the score `s_k = b_k - theta`, the leave-one-out
+/// mean gradient `G_{-k} = 1/(K-1) sum_{j != k} nabla_j` and the first-order Taylor term
+/// `c_k = G_{-k} . s_k` (the expansion of `f` around the other samples, up to a constant that
+/// the leave-one-out baseline removes), the estimate is
+///
+/// `g = 1/K sum_k (F_k - 1/(K-1) sum_{j != k} F_j) s_k + alpha Gbar * theta (1 - theta)`,
+/// `F_k = f_k - alpha c_k`, `Gbar = 1/K sum_k nabla_k`.
+///
+/// The first sum is RLOO on the corrected values `F`; the last term is the exact expectation
+/// of what `alpha c_k s_k` took away (`E[s s^T] = diag(theta (1 - theta))`, and `G_{-k}` does
+/// not depend on `b_k`), so the estimate is unbiased for every `alpha`. `alpha` is a scalar
+/// learned online to minimise `|g|^2` (its derivative is exact: `g` is linear in `alpha`).
+///
+/// Conventions: the reference code (`thjashin/double-cv`, `networks.py`, for `K = 2` and
+/// `K = 4` only) works with a loss and *adds* `alpha c_k`, initialising `alpha = 0`; here
+/// the Taylor term is subtracted, so the reference code's `alpha` is our `-alpha`, and
+/// `alpha = 1` subtracts the whole linear expansion. Both initialise at 0 (plain RLOO), as
+/// the reference code does; [`DoubleCv::with_alpha`] sets another start.
 ///
 /// Each call evaluates the relaxed objective at the `K` hard samples (`x = b_k`: its value
 /// there is taken as `f(b_k)`, so the objective's relaxation must agree with `f` at the

@@ -1,30 +1,5 @@
 //! ReinMax (Liu, Zhu, Gao, Liu & Dong, NeurIPS 2023, "Bridging Discrete and Backpropagation:
 //! Straight-Through and Beyond"): a second-order straight-through estimator. **Biased.**
-//!
-//! Straight-through is the forward Euler step of an ODE between the class probabilities and
-//! a sample; ReinMax is Heun's method for the same ODE. For a sample `D ~ Cat(pi_0)`
-//! (one-hot), `pi_0 = softmax(l)`, and the gradient `g = df/dx` at `x = D`:
-//!
-//! `pi_1 = (D + softmax(l / tau)) / 2`,
-//! `grad_l = 2 J(pi_1)^T g - 1/2 J(pi_0)^T g`, with `J(p) = diag(p) - p p^T`
-//!
-//! (the backward pass of `pi_2 = 2 pi_1 - pi_0 / 2` where `pi_1` is the softmax of
-//! `stop_gradient(log pi_1 - l) + l`). Straight-through, for comparison, is `J(pi_0)^T g`.
-//!
-//! **Biased** for `E[f(b)]`: like straight-through it only sees `f` through its gradient at
-//! the sample; its error is of second order instead of first. (On a quadratic relaxation of
-//! a function of one bit, e.g. the enumeration tests' `sum (x_i - t_i)^2`, it is exact; the
-//! bias test in `reinmax/tests.rs` uses a cubic, where it is not.)
-//!
-//! Bernoulli: the two-class case with logits `(l_i, 0)` and outputs `(b_i, 1 - b_i)`, one per
-//! bit: `grad_i = g_i (2 p_1 (1 - p_1) - 1/2 p_0 (1 - p_0))`, `p_0 = sigmoid(l_i)`,
-//! `p_1 = (b_i + sigmoid(l_i / tau)) / 2`.
-//!
-//! Conventions: the temperature enters only `pi_1` (the sample is always drawn from
-//! `softmax(l)`), as in the text's algorithm and the authors' `microsoft/ReinMax` code, whose
-//! backward pass also subtracts the gradient's mean over classes (a no-op: `J(p)^T g` already
-//! sums to zero). The authors recommend `tau >= 1` and their code refuses `tau < 1`; here any
-//! `tau > 0` is accepted.
 
 use super::{check_temperature, checked_relaxed, Estimate, Estimator, RelaxedObjective};
 use crate::dist::{Bernoulli, Categorical, Relaxed};
@@ -33,8 +8,33 @@ use crate::Error;
 use core::marker::PhantomData;
 use rand_core::Rng;
 
-/// ReinMax for [`Bernoulli`] (`ReinMax<Bernoulli<N>, N>`) or [`Categorical`]
-/// (`ReinMax<Categorical<K>, K>`); see the [module docs](self) for the equations.
+/// ReinMax (Liu et al., NeurIPS 2023) for [`Bernoulli`] (`ReinMax<Bernoulli<N>, N>`) or
+/// [`Categorical`] (`ReinMax<Categorical<K>, K>`).
+///
+/// Straight-through is the forward Euler step of an ODE between the class probabilities and
+/// a sample; ReinMax is Heun's method for the same ODE. For a sample `D ~ Cat(pi_0)`
+/// (one-hot), `pi_0 = softmax(l)`, and the gradient `g = df/dx` at `x = D`:
+///
+/// `pi_1 = (D + softmax(l / tau)) / 2`,
+/// `grad_l = 2 J(pi_1)^T g - 1/2 J(pi_0)^T g`, with `J(p) = diag(p) - p p^T`
+///
+/// (the backward pass of `pi_2 = 2 pi_1 - pi_0 / 2` where `pi_1` is the softmax of
+/// `stop_gradient(log pi_1 - l) + l`). Straight-through, for comparison, is `J(pi_0)^T g`.
+///
+/// **Biased** for `E[f(b)]`: like straight-through it only sees `f` through its gradient at
+/// the sample; its error is of second order instead of first. (On a quadratic relaxation of
+/// a function of one bit, e.g. the enumeration tests' `sum (x_i - t_i)^2`, it is exact; the
+/// bias test in `reinmax/tests.rs` uses a cubic, where it is not.)
+///
+/// Bernoulli: the two-class case with logits `(l_i, 0)` and outputs `(b_i, 1 - b_i)`, one per
+/// bit: `grad_i = g_i (2 p_1 (1 - p_1) - 1/2 p_0 (1 - p_0))`, `p_0 = sigmoid(l_i)`,
+/// `p_1 = (b_i + sigmoid(l_i / tau)) / 2`.
+///
+/// Conventions: the temperature enters only `pi_1` (the sample is always drawn from
+/// `softmax(l)`), as in the text's algorithm and the authors' `microsoft/ReinMax` code, whose
+/// backward pass also subtracts the gradient's mean over classes (a no-op: `J(p)^T g` already
+/// sums to zero). The authors recommend `tau >= 1` and their code refuses `tau < 1`; here any
+/// `tau > 0` is accepted.
 ///
 /// **Biased** (second-order straight-through). Draws one sample `b` (from the distribution
 /// itself, not a relaxation), evaluates the relaxed objective there (`x = b`, whose value is

@@ -1,42 +1,6 @@
 //! RODEO (Shi, Zhou, Hwang, Titsias & Mackey, NeurIPS 2022, arXiv 2202.09497, "Gradient
 //! estimation with discrete Stein operators") for independent Bernoulli variables: RLOO with
 //! control variates made by a discrete Stein operator from a small learned function.
-//!
-//! **The Stein operator.** For `N` independent bits, the Gibbs Stein operator of `q(b|l)`
-//! (pick a coordinate uniformly, resample it from `q`) maps any function `h` to
-//! `(A h)(b) = 1/N sum_i q(not b_i) (h(b^(i)) - h(b))`, with `b^(i)` the bits `b` with bit `i`
-//! flipped and `q(not b_i)` the probability of the flipped value (`theta_i` if `b_i = 0`,
-//! `1 - theta_i` if `b_i = 1`). `E_q[(A h)(b)] = 0` for every `h`: a control variate that costs
-//! no evaluation of `f`. Applied coordinate-wise to `H(y) = h(y) (y - theta)` (the score
-//! times a scalar function) it gives a vector control variate for the gradient itself.
-//!
-//! **The estimator.** `K >= 2` independent samples `b_k`, their values `f_k` and gradients
-//! `nabla_k = df/dx` at `x = b_k`. For each `k` a function of `y` built from the *other*
-//! samples, the network `m` (2 inputs, 2 outputs) on the first-order Taylor expansion of `f`
-//! around each other sample:
-//!
-//! `(h_0, h_1)_k(y) = 1/(K-1) sum_{j != k} m(nabla_j . (y - b_j), f_j)`,
-//!
-//! `S_k = (A h_{0,k})(b_k)` (scalar), `C_k = (A [h_{1,k} (. - theta)])(b_k)` (vector), and
-//!
-//! `g = 1/K sum_k [ (f_k - 1/(K-1) sum_{j != k} (f_j + alpha S_j)) (b_k - theta) + beta C_k ]`.
-//!
-//! `S_j` and `C_k` have mean zero given the samples their functions are built from, so `g`
-//! is unbiased for every `alpha`, `beta` and network (trained or not). `alpha`, `beta` (Adam)
-//! and the network's weights (its own Adam) are learned online on `|g|^2` from the same
-//! samples, after the estimate, like RELAX's control variate; the derivatives are exact
-//! (checked against finite differences in the tests).
-//!
-//! Conventions. The paper text's general recipe was not available in full here; the form
-//! above is the one its authors' code (`thjashin/rodeo`, `networks.py`) runs for the results
-//! its README lists: `discrete_stein_avg` for `K = 2` and `discrete_stein_output_avg` for
-//! `K > 2` (at `K = 2` the two are the same), with the default (Gibbs) operator, `alpha`,
-//! `beta` initialised at 0 (plain RLOO until they learn), and the Taylor expansions fed to the
-//! network without gradient. That code's network is `Dense(100)` on each input, summed,
-//! LeakyReLU(0.3), `Dense(2)`: one hidden layer on the two inputs. Here it is any core
-//! [`Mlp`] with two inputs and two outputs (the core has no LeakyReLU; tanh in the tests and
-//! the host). Gradients here are of `f` itself (a loss in that code; the sign is absorbed by
-//! `alpha`, `beta` and the network).
 
 use super::{checked_relaxed, Estimate, Estimator, RelaxedObjective};
 use crate::dist::{Bernoulli, Relaxed};
@@ -46,8 +10,44 @@ use crate::optim::{Adam, AdamConfig};
 use crate::Error;
 use rand_core::Rng;
 
-/// RODEO with `K >= 2` samples of `N` Bernoulli bits and the control-variate network
-/// `Mlp<2, H, 2, L, P>` (see the [module docs](self) for the equation).
+/// RODEO (Shi et al., NeurIPS 2022) with `K >= 2` samples of `N` Bernoulli bits and the
+/// control-variate network `Mlp<2, H, 2, L, P>`.
+///
+/// **The Stein operator.** For `N` independent bits, the Gibbs Stein operator of `q(b|l)`
+/// (pick a coordinate uniformly, resample it from `q`) maps any function `h` to
+/// `(A h)(b) = 1/N sum_i q(not b_i) (h(b^(i)) - h(b))`, with `b^(i)` the bits `b` with bit `i`
+/// flipped and `q(not b_i)` the probability of the flipped value (`theta_i` if `b_i = 0`,
+/// `1 - theta_i` if `b_i = 1`). `E_q[(A h)(b)] = 0` for every `h`: a control variate that costs
+/// no evaluation of `f`. Applied coordinate-wise to `H(y) = h(y) (y - theta)` (the score
+/// times a scalar function) it gives a vector control variate for the gradient itself.
+///
+/// **The estimator.** `K >= 2` independent samples `b_k`, their values `f_k` and gradients
+/// `nabla_k = df/dx` at `x = b_k`. For each `k` a function of `y` built from the *other*
+/// samples, the network `m` (2 inputs, 2 outputs) on the first-order Taylor expansion of `f`
+/// around each other sample:
+///
+/// `(h_0, h_1)_k(y) = 1/(K-1) sum_{j != k} m(nabla_j . (y - b_j), f_j)`,
+///
+/// `S_k = (A h_{0,k})(b_k)` (scalar), `C_k = (A [h_{1,k} (. - theta)])(b_k)` (vector), and
+///
+/// `g = 1/K sum_k [ (f_k - 1/(K-1) sum_{j != k} (f_j + alpha S_j)) (b_k - theta) + beta C_k ]`.
+///
+/// `S_j` and `C_k` have mean zero given the samples their functions are built from, so `g`
+/// is unbiased for every `alpha`, `beta` and network (trained or not). `alpha`, `beta` (Adam)
+/// and the network's weights (its own Adam) are learned online on `|g|^2` from the same
+/// samples, after the estimate, like RELAX's control variate; the derivatives are exact
+/// (checked against finite differences in the tests).
+///
+/// Conventions. The paper text's general recipe was not available in full here; the form
+/// above is the one its authors' code (`thjashin/rodeo`, `networks.py`) runs for the results
+/// its README lists: `discrete_stein_avg` for `K = 2` and `discrete_stein_output_avg` for
+/// `K > 2` (at `K = 2` the two are the same), with the default (Gibbs) operator, `alpha`,
+/// `beta` initialised at 0 (plain RLOO until they learn), and the Taylor expansions fed to the
+/// network without gradient. That code's network is `Dense(100)` on each input, summed,
+/// LeakyReLU(0.3), `Dense(2)`: one hidden layer on the two inputs. Here it is any core
+/// [`Mlp`] with two inputs and two outputs (the core has no LeakyReLU; tanh in the tests and
+/// the host). Gradients here are of `f` itself (a loss in that code; the sign is absorbed by
+/// `alpha`, `beta` and the network).
 ///
 /// Each call evaluates the relaxed objective at the `K` hard samples (`x = b_k`; its value
 /// there is taken as `f(b_k)`, so the relaxation must agree with `f` at the vertices),
