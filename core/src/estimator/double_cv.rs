@@ -145,8 +145,8 @@ pub fn double_cv_combine<const N: usize, const K: usize>(
 /// ```
 #[derive(Debug, Clone)]
 pub struct DoubleCv<const N: usize, const K: usize> {
-    alpha: [f32; 1],
-    adam: Adam<1>,
+    pub(crate) alpha: [f32; 1],
+    pub(crate) adam: Adam<1>,
     training: bool,
 }
 

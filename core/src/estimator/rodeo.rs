@@ -81,11 +81,11 @@ use rand_core::Rng;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rodeo<const N: usize, const K: usize, const H: usize, const L: usize, const P: usize> {
-    net: Mlp<2, H, 2, L, P>,
+    pub(crate) net: Mlp<2, H, 2, L, P>,
     /// `[alpha, beta]`.
-    coef: [f32; 2],
-    adam_net: Adam<P>,
-    adam_coef: Adam<2>,
+    pub(crate) coef: [f32; 2],
+    pub(crate) adam_net: Adam<P>,
+    pub(crate) adam_coef: Adam<2>,
     training: bool,
 }
 
