@@ -26,7 +26,9 @@ use rand_core::Rng;
 /// `f`: `E[b_{k,i} - theta_i | b_j] = rho_i (b_{j,i} - theta_i)` with
 /// `rho_i = (C - theta_i^2) / (theta_i (1 - theta_i))`, and the factor is `1 / (1 - rho_i)`.
 ///
-/// Conventions (all checked against `alekdimi/arms`, whose code agrees with the paper):
+/// Conventions, checked against the authors' code (`alekdimi/arms`, `networks.py` and
+/// `toy_problem.py`; the paper's full text was not retrievable here, so the factor above is
+/// derived in these docs and proved by the enumeration tests rather than quoted):
 /// - where `theta_i >= 1/2` (`l_i >= 0`) the coordinate uses `1 - u` instead of `u` (the copula
 ///   is most antithetic in its lower tail, so the rarer value of the bit gets it); the factor
 ///   is then `theta (1 - theta) / (q - C(q, q))` with `q = 1 - theta`. In both cases

@@ -31,7 +31,8 @@ use rand_core::Rng;
 /// `p_1 = (b_i + sigmoid(l_i / tau)) / 2`.
 ///
 /// Conventions: the temperature enters only `pi_1` (the sample is always drawn from
-/// `softmax(l)`), as in the text's algorithm and the authors' `microsoft/ReinMax` code, whose
+/// `softmax(l)`), as in the authors' `microsoft/ReinMax` code (the paper's algorithm box was
+/// not retrievable here to compare with), whose
 /// backward pass also subtracts the gradient's mean over classes (a no-op: `J(p)^T g` already
 /// sums to zero). The authors recommend `tau >= 1` and their code refuses `tau < 1`; here any
 /// `tau > 0` is accepted.
