@@ -186,3 +186,66 @@ fn bad_input_is_refused_and_state_kept() {
         Some(Error::InvalidAction)
     );
 }
+
+/// Not a check: the total variance (sum over coordinates) of the black-box and
+/// gradient-using estimators at equal numbers of evaluations of `f`, at the first logit
+/// vector of the enumeration tests (learned parts trained 500 steps, then frozen). Run with
+/// `--nocapture` to see the table.
+#[test]
+fn equal_cost_variance_table() {
+    use crate::estimator::{Arms, DisArm, DoubleCv};
+    let l = bernoulli_logits3()[0];
+    let mut f = Quad { t: TARGET };
+    let n = N_SAMPLES / 4;
+    let mut v = |name: &str, e: &mut dyn FnMut(&mut Quad<3>) -> f64| {
+        std::println!("  {name:<24} {:.3e}", e(&mut f));
+    };
+    std::println!("total variance at {l:?}, f = sum (b - t)^2:");
+    macro_rules! var {
+        ($e:expr) => {
+            &mut |f: &mut Quad<3>| sample_stats(&mut $e, &l, f, 11, n).1.iter().sum::<f64>()
+        };
+    }
+    v(
+        "2 evals: RLOO K=2",
+        var!(Rloo::<Bernoulli<3>, 3, 2>::new().unwrap()),
+    );
+    v("2 evals: DisARM", var!(DisArm::<3>::new()));
+    v(
+        "2 evals: Double CV K=2",
+        var!({
+            let mut d = DoubleCv::<3, 2>::new(AdamConfig::new(0.01)).unwrap();
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(999);
+            for _ in 0..500 {
+                d.estimate(&l, &mut Quad { t: TARGET }, &mut rng).unwrap();
+            }
+            d.set_training(false);
+            d
+        }),
+    );
+    v("2 evals: RODEO K=2", var!(trained::<2>(&l, 7, [0.0, 0.0])));
+    v(
+        "3 evals: RLOO K=3",
+        var!(Rloo::<Bernoulli<3>, 3, 3>::new().unwrap()),
+    );
+    v("3 evals: ARMS S=3", var!(Arms::<3, 3>::new().unwrap()));
+    v(
+        "3 evals: Double CV K=3",
+        var!({
+            let mut d = DoubleCv::<3, 3>::new(AdamConfig::new(0.01)).unwrap();
+            let mut rng = Xoshiro128PlusPlus::seed_from_u64(999);
+            for _ in 0..500 {
+                d.estimate(&l, &mut Quad { t: TARGET }, &mut rng).unwrap();
+            }
+            d.set_training(false);
+            d
+        }),
+    );
+    v("3 evals: RODEO K=3", var!(trained::<3>(&l, 7, [0.0, 0.0])));
+    v(
+        "4 evals: RLOO K=4",
+        var!(Rloo::<Bernoulli<3>, 3, 4>::new().unwrap()),
+    );
+    v("4 evals: ARMS S=4", var!(Arms::<3, 4>::new().unwrap()));
+    v("4 evals: RODEO K=4", var!(trained::<4>(&l, 7, [0.0, 0.0])));
+}
