@@ -12,33 +12,45 @@
 //! | [`Relax`] with any [`ControlVariate`] | yes | 1 (+ the control variate's) | `f(b)` |
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
+//! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
+//! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
 //! variance loss of the step it took on the control variate (RELAX's Algorithm 2: the
 //! logits and the control variate are updated from the same sample).
 
+mod arms;
 mod concrete;
 mod cv;
 mod disarm;
+mod double_cv;
 mod lax;
 mod muprop;
 mod nvil;
 mod reinforce;
+mod reinmax;
 mod relax;
 mod rloo;
+mod rodeo;
 
+pub use arms::{arms_combine, arms_draw, Arms};
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
+pub use double_cv::{double_cv_combine, DoubleCv, DoubleCvStep};
 pub use lax::{GaussianEstimate, Lax};
 pub use muprop::{muprop_combine, MuProp, MuPropStep};
 pub use nvil::{nvil_combine, Nvil, NvilStep};
 pub use reinforce::{MovingAverage, Reinforce};
+pub use reinmax::{reinmax_bernoulli, reinmax_categorical, ReinMax};
 pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
 pub use rloo::Rloo;
+pub use rodeo::Rodeo;
 
 use crate::Error;
 use rand_core::Rng;
