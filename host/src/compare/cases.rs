@@ -4,7 +4,8 @@ use super::{Build, Case};
 use crate::estimators::{learning, plain, rebar, relax, relax_rebar, BernoulliSpec};
 use relax_core::dist::{Bernoulli, Categorical};
 use relax_core::estimator::{
-    Coupling, CvInput, DisArm, NeuralCv, Rebar, RebarCv, Reinforce, Relax, Rloo,
+    Arms, Coupling, CvInput, DisArm, DoubleCv, NeuralCv, Rebar, RebarCv, ReinMax, Reinforce, Relax,
+    Rloo, Rodeo,
 };
 use relax_core::nn::{mlp_param_count, Activation, Mlp};
 use relax_core::optim::AdamConfig;
@@ -76,6 +77,31 @@ macro_rules! rloo {
     };
 }
 
+/// A multi-sample estimator with `K = budget` (2, 3 or 4): `$make` gives the case for a
+/// const `K` (`$k` names it inside).
+macro_rules! per_k {
+    ($name:expr, $budget:expr, |$k:ident| $make:expr) => {
+        match $budget {
+            2 => {
+                const $k: usize = 2;
+                multi($name, 2, $make)
+            }
+            3 => {
+                const $k: usize = 3;
+                multi($name, 3, $make)
+            }
+            _ => {
+                const $k: usize = 4;
+                multi($name, 4, $make)
+            }
+        }
+    };
+}
+
+/// Hidden tanh units of RODEO's network (2 inputs, 2 outputs), as the registry's entry.
+const RODEO_H: usize = 10;
+type RodeoNet = Mlp<2, RODEO_H, 2, 1, { mlp_param_count(2, RODEO_H, 2, 1) }>;
+
 /// REINFORCE with its moving-average baseline, cost 1.
 fn reinforce<const N: usize, D: relax_core::dist::Relaxed<N> + 'static + Send + Sync>(
     budget: u32,
@@ -105,6 +131,22 @@ pub fn bernoulli<const N: usize, const H: usize, const P: usize>(budget: u32) ->
             budget,
             Box::new(|_| Ok(plain(DisArm::<N>::new()))),
         ),
+        Some(per_k!("arms", budget, |S| Box::new(|_| Ok(plain(Arms::<
+            N,
+            S,
+        >::new(
+        )?))))),
+        Some(per_k!("double-cv", budget, |K| Box::new(move |_| {
+            let e = DoubleCv::<N, K>::new(AdamConfig::new(s.lr))?;
+            Ok(learning(e, DoubleCv::<N, K>::set_training))
+        }))),
+        Some(per_k!("rodeo", budget, |K| Box::new(move |rng| {
+            let net = RodeoNet::new_random(Activation::Tanh, 1.0, rng);
+            let lr = AdamConfig::new(s.lr);
+            let e =
+                Rodeo::<N, K, RODEO_H, 1, { mlp_param_count(2, RODEO_H, 2, 1) }>::new(net, lr, lr)?;
+            Ok(learning(e, Rodeo::set_training))
+        }))),
         averaged(
             "rebar",
             3,
@@ -122,6 +164,12 @@ pub fn bernoulli<const N: usize, const H: usize, const P: usize>(budget: u32) ->
             3,
             budget,
             Box::new(move |rng| relax_rebar::<N, H, P>(&s, rng)),
+        ),
+        averaged(
+            "reinmax",
+            1,
+            budget,
+            Box::new(|_| Ok(plain(ReinMax::<Bernoulli<N>, N>::new(1.0)?))),
         ),
     ];
     v.into_iter().flatten().collect()
