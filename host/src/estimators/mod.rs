@@ -285,7 +285,7 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "S (3)",
         stream: 41,
-        menus: &[Toy, Bench],
+        menus: &[Toy, Bench, Vae],
         build: Build::Bernoulli(builders!(arms)),
     },
     Entry {
@@ -295,7 +295,7 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "K with gradient (2)",
         stream: 42,
-        menus: &[Toy, Bench],
+        menus: &[Toy, Bench, Vae],
         build: Build::Bernoulli(builders!(double_cv)),
     },
     Entry {

@@ -92,8 +92,8 @@ pub struct VaeArgs {
     /// Concrete's temperature.
     #[arg(long, default_value_t = 0.5, value_parser = crate::args::positive)]
     pub concrete_temperature: f32,
-    /// RLOO's samples per example.
-    #[arg(long, default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
+    /// Samples per example (evaluations of f) of RLOO, ARMS (2 to 4) and Double CV (2 to 4).
+    #[arg(long = "samples", alias = "rloo-k", default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
     pub rloo_k: usize,
     /// Minibatch size.
     #[arg(long, default_value_t = 24, value_parser = crate::args::count::<1, 10_000>)]
@@ -198,6 +198,19 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
                 .ok_or_else(|| format!("--estimator {id}: the VAE has no implementation of it"))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if a.model == ModelKind::Linear2 {
+        if let Some(k) = kinds
+            .iter()
+            .find(|k| matches!(k, EstimatorKind::Arms | EstimatorKind::DoubleCv))
+        {
+            return Err(format!(
+                "--estimator {}: implemented for the one-layer models (--model linear1 or \
+                 nonlinear), not linear2",
+                k.label()
+            )
+            .into());
+        }
+    }
     let set = set_of(a.data);
     if set == DataSet::BinarizedMnist && a.binarization == BinarizationArg::Dynamic {
         return Err(super::data::DYNAMIC_REFUSED.into());

@@ -22,6 +22,11 @@ pub enum EstimatorKind {
     Rloo,
     /// DisARM: antithetic pairs (per layer, 1 + layers evaluations of f).
     Disarm,
+    /// ARMS: `K` antithetic samples per example (one-layer models).
+    Arms,
+    /// Double control variates: RLOO with `K` samples and a Taylor control variate from
+    /// `df/db`, its coefficient learned (one-layer models).
+    DoubleCv,
 }
 
 impl EstimatorKind {
@@ -35,6 +40,8 @@ impl EstimatorKind {
             "relax" => EstimatorKind::Relax,
             "rloo" => EstimatorKind::Rloo,
             "disarm" => EstimatorKind::Disarm,
+            "arms" => EstimatorKind::Arms,
+            "double-cv" => EstimatorKind::DoubleCv,
             _ => return None,
         })
     }
@@ -57,6 +64,8 @@ impl EstimatorKind {
             EstimatorKind::Relax => "relax",
             EstimatorKind::Rloo => "rloo",
             EstimatorKind::Disarm => "disarm",
+            EstimatorKind::Arms => "arms",
+            EstimatorKind::DoubleCv => "double-cv",
         })
     }
 
@@ -73,6 +82,15 @@ impl EstimatorKind {
                 | EstimatorKind::Muprop
                 | EstimatorKind::Rebar
                 | EstimatorKind::Relax
+                | EstimatorKind::DoubleCv
+        )
+    }
+
+    /// Whether it takes `K` samples per example (`--samples`).
+    pub fn multi_sample(self) -> bool {
+        matches!(
+            self,
+            EstimatorKind::Rloo | EstimatorKind::Arms | EstimatorKind::DoubleCv
         )
     }
 }
@@ -84,7 +102,7 @@ pub struct EstimatorConfig {
     pub kind: EstimatorKind,
     /// Concrete's temperature.
     pub concrete_temperature: f32,
-    /// RLOO's samples per example.
+    /// Samples per example of RLOO, ARMS and Double CV (named for RLOO, the first).
     pub rloo_k: usize,
     /// Hidden ReLU layers (of 200) in RELAX's `r_rho`: 2 or 4.
     pub cv_depth: usize,

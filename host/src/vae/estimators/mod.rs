@@ -21,6 +21,7 @@
 //! (without the direct term), plus `weight_decay/2 |rho|^2` for RELAX's network.
 
 mod config;
+mod multi;
 mod passes;
 mod relaxed;
 
@@ -125,6 +126,26 @@ impl<const N: usize> VaeEstimator<N> {
         if cfg.kind == EstimatorKind::Rloo && cfg.rloo_k < 2 {
             return Err("RLOO needs at least 2 samples".into());
         }
+        if matches!(cfg.kind, EstimatorKind::Arms | EstimatorKind::DoubleCv) {
+            if !(2..=multi::MAX_SAMPLES).contains(&cfg.rloo_k) {
+                return Err(format!(
+                    "--samples {}: {} takes 2 to {} samples",
+                    cfg.rloo_k,
+                    cfg.kind.label(),
+                    multi::MAX_SAMPLES
+                )
+                .into());
+            }
+            if model.layers != 1 {
+                return Err(format!(
+                    "{} is implemented for the one-layer models (linear1, nonlinear), not {} \
+                     stochastic layers",
+                    cfg.kind.label(),
+                    model.layers
+                )
+                .into());
+            }
+        }
         if cfg.kind == EstimatorKind::Relax && !(cfg.cv_depth == 2 || cfg.cv_depth == 4) {
             return Err("RELAX's r_rho has 2 or 4 hidden layers".into());
         }
@@ -156,6 +177,7 @@ impl<const N: usize> VaeEstimator<N> {
                     }
                 }
             }
+            EstimatorKind::DoubleCv => eta.push(lay.vector(1)),
             _ => {}
         }
         let mut phi = vec![0.0f32; lay.len];
@@ -163,7 +185,12 @@ impl<const N: usize> VaeEstimator<N> {
             b.init(&mut phi, 1.0, rng);
         }
         for &o in &eta {
-            phi[o] = 1.0;
+            // Double CV's alpha starts at 0 (plain RLOO), as in the reference code.
+            phi[o] = if cfg.kind == EstimatorKind::DoubleCv {
+                0.0
+            } else {
+                1.0
+            };
             if cfg.kind == EstimatorKind::Muprop {
                 phi[o + 1] = 1.0;
             }
@@ -176,7 +203,7 @@ impl<const N: usize> VaeEstimator<N> {
             net.init(&mut phi, 0.0, rng);
         }
         let cap = batch
-            * if cfg.kind == EstimatorKind::Rloo {
+            * if cfg.kind.multi_sample() {
                 cfg.rloo_k
             } else {
                 1
@@ -246,7 +273,7 @@ impl<const N: usize> VaeEstimator<N> {
         let kind = self.cfg.kind;
         let p = model.pixels;
         let kk = model.layers;
-        let reps = if kind == EstimatorKind::Rloo {
+        let reps = if kind.multi_sample() {
             self.cfg.rloo_k
         } else {
             1
@@ -256,7 +283,11 @@ impl<const N: usize> VaeEstimator<N> {
             self.xrep[s * rows * p..(s + 1) * rows * p].copy_from_slice(&x[..rows * p]);
         }
         model.set_input(&mut self.hard, &self.xrep, b);
-        self.sample(model, theta, b, rng)?;
+        if kind == EstimatorKind::Arms {
+            self.sample_arms(model, theta, rows, reps, rng)?;
+        } else {
+            self.sample(model, theta, b, rng)?;
+        }
         let inv = 1.0 / b as f32;
         self.w_inv[..b].fill(inv);
         self.grad_phi.fill(0.0);
@@ -266,11 +297,17 @@ impl<const N: usize> VaeEstimator<N> {
         if kind == EstimatorKind::Concrete {
             self.concrete(model, theta, rows, grad)?;
         } else {
+            // Double CV also needs df/db: the backward pass leaves it from layer 0 on.
+            let f0 = if kind == EstimatorKind::DoubleCv {
+                0
+            } else {
+                kk
+            };
             model.backward(
                 theta,
                 &mut self.hard,
                 b,
-                kk,
+                f0,
                 Chain::Hard,
                 &self.w_inv[..b],
                 Some(grad),
@@ -351,6 +388,8 @@ impl<const N: usize> VaeEstimator<N> {
                     }
                 }
                 EstimatorKind::Disarm => self.disarm(model, theta, b)?,
+                EstimatorKind::Arms => self.arms(rows, reps)?,
+                EstimatorKind::DoubleCv => variance_loss += self.double_cv(rows, reps, train_cv)?,
                 EstimatorKind::Concrete => unreachable!(),
             }
             for k in 0..kk {

@@ -1,0 +1,154 @@
+//! ARMS and Double CV for the single-layer models: `K` samples per example (the rows of the
+//! batch repeated `K` times, as RLOO), combined per example by the core
+//! ([`arms_combine`], [`double_cv_combine`]).
+//!
+//! ARMS draws the `K` samples of an example together, antithetically (the core's
+//! [`arms_draw`]: the Dirichlet copula; `K = 2` is DisARM). Double CV takes the gradient of
+//! `f` at each hard sample, `df/db`, which the model's backward pass gives at `b` (the
+//! relaxed objective at a vertex, `log q` included), and learns its `alpha` per layer on the
+//! batch's mean `|g|^2` with the control-variate Adam.
+
+use super::*;
+use relax_core::estimator::{arms_combine, arms_draw, double_cv_combine};
+
+/// The largest `K` of ARMS and Double CV.
+pub const MAX_SAMPLES: usize = 4;
+
+/// `$body` with a const `$k` equal to the runtime `K` (2 to [`MAX_SAMPLES`]).
+macro_rules! with_k {
+    ($k_val:expr, |$k:ident| -> $t:ty $body:block) => {
+        match $k_val {
+            2 => {
+                const $k: usize = 2;
+                let r: $t = $body;
+                r
+            }
+            3 => {
+                const $k: usize = 3;
+                let r: $t = $body;
+                r
+            }
+            4 => {
+                const $k: usize = 4;
+                let r: $t = $body;
+                r
+            }
+            other => {
+                let r: $t = Err(format!("{other} samples: ARMS and Double CV take 2 to 4").into());
+                r
+            }
+        }
+    };
+}
+
+impl<const N: usize> VaeEstimator<N> {
+    /// ARMS' draw for the single layer: the `K` antithetic samples of each example `r` go to
+    /// rows `s * rows + r`; then `f` of every row.
+    pub(super) fn sample_arms<R: Rng + ?Sized>(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        rows: usize,
+        reps: usize,
+        rng: &mut R,
+    ) -> Result<()> {
+        let b = rows * reps;
+        model.encode_first(theta, &mut self.hard, b);
+        for r in 0..rows {
+            let l = *row::<N>(&self.hard.l[0], r);
+            let mut bs = [[0.0f32; N]; MAX_SAMPLES];
+            with_k!(reps, |K| -> Result<()> {
+                let drawn = arms_draw::<N, K, R>(&l, rng).map_err(|e| format!("ARMS: {e}"))?;
+                bs[..K].copy_from_slice(&drawn);
+                Ok(())
+            })?;
+            for (s, bk) in bs[..reps].iter().enumerate() {
+                let i = s * rows + r;
+                self.hard.s[0][i * N..(i + 1) * N].copy_from_slice(bk);
+                self.draws[0][i].b = *bk;
+            }
+        }
+        model.forward(theta, &mut self.hard, b, model.layers, Chain::Hard);
+        if let Some(bad) = self.hard.f[..b].iter().find(|v| !v.is_finite()) {
+            return Err(format!("non-finite ELBO {bad}").into());
+        }
+        Ok(())
+    }
+
+    /// The `K` samples and values of example `r`.
+    fn example(
+        &self,
+        r: usize,
+        rows: usize,
+        reps: usize,
+    ) -> ([[f32; N]; MAX_SAMPLES], [f32; MAX_SAMPLES]) {
+        let mut bs = [[0.0f32; N]; MAX_SAMPLES];
+        let mut fs = [0.0f32; MAX_SAMPLES];
+        for s in 0..reps {
+            let i = s * rows + r;
+            bs[s] = self.draws[0][i].b;
+            fs[s] = self.hard.f[i];
+        }
+        (bs, fs)
+    }
+
+    /// ARMS: each example's gradient, shared by its `K` rows (each `1 / (rows K)` of it).
+    pub(super) fn arms(&mut self, rows: usize, reps: usize) -> Result<()> {
+        let inv = 1.0 / (rows * reps) as f32;
+        for r in 0..rows {
+            let (bs, fs) = self.example(r, rows, reps);
+            let l = *row::<N>(&self.hard.l[0], r);
+            let g = with_k!(reps, |K| -> Result<[f32; N]> {
+                let bk: &[[f32; N]; K] = bs[..K].try_into().expect("K samples");
+                let fk: &[f32; K] = fs[..K].try_into().expect("K values");
+                arms_combine::<N, K>(&l, bk, fk).map_err(|e| format!("ARMS: {e}").into())
+            })?;
+            for s in 0..reps {
+                let i = s * rows + r;
+                add_scaled(&mut self.g[0][i * N..(i + 1) * N], &g, inv);
+            }
+        }
+        Ok(())
+    }
+
+    /// Double CV: each example's gradient from its samples, values and `df/db` (left in
+    /// `hard.ds[0]` by the backward pass, times `1 / b`); accumulates `d|g|^2/d alpha` (mean
+    /// over examples) and returns the mean `|g|^2`.
+    pub(super) fn double_cv(&mut self, rows: usize, reps: usize, train: bool) -> Result<f64> {
+        let b = (rows * reps) as f32;
+        let inv = 1.0 / b;
+        let o = self.cv.eta[0];
+        let alpha = self.cv.phi[o];
+        let mut loss = 0.0f64;
+        for r in 0..rows {
+            let (bs, fs) = self.example(r, rows, reps);
+            let l = *row::<N>(&self.hard.l[0], r);
+            let mut grads = [[0.0f32; N]; MAX_SAMPLES];
+            for (s, gs) in grads[..reps].iter_mut().enumerate() {
+                let i = s * rows + r;
+                for (g, &d) in gs.iter_mut().zip(&self.hard.ds[0][i * N..(i + 1) * N]) {
+                    *g = d * b;
+                }
+            }
+            let step = with_k!(
+                reps,
+                |K| -> Result<relax_core::estimator::DoubleCvStep<N>> {
+                    let bk: &[[f32; N]; K] = bs[..K].try_into().expect("K samples");
+                    let fk: &[f32; K] = fs[..K].try_into().expect("K values");
+                    let gk: &[[f32; N]; K] = grads[..K].try_into().expect("K gradients");
+                    double_cv_combine::<N, K>(&l, bk, fk, gk, alpha)
+                        .map_err(|e| format!("Double CV: {e}").into())
+                }
+            )?;
+            for s in 0..reps {
+                let i = s * rows + r;
+                add_scaled(&mut self.g[0][i * N..(i + 1) * N], &step.grad, inv);
+            }
+            loss += step.variance_loss as f64;
+            if train {
+                self.grad_phi[o] += step.alpha_grad / rows as f32;
+            }
+        }
+        Ok(loss / rows as f64)
+    }
+}
