@@ -24,6 +24,14 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf
   echo "== a user's no_std crate (examples/nostd-consumer) for $target"
   cargo build --manifest-path examples/nostd-consumer/Cargo.toml --target "$target" --release
 done
+# The firmware's real boards (defmt over RTT, flashed with probe-rs; docs/firmware.md):
+# each board's image links (its memory layout, the Pico's second-stage bootloader). The
+# QEMU images are built and run by the firmware_qemu* tests below.
+for board in stm32f411:thumbv7em-none-eabihf nrf52840:thumbv7em-none-eabihf \
+  pico:thumbv6m-none-eabi microbit:thumbv6m-none-eabi; do
+  echo "== firmware for the ${board%%:*} board links (${board#*:})"
+  (cd firmware && cargo build --release --target "${board#*:}" --features "${board%%:*}")
+done
 echo "== the core's docs: no rustdoc warnings (broken links included), every item documented"
 RUSTDOCFLAGS="-D warnings" cargo doc -p core --no-deps
 echo "== the commands of README.md and docs/ (short ones run, the rest parse)"
