@@ -6,10 +6,14 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   echo "== rustup component add rustfmt clippy"
   rustup component add rustfmt clippy
 fi
-if ! rustup target list --installed 2>/dev/null | grep -q '^thumbv7em-none-eabihf$'; then
-  echo "== rustup target add thumbv7em-none-eabihf"
-  rustup target add thumbv7em-none-eabihf
-fi
+# The microcontroller targets the core is built for and the firmware runs on under QEMU.
+for _relax_target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$_relax_target"; then
+    echo "== rustup target add $_relax_target"
+    rustup target add "$_relax_target"
+  fi
+done
+unset _relax_target
 
 # CartPole parity with gymnasium (tests/tests/gym_parity.rs): a Python virtual
 # environment in .venv at the repository root, with the versions pinned in
@@ -35,7 +39,7 @@ fi
 unset _relax_root _relax_gym
 
 # Firmware (firmware/, tests/tests/firmware_qemu.rs, scripts/firmware-measure.sh):
-# Debian's QEMU runs the Cortex-M4F image on netduinoplus2; flip-link is the firmware's
+# Debian's QEMU runs the firmware images (netduinoplus2, microbit, mps2-an505, virt); flip-link is the firmware's
 # linker wrapper (firmware/.cargo/config.toml); llvm-tools gives llvm-size and llvm-nm
 # for the size report. probe-rs (real boards only, a 15-minute build) is not installed
 # here: see docs/firmware.md.
@@ -43,6 +47,12 @@ if ! command -v qemu-system-arm >/dev/null 2>&1; then
   echo "== apt-get install qemu-system-arm"
   _sudo apt-get update
   _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+fi
+# qemu-system-riscv32 (the RISC-V firmware on QEMU's `virt`) is in qemu-system-misc.
+if ! command -v qemu-system-riscv32 >/dev/null 2>&1; then
+  echo "== apt-get install qemu-system-misc"
+  _sudo apt-get update
+  _sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-misc
 fi
 if ! command -v flip-link >/dev/null 2>&1; then
   echo "== cargo install flip-link"

@@ -1,11 +1,14 @@
-//! RELAX CartPole learner on a Cortex-M4F (STM32F411), also run under QEMU's
-//! `netduinoplus2`. See README.md for flashing a board and running under QEMU.
+//! RELAX CartPole learner on microcontrollers: Cortex-M4F (STM32F411, nRF52840; QEMU
+//! `netduinoplus2`), Cortex-M0/M0+ (micro:bit, Raspberry Pi Pico; QEMU `microbit`),
+//! Cortex-M33 (QEMU `mps2-an505`) and 32-bit RISC-V (QEMU `virt`). The board is a cargo
+//! feature (build.rs picks its memory layout); the architecture-specific parts (runtime,
+//! fault handler, halt) live in `platform`. See docs/firmware.md.
 //!
 //! Log lines (parsed by tests/tests/firmware_qemu.rs and scripts/firmware-measure.sh,
 //! keep them exactly):
 //!   `episode N return R mean100 M` (one per episode), then
 //!   `solved at episode N` or `not solved after N episodes`, then `stack_peak_bytes B`.
-//! Exit codes under QEMU: 0 solved, 2 not solved, 101 panic or HardFault.
+//! Exit codes under QEMU: 0 solved, 2 not solved, 101 panic or fault.
 
 #![no_std]
 #![no_main]
@@ -18,20 +21,21 @@ compile_error!(
 #[cfg(not(any(feature = "rtt", feature = "qemu")))]
 compile_error!("enable one defmt transport: feature `rtt` (board, default) or `qemu`");
 
+#[cfg(feature = "pico")]
+mod boot2;
+mod platform;
 mod stack;
 mod workload;
 
-use cortex_m_rt::{entry, exception, ExceptionFrame};
 #[cfg(feature = "rtt")]
 use defmt_rtt as _;
 #[cfg(feature = "qemu")]
 use defmt_semihosting as _;
-// On panic: prints the message through defmt, then `udf`, which lands in `HardFault`.
-use panic_probe as _;
 
 /// Exit codes, shared with the QEMU test.
 const EXIT_SOLVED: i32 = 0;
 const EXIT_NOT_SOLVED: i32 = 2;
+/// A panic, a HardFault (Cortex-M) or an exception (RISC-V): see `platform`.
 const EXIT_FAULT: i32 = 101;
 
 /// Marks the start of one environment step. The QEMU instruction-count plugin
@@ -41,13 +45,16 @@ const EXIT_FAULT: i32 = 101;
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn bench_mark() {
-    cortex_m::asm::nop();
+    platform::nop();
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
+    platform::init();
     defmt::info!(
-        "firmware start: seed {=u64:#x}, stack region {=u32} bytes",
+        "firmware start: board {=str}, seed {=u64:#x}, stack region {=u32} bytes",
+        env!("FIRMWARE_BOARD"),
         workload::SEED,
         stack::region_bytes()
     );
@@ -82,15 +89,6 @@ fn main() -> ! {
     exit(code)
 }
 
-/// Any fault (and every panic, through panic-probe's `udf`) ends the program, so a run
-/// under QEMU terminates instead of spinning in cortex-m-rt's default handler. It logs
-/// nothing through defmt: the fault may have hit inside a log call, and re-entering the
-/// logger would panic inside the fault handler and lock the core up.
-#[exception]
-unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
-    exit(EXIT_FAULT)
-}
-
 /// Ends the program with `code`: QEMU's exit status under `qemu`; on a board a
 /// breakpoint, which makes `probe-rs run` stop and return.
 fn exit(code: i32) -> ! {
@@ -100,7 +98,7 @@ fn exit(code: i32) -> ! {
     {
         let _ = code;
         loop {
-            cortex_m::asm::bkpt();
+            platform::breakpoint();
         }
     }
 }
