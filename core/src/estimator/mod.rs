@@ -12,6 +12,8 @@
 //! | [`Relax`] with any [`ControlVariate`] | yes | 1 (+ the control variate's) | `f(b)` |
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
+//! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking, importance-weighted) | yes | 2 | `f(b)` |
+//! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
@@ -28,6 +30,9 @@ mod reinforce;
 mod relax;
 mod rloo;
 
+mod coupled_disarm;
+mod indecater;
+
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
@@ -39,6 +44,9 @@ pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
 pub use rloo::Rloo;
+
+pub use coupled_disarm::{CoupledDisArm, CoupledPair};
+pub use indecater::IndeCateR;
 
 use crate::Error;
 use rand_core::Rng;
