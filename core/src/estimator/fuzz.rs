@@ -245,4 +245,12 @@ impl<const N: usize> State for DisArm<N> {
     fn state(&self, _out: &mut Vec<f32>) {}
 }
 
+impl<const D: usize, const K: usize, const N: usize> State for super::IndeCateR<D, K, N> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
+impl<const D: usize, const K: usize, const N: usize> State for super::CoupledDisArm<D, K, N> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
 mod tests;
