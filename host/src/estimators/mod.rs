@@ -37,6 +37,10 @@ pub enum Menu {
     Rl,
     /// `relax vae` (discrete VAEs).
     Vae,
+    /// Categorical problems (`D` categoricals of `K` classes): no experiment offers this menu
+    /// yet; the categorical comparison will. The toy, the bench and the VAE are Bernoulli, and
+    /// their default runs take their whole menus (`scripts/check-refactor.sh` pins them).
+    Categorical,
 }
 
 /// An estimator of the registry, named by its entry's command-line name.
@@ -138,7 +142,7 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-use Menu::{Bench, Rl, Toy, Vae};
+use Menu::{Bench, Categorical, Rl, Toy, Vae};
 
 /// Every estimator the host knows, in the order menus list them; `registry!(extra)` appends
 /// entries (the tests add one).
@@ -275,6 +279,26 @@ macro_rules! registry {
         f_evals: "1 (a learned state-value baseline)",
         stream: 15,
         menus: &[Rl],
+        build: Build::None,
+    },
+    Entry {
+        name: "coupled-disarm",
+        label: "Coupled DisARM",
+        color: (196, 156, 148),
+        unbiased: true,
+        f_evals: "2",
+        stream: 40,
+        menus: &[Categorical],
+        build: Build::None,
+    },
+    Entry {
+        name: "indecater",
+        label: "IndeCateR",
+        color: (174, 199, 232),
+        unbiased: true,
+        f_evals: "1 + D (K - 1)",
+        stream: 41,
+        menus: &[Categorical],
         build: Build::None,
     },
     $($extra),*
