@@ -253,4 +253,10 @@ impl<const D: usize, const K: usize, const N: usize> State for super::CoupledDis
     fn state(&self, _out: &mut Vec<f32>) {}
 }
 
+impl<const D: usize, const K: usize, const N: usize, const S: usize> State
+    for super::Carms<D, K, N, S>
+{
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
 mod tests;

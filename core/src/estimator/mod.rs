@@ -14,6 +14,7 @@
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
 //! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking, importance-weighted) | yes | 2 | `f(b)` |
 //! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
+//! | [`Carms`] (`D` categoricals of `K` classes, `S` copula-antithetic samples; stick-breaking) | yes | S | `f(b)` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
@@ -30,6 +31,7 @@ mod reinforce;
 mod relax;
 mod rloo;
 
+mod carms;
 mod coupled_disarm;
 mod indecater;
 
@@ -45,6 +47,7 @@ pub use relax::{
 };
 pub use rloo::Rloo;
 
+pub use carms::Carms;
 pub use coupled_disarm::{CoupledDisArm, CoupledPair};
 pub use indecater::IndeCateR;
 

@@ -384,6 +384,10 @@ fn fuzz_categorical_products() {
         43,
         nothing,
     );
+    let mut c = crate::estimator::Carms::<1, 4, 4, 3>::new().unwrap();
+    fuzz("CARMS 1x4 S=3", &mut c, 46, nothing);
+    let mut c = crate::estimator::Carms::<2, 3, 6, 4>::new().unwrap();
+    fuzz("CARMS 2x3 S=4", &mut c, 47, nothing);
     let mut r = Reinforce::<crate::dist::CategoricalProduct<2, 3, 6>, 6>::new();
     fuzz("REINFORCE CatProduct 2x3", &mut r, 44, nothing);
 }
