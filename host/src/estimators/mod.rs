@@ -301,6 +301,16 @@ macro_rules! registry {
         menus: &[Categorical],
         build: Build::None,
     },
+    Entry {
+        name: "carms",
+        label: "CARMS (stick-breaking)",
+        color: (255, 187, 120),
+        unbiased: true,
+        f_evals: "S",
+        stream: 42,
+        menus: &[Categorical],
+        build: Build::None,
+    },
     $($extra),*
     ] };
 }
