@@ -147,3 +147,56 @@ fn needs_two_samples_and_counts_s_evaluations() {
     assert_eq!((e.f_evals, calls), (5, 5));
     assert!(e.grad[..3].iter().sum::<f32>().abs() < 1e-6);
 }
+
+/// Not a check: the per-coordinate variance of each categorical estimator at its cost, on the
+/// `D = 2 x K = 3` joint table (logits of the first product above), printed for comparison.
+/// IndeCateR costs `1 + D (K - 1) = 5` evaluations.
+#[test]
+fn variance_at_cost_is_printed() {
+    use crate::dist::CategoricalProduct;
+    use crate::estimator::testing::sample_stats;
+    use crate::estimator::{CoupledDisArm, IndeCateR, Rloo};
+    type P = CategoricalProduct<2, 3, 6>;
+    let l = LOGITS23[0];
+    let mut f = joint_table::<2, 3, 6>(6);
+    let n = 20_000;
+    let mean_var = |v: [f64; 6]| v.iter().sum::<f64>() / 6.0;
+    let rows: [(&str, f64); 8] = [
+        (
+            "RLOO K=2",
+            mean_var(sample_stats(&mut Rloo::<P, 6, 2>::new().unwrap(), &l, &mut f, 1, n).1),
+        ),
+        (
+            "coupled DisARM",
+            mean_var(sample_stats(&mut CoupledDisArm::<2, 3, 6>::new(), &l, &mut f, 2, n).1),
+        ),
+        (
+            "RLOO K=3",
+            mean_var(sample_stats(&mut Rloo::<P, 6, 3>::new().unwrap(), &l, &mut f, 3, n).1),
+        ),
+        (
+            "CARMS S=3",
+            mean_var(sample_stats(&mut Carms::<2, 3, 6, 3>::new().unwrap(), &l, &mut f, 4, n).1),
+        ),
+        (
+            "RLOO K=4",
+            mean_var(sample_stats(&mut Rloo::<P, 6, 4>::new().unwrap(), &l, &mut f, 5, n).1),
+        ),
+        (
+            "CARMS S=4",
+            mean_var(sample_stats(&mut Carms::<2, 3, 6, 4>::new().unwrap(), &l, &mut f, 6, n).1),
+        ),
+        (
+            "RLOO K=5",
+            mean_var(sample_stats(&mut Rloo::<P, 6, 5>::new().unwrap(), &l, &mut f, 7, n).1),
+        ),
+        (
+            "IndeCateR (5 evals)",
+            mean_var(sample_stats(&mut IndeCateR::<2, 3, 6>::new(), &l, &mut f, 8, n).1),
+        ),
+    ];
+    println!("mean per-coordinate variance, D = 2 x K = 3, logits {l:?}:");
+    for (name, v) in rows {
+        println!("  {name:<20} {v:.3e}");
+    }
+}
