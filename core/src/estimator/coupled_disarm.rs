@@ -25,8 +25,9 @@ pub struct CoupledPair<const D: usize, const N: usize> {
 }
 
 /// Coupled categorical DisARM with the stick-breaking coupling and importance weighting
-/// (the paper's DisARM-IW), for `D` independent categoricals of `K` classes (logits
-/// `[f32; N]`, `N = D * K`, laid out as in [`CategoricalProduct`]; `D = 1`, `N = K` is one
+/// (the paper's DisARM-IW; [`CoupledVariant::StickBreaking`] gives its DisARM-SB), for `D`
+/// independent categoricals of `K` classes (logits `[f32; N]`, `N = D * K`, laid out as in
+/// [`CategoricalProduct`]; `D = 1`, `N = K` is one
 /// [`Categorical<K>`](crate::dist::Categorical)). Unbiased; 2 evaluations of `f`; no
 /// relaxation and no learned parameters.
 ///
@@ -82,7 +83,34 @@ pub struct CoupledPair<const D: usize, const N: usize> {
 /// # Ok::<(), relax_core::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CoupledDisArm<const D: usize, const K: usize, const N: usize>;
+pub struct CoupledDisArm<const D: usize, const K: usize, const N: usize> {
+    variant: CoupledVariant,
+}
+
+/// Which of the paper's two stick-breaking estimators [`CoupledDisArm`] computes. Both draw
+/// the same pair from the same noise and cost 2 evaluations of `f`; both are unbiased; for
+/// `K = 2` they are the same (DisARM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CoupledVariant {
+    /// DisARM-IW (the default): the importance-weighted two-sample estimator above; each
+    /// variable's gradient is `w 1/2 (f(b) - f(b~)) (e_c - e_c~)`.
+    #[default]
+    ImportanceWeighted,
+    /// DisARM-SB: binary DisARM on the stick-breaking binaries (logits `phi`), with the
+    /// binaries only one chain reads Rao-Blackwellised, then the chain rule to `l`. With
+    /// `m = min(z, z~)`, `M = max(z, z~)` and `(b^L, f^L)` the chain that runs to `M`:
+    ///
+    /// `g_phi_m = 1/2 (f(b) - f(b~)) (-1)^{b~_m} sigma(|phi_m|)`,
+    /// `g_phi_i = 1/2 (f^L - f^S) (b^L_i - sigma(phi_i))` for `m < i <= M`, 0 elsewhere
+    ///
+    /// (integrating DisARM's `u_i` given the longer chain's bit turns its term
+    /// `(-1)^{b~_i} 1[b_i != b~_i] sigma(|phi_i|)` into `b^L_i - sigma(phi_i)`; binaries past
+    /// `M` drop out). Any order of the classes keeps DisARM-SB unbiased; the ascending one is
+    /// used for both variants. The [`CoupledDisArm::draw`] and [`CoupledDisArm::combine`]
+    /// steps are DisARM-IW's.
+    StickBreaking,
+}
 
 /// `log(e^a + e^b)` for finite `a`, `b`.
 fn logaddexp(a: f32, b: f32) -> f32 {
@@ -90,15 +118,23 @@ fn logaddexp(a: f32, b: f32) -> f32 {
     m + libm::log1pf(libm::expf(-libm::fabsf(a - b)))
 }
 
-/// One variable's coupled pair of classes `(c, c~)` and its importance weight (0 when
-/// `c = c~`), through the stick-breaking coupling in ascending order of probability
-/// (`ascending = false`: the classes' own order, the reference code's biased variant, for
-/// the test that shows the bias). Draws `K - 1` uniforms.
-pub(crate) fn draw_one<const K: usize, R: Rng + ?Sized>(
+/// One variable's stick-breaking pair: the order `pi`, the binaries' logits `phi` (`phi[K-1]`
+/// unused), and the two chains' stopping indices `z`, `zt` (`K - 1` when a chain passes every
+/// binary). Ascending order of probability, or (`ascending = false`) the classes' own order,
+/// the reference code's biased importance-weighted variant, for the test that shows the bias.
+/// Draws `K - 1` uniforms.
+struct Sticks<const K: usize> {
+    pi: [usize; K],
+    phi: [f32; K],
+    z: usize,
+    zt: usize,
+}
+
+fn draw_sticks<const K: usize, R: Rng + ?Sized>(
     l: &[f32; K],
     rng: &mut R,
     ascending: bool,
-) -> (usize, usize, f32) {
+) -> Sticks<K> {
     let mut pi: [usize; K] = core::array::from_fn(|i| i);
     if ascending {
         // Insertion sort: stable, no allocation, K is small.
@@ -133,7 +169,22 @@ pub(crate) fn draw_one<const K: usize, R: Rng + ?Sized>(
         }
     }
     let last = K.saturating_sub(1);
-    let (z, zt) = (z.unwrap_or(last), zt.unwrap_or(last));
+    Sticks {
+        pi,
+        phi,
+        z: z.unwrap_or(last),
+        zt: zt.unwrap_or(last),
+    }
+}
+
+/// One variable's coupled pair of classes `(c, c~)` and its importance weight (0 when
+/// `c = c~`); see [`draw_sticks`] for `ascending`.
+pub(crate) fn draw_one<const K: usize, R: Rng + ?Sized>(
+    l: &[f32; K],
+    rng: &mut R,
+    ascending: bool,
+) -> (usize, usize, f32) {
+    let Sticks { pi, phi, z, zt } = draw_sticks(l, rng, ascending);
     if z == zt {
         return (pi[z], pi[zt], 0.0);
     }
@@ -147,11 +198,69 @@ pub(crate) fn draw_one<const K: usize, R: Rng + ?Sized>(
     (pi[z], pi[zt], w)
 }
 
+/// DisARM-SB's gradient for one variable w.r.t. its `K` logits, from its sticks and the two
+/// joint values `f(b)`, `f(b~)`: the gradient w.r.t. the binaries' logits `phi` (DisARM at
+/// `m = min(z, z~)`, Rao-Blackwellised REINFORCE on the binaries only the longer chain reads),
+/// through `dphi_i / dl_{pi(i)} = 1` and, for `j > i`,
+/// `dphi_i / dl_{pi(j)} = -theta_{pi(j)} / sum_{k > i} theta_{pi(k)}`.
+fn stick_breaking_grad<const K: usize>(
+    l: &[f32; K],
+    st: &Sticks<K>,
+    fb: f32,
+    fbt: f32,
+) -> [f32; K] {
+    let mut g = [0.0f32; K];
+    if st.z == st.zt {
+        return g;
+    }
+    let (m, top) = (st.z.min(st.zt), st.z.max(st.zt));
+    // The chain that runs on past m, and the sign that makes its term (f_long - f_short).
+    let half_long = if st.zt > st.z {
+        0.5 * (fbt - fb)
+    } else {
+        0.5 * (fb - fbt)
+    };
+    let mut gphi = [0.0f32; K];
+    // At m the chains split: b_m != b~_m, (-1)^{b~_m} = -1 iff the tilde chain stopped.
+    let sign = if st.zt == m { -1.0 } else { 1.0 };
+    gphi[m] = 0.5 * (fb - fbt) * sign * sigmoid(libm::fabsf(st.phi[m]));
+    for i in m + 1..=top.min(K.saturating_sub(2)) {
+        let bit = if i == top { 1.0 } else { 0.0 };
+        gphi[i] = half_long * (bit - sigmoid(st.phi[i]));
+    }
+    // Chain rule, with the tail masses T_i = sum_{k > i} theta_{pi(k)} (>= 1/K in ascending
+    // order, as the largest class is in every tail).
+    let theta = crate::math::softmax(l);
+    let mut tail = [0.0f32; K];
+    for i in (0..K.saturating_sub(1)).rev() {
+        tail[i] = tail[i + 1] + theta[st.pi[i + 1]];
+    }
+    let mut acc = 0.0f32; // sum_{i < j} gphi_i / T_i
+    for j in 0..K {
+        let pj = st.pi[j];
+        g[pj] = gphi[j] - theta[pj] * acc;
+        if j + 1 < K {
+            acc += gphi[j] / tail[j];
+        }
+    }
+    g
+}
+
 impl<const D: usize, const K: usize, const N: usize> CoupledDisArm<D, K, N> {
-    /// The estimator (stateless). `N == D * K` is checked at compile time.
+    /// The estimator (stateless), DisARM-IW. `N == D * K` is checked at compile time.
     pub fn new() -> Self {
         let () = CategoricalProduct::<D, K, N>::SHAPE;
-        Self
+        Self::default()
+    }
+
+    /// The same estimator computing `variant`.
+    pub fn with_variant(self, variant: CoupledVariant) -> Self {
+        Self { variant }
+    }
+
+    /// The variant it computes.
+    pub fn variant(&self) -> CoupledVariant {
+        self.variant
     }
 
     /// Draws the coupled pair and its weights (`K - 1` uniforms per variable), for callers
@@ -209,6 +318,31 @@ impl<const D: usize, const K: usize, const N: usize> CoupledDisArm<D, K, N> {
     }
 }
 
+impl<const D: usize, const K: usize, const N: usize> CoupledDisArm<D, K, N> {
+    /// DisARM-SB: the gradient and `f(b)`.
+    fn stick_breaking<O: Objective<N> + ?Sized, R: Rng + ?Sized>(
+        logits: &[f32; N],
+        f: &mut O,
+        rng: &mut R,
+    ) -> Result<([f32; N], f32), Error> {
+        type P<const D: usize, const K: usize, const N: usize> = CategoricalProduct<D, K, N>;
+        crate::check_finite(logits, Error::NonFiniteInput)?;
+        let sticks: [Sticks<K>; D] =
+            core::array::from_fn(|d| draw_sticks(&P::<D, K, N>::block(logits, d), rng, true));
+        let c: [usize; D] = core::array::from_fn(|d| sticks[d].pi[sticks[d].z]);
+        let ct: [usize; D] = core::array::from_fn(|d| sticks[d].pi[sticks[d].zt]);
+        let fb = checked_value(f, &P::<D, K, N>::one_hot(&c))?;
+        let fbt = checked_value(f, &P::<D, K, N>::one_hot(&ct))?;
+        let mut grad = [0.0f32; N];
+        for d in 0..D {
+            let l = P::<D, K, N>::block(logits, d);
+            P::<D, K, N>::set_block(&mut grad, d, &stick_breaking_grad(&l, &sticks[d], fb, fbt));
+        }
+        crate::check_finite(&grad, Error::NonFiniteGradient)?;
+        Ok((grad, fb))
+    }
+}
+
 impl<const D: usize, const K: usize, const N: usize, O: Objective<N> + ?Sized> Estimator<N, O>
     for CoupledDisArm<D, K, N>
 {
@@ -218,10 +352,15 @@ impl<const D: usize, const K: usize, const N: usize, O: Objective<N> + ?Sized> E
         f: &mut O,
         rng: &mut R,
     ) -> Result<Estimate<N>, Error> {
-        let pair = Self::draw(logits, rng)?;
-        let fb = checked_value(f, &pair.b)?;
-        let fbt = checked_value(f, &pair.bt)?;
-        let grad = Self::combine(&pair, fb, fbt)?;
+        let (grad, fb) = match self.variant {
+            CoupledVariant::ImportanceWeighted => {
+                let pair = Self::draw(logits, rng)?;
+                let fb = checked_value(f, &pair.b)?;
+                let fbt = checked_value(f, &pair.bt)?;
+                (Self::combine(&pair, fb, fbt)?, fb)
+            }
+            CoupledVariant::StickBreaking => Self::stick_breaking(logits, f, rng)?,
+        };
         Ok(Estimate {
             grad,
             value: fb,

@@ -12,7 +12,7 @@
 //! | [`Relax`] with any [`ControlVariate`] | yes | 1 (+ the control variate's) | `f(b)` |
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
-//! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking, importance-weighted) | yes | 2 | `f(b)` |
+//! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking; importance-weighted, or [`CoupledVariant::StickBreaking`]) | yes | 2 | `f(b)` |
 //! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
 //! | [`Carms`] (`D` categoricals of `K` classes, `S` copula-antithetic samples; stick-breaking) | yes | S | `f(b)` |
 //!
@@ -48,7 +48,7 @@ pub use relax::{
 pub use rloo::Rloo;
 
 pub use carms::Carms;
-pub use coupled_disarm::{CoupledDisArm, CoupledPair};
+pub use coupled_disarm::{CoupledDisArm, CoupledPair, CoupledVariant};
 pub use indecater::IndeCateR;
 
 use crate::Error;

@@ -384,6 +384,9 @@ fn fuzz_categorical_products() {
         43,
         nothing,
     );
+    let mut sb = CoupledDisArm::<2, 3, 6>::new()
+        .with_variant(crate::estimator::CoupledVariant::StickBreaking);
+    fuzz("CoupledDisARM-SB 2x3", &mut sb, 48, nothing);
     let mut c = crate::estimator::Carms::<1, 4, 4, 3>::new().unwrap();
     fuzz("CARMS 1x4 S=3", &mut c, 46, nothing);
     let mut c = crate::estimator::Carms::<2, 3, 6, 4>::new().unwrap();
