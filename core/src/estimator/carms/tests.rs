@@ -155,13 +155,14 @@ fn needs_two_samples_and_counts_s_evaluations() {
 fn variance_at_cost_is_printed() {
     use crate::dist::CategoricalProduct;
     use crate::estimator::testing::sample_stats;
-    use crate::estimator::{CoupledDisArm, IndeCateR, Rloo};
+    use crate::estimator::{CoupledDisArm, CoupledVariant, IndeCateR, Rloo};
     type P = CategoricalProduct<2, 3, 6>;
     let l = LOGITS23[0];
     let mut f = joint_table::<2, 3, 6>(6);
     let n = 20_000;
     let mean_var = |v: [f64; 6]| v.iter().sum::<f64>() / 6.0;
-    let rows: [(&str, f64); 8] = [
+    let sb = CoupledDisArm::<2, 3, 6>::new().with_variant(CoupledVariant::StickBreaking);
+    let rows: [(&str, f64); 9] = [
         (
             "RLOO K=2",
             mean_var(sample_stats(&mut Rloo::<P, 6, 2>::new().unwrap(), &l, &mut f, 1, n).1),
@@ -169,6 +170,10 @@ fn variance_at_cost_is_printed() {
         (
             "coupled DisARM",
             mean_var(sample_stats(&mut CoupledDisArm::<2, 3, 6>::new(), &l, &mut f, 2, n).1),
+        ),
+        (
+            "coupled DisARM-SB",
+            mean_var(sample_stats(&mut { sb }, &l, &mut f, 9, n).1),
         ),
         (
             "RLOO K=3",
