@@ -24,11 +24,13 @@
 
 pub mod args;
 pub mod bench;
+pub mod compare;
 pub mod datadir;
 pub mod datasets;
 pub mod estimators;
 pub mod gym;
 pub mod interrupt;
+pub mod manifest;
 pub mod objective;
 pub mod output;
 pub mod plot;

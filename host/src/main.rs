@@ -31,32 +31,34 @@ struct Cli {
 enum Command {
     Toy(host::toy::ToyArgs),
     Bench(host::bench::BenchArgs),
+    Compare(host::compare::CompareArgs),
     Rl(host::rl::RlArgs),
     Vae(host::vae::VaeArgs),
     Data(host::datasets::DataArgs),
+    /// Merges the runs of a sweep spread with --run-index (docs/cluster.md): the toy's
+    /// from its run files, RL's and the VAE's from the manifest runs/sweep.json.
     Report(ReportArgs),
 }
 
-/// Merges the runs of a sweep spread with --run-index (docs/cluster.md).
-///
-/// DIR is an experiment's directory, `<out>/<experiment>`; its name picks the merge:
-/// `toy` reads runs/*.json and writes what `relax toy` writes.
+/// Options of `relax report`.
 #[derive(Debug, clap::Args)]
 struct ReportArgs {
-    /// The experiment's directory, e.g. results/toy.
+    /// The experiment's directory, e.g. results/toy, results/rl-cartpole,
+    /// results/rl-cartpole-grid or results/vae-mnist-linear1.
     dir: PathBuf,
 }
 
-/// `relax report DIR`: the merge of the experiment DIR is named after.
-fn report(a: &ReportArgs) -> host::Result<()> {
-    match a.dir.file_name().and_then(|n| n.to_str()) {
-        Some("toy") => host::toy::merge(&a.dir),
-        _ => Err(format!(
-            "relax report {}: not a directory relax report knows (toy); RL and VAE sweeps \
-             merge with their own command plus --replot (rl) or --report-only (vae)",
-            a.dir.display()
-        )
-        .into()),
+/// `relax report DIR`: the toy's merge by name, else the one the sweep's manifest names.
+fn report(dir: &std::path::Path) -> host::Result<()> {
+    if dir.file_name().and_then(|n| n.to_str()) == Some("toy") {
+        return host::toy::merge(dir);
+    }
+    let (command, manifest, path) = host::manifest::read_manifest(dir)?;
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let out = dir.parent().unwrap_or(std::path::Path::new("."));
+    match command.as_str() {
+        "rl" => host::rl::sweep::merge_manifest(out, name, manifest, &path),
+        _ => host::vae::sweep::merge_manifest(dir, manifest, &path),
     }
 }
 
@@ -70,10 +72,11 @@ fn main() {
     let result = match cli.command {
         Command::Toy(a) => host::toy::run_cli(a, &ctx),
         Command::Bench(a) => host::bench::run_cli(a, &ctx),
+        Command::Compare(a) => host::compare::run(a, &ctx),
         Command::Rl(a) => host::rl::run(a, &ctx),
         Command::Vae(a) => host::vae::cli::run(a, &ctx),
         Command::Data(a) => host::datasets::run(a, &ctx),
-        Command::Report(a) => report(&a),
+        Command::Report(a) => report(&a.dir),
     };
     match result {
         Err(_) if host::interrupt::requested() => {

@@ -3,7 +3,7 @@
 //! given by the test. And `relax vae --data binarized-mnist` on small `.amat` files.
 
 use host::datasets::catalog;
-use host::datasets::fetch::{fetch_all, fetch_one, Fetched, FileSpec, Net};
+use host::datasets::fetch::{fetch_all, fetch_one, git_blob_file, Expect, Fetched, FileSpec, Net};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -149,8 +149,10 @@ fn sha(b: &[u8]) -> String {
 fn spec(name: &str, body: &[u8], mirrors: Vec<String>) -> FileSpec {
     FileSpec {
         name: name.to_string(),
-        sha256: sha(body),
-        size: body.len() as u64,
+        expect: Expect::Sha256 {
+            size: body.len() as u64,
+            sha256: sha(body),
+        },
         mirrors,
     }
 }
@@ -288,14 +290,22 @@ fn the_catalog_has_verified_hashes_and_the_usual_mirrors() {
         labels,
         ["mnist", "binarized-mnist", "fashion-mnist", "omniglot"]
     );
-    for s in all.iter().filter(|s| s.unverified.is_none()) {
+    let lower_hex = |h: &str, n: usize| {
+        h.len() == n
+            && h.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    };
+    for s in &all {
         for f in &s.files {
-            assert_eq!(f.sha256.len(), 64, "{}", f.name);
-            assert!(f
-                .sha256
-                .bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-            assert!(f.size > 0 && !f.mirrors.is_empty());
+            match &f.expect {
+                Expect::Sha256 { size, sha256 } => {
+                    assert!(lower_hex(sha256, 64) && *size > 0, "{}", f.name)
+                }
+                Expect::GitBlob { max_size, sha1 } => {
+                    assert!(lower_hex(sha1, 40) && *max_size > 0, "{}", f.name)
+                }
+            }
+            assert!(!f.mirrors.is_empty());
             assert!(f.mirrors.iter().all(|m| m.ends_with(&f.name)));
         }
     }
@@ -305,7 +315,81 @@ fn the_catalog_has_verified_hashes_and_the_usual_mirrors() {
             && mnist[1].contains("cvdf")
             && mnist[2].contains("lecun")
     );
-    assert!(catalog::get("omniglot").unwrap().unverified.is_some());
+    // Omniglot's chardata.mat: its blob id in yburda/iwae's tree, that commit's URL first.
+    let omni = &catalog::get("omniglot").unwrap().files[0];
+    assert_eq!(
+        omni.expect,
+        Expect::GitBlob {
+            max_size: 100 << 20,
+            sha1: "016a3536ffe5e1d38e42563a18d7a78bfaf643ec".into()
+        }
+    );
+    assert!(omni.mirrors[0].contains("78a6075484bd7dd6f47a4bb9880d2295bc7a5220"));
+}
+
+/// The blob id git itself computes (`git hash-object`), when git is installed.
+fn git_hash_object(path: &Path) -> Option<String> {
+    let out = Command::new("git")
+        .arg("hash-object")
+        .arg(path)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn a_git_blob_download_is_verified_against_the_id_git_computes() {
+    let dir = tmp("blob");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = payload(5000, 9);
+    let reference = dir.join("reference.bin");
+    std::fs::write(&reference, &good).unwrap();
+    let id = git_blob_file(&reference).unwrap();
+    // The id of the empty blob is well known; git agrees on this file when it is installed.
+    let empty = dir.join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(
+        git_blob_file(&empty).unwrap(),
+        "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+    );
+    if let Some(git) = git_hash_object(&reference) {
+        assert_eq!(git, id);
+    }
+    std::fs::remove_file(&reference).unwrap();
+    std::fs::remove_file(&empty).unwrap();
+    let mut bad = good.clone();
+    bad[10] ^= 1;
+    let srv = serve(vec![
+        ("/bad/c.mat", vec![Reply::Ok(bad)]),
+        ("/big/c.mat", vec![Reply::Unsized(payload(6000, 9))]),
+        ("/good/c.mat", vec![Reply::Ok(good.clone())]),
+    ]);
+    let spec = |mirrors: Vec<String>| FileSpec {
+        name: "c.mat".into(),
+        expect: Expect::GitBlob {
+            max_size: 5500,
+            sha1: id.clone(),
+        },
+        mirrors,
+    };
+    let url = |m: &str| format!("{}/{m}/c.mat", srv.base);
+    let err = fetch_one(&dir, &spec(vec![url("bad"), url("big")]), &net())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("git blob") && err.contains(&id) && err.contains("more than"),
+        "{err}"
+    );
+    assert!(listing(&dir).is_empty(), "{:?}", listing(&dir));
+    let got = fetch_one(&dir, &spec(vec![url("bad"), url("good")]), &net()).unwrap();
+    assert_eq!(got, Fetched::Downloaded(url("good")));
+    assert_eq!(std::fs::read(dir.join("c.mat")).unwrap(), good);
+    assert_eq!(
+        fetch_one(&dir, &spec(vec![url("bad")]), &net()).unwrap(),
+        Fetched::Present
+    );
 }
 
 fn relax() -> Command {
@@ -317,17 +401,8 @@ fn relax() -> Command {
 }
 
 #[test]
-fn fetch_omniglot_refuses_and_list_shows_what_is_missing() {
+fn list_shows_what_is_missing() {
     let dir = tmp("cli");
-    let out = relax()
-        .args(["data", "fetch", "omniglot", "--dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("SHA-256") && err.contains("omniglot"), "{err}");
-    assert!(listing(&dir).is_empty());
     let out = relax()
         .args(["data", "list", "--dir"])
         .arg(&dir)

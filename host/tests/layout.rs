@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-const EXPERIMENTS: [&str; 5] = ["toy", "bench", "rl", "vae", "datasets"];
+const EXPERIMENTS: [&str; 6] = ["toy", "bench", "compare", "rl", "vae", "datasets"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("host/src is readable") {

@@ -51,8 +51,8 @@ fn toy_writes_csv_json_and_pngs() {
         lines.next(),
         Some("seed,step,estimator,exact_loss,log_var,theta")
     );
-    // 7 methods x 2 seeds x (0, 10, ..., 600) = 61 points.
-    assert_eq!(lines.count(), 7 * 2 * 61);
+    // Every toy method x 2 seeds x (0, 10, ..., 600) = 61 points.
+    assert_eq!(lines.count(), toy::all_methods().len() * 2 * 61);
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();

@@ -245,6 +245,32 @@ impl<const N: usize> State for DisArm<N> {
     fn state(&self, _out: &mut Vec<f32>) {}
 }
 
+impl<const N: usize, const S: usize> State for super::Arms<N, S> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
+impl<Dist, const D: usize> State for super::ReinMax<Dist, D> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
+impl<const N: usize, const K: usize> State for super::DoubleCv<N, K> {
+    fn state(&self, out: &mut Vec<f32>) {
+        out.extend_from_slice(&self.alpha);
+        self.adam.state(out);
+    }
+}
+
+impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: usize> State
+    for super::Rodeo<N, K, H, L, P>
+{
+    fn state(&self, out: &mut Vec<f32>) {
+        out.extend_from_slice(self.net.params());
+        out.extend_from_slice(&self.coef);
+        self.adam_net.state(out);
+        self.adam_coef.state(out);
+    }
+}
+
 impl<const D: usize, const K: usize, const N: usize> State for super::IndeCateR<D, K, N> {
     fn state(&self, _out: &mut Vec<f32>) {}
 }

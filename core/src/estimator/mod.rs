@@ -12,6 +12,10 @@
 //! | [`Relax`] with any [`ControlVariate`] | yes | 1 (+ the control variate's) | `f(b)` |
 //! | [`DisArm`] (Bernoulli) | yes | 2 | `f(b)` |
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
+//! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
+//! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking; importance-weighted, or [`CoupledVariant::StickBreaking`]) | yes | 2 | `f(b)` |
 //! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
 //! | [`Carms`] (`D` categoricals of `K` classes, `S` copula-antithetic samples; stick-breaking) | yes | S | `f(b)` |
@@ -21,31 +25,38 @@
 //! variance loss of the step it took on the control variate (RELAX's Algorithm 2: the
 //! logits and the control variate are updated from the same sample).
 
+mod arms;
+mod carms;
 mod concrete;
+mod coupled_disarm;
 mod cv;
 mod disarm;
+mod double_cv;
+mod indecater;
 mod lax;
 mod muprop;
 mod nvil;
 mod reinforce;
+mod reinmax;
 mod relax;
 mod rloo;
+mod rodeo;
 
-mod carms;
-mod coupled_disarm;
-mod indecater;
-
+pub use arms::{arms_combine, arms_draw, Arms};
 pub use concrete::{Concrete, StraightThrough};
 pub use cv::{ControlVariate, CvInput, NeuralCv, Plus, RebarCv, MAX_TEMPERATURE, MIN_TEMPERATURE};
 pub use disarm::{disarm_antithetic, disarm_combine, DisArm};
+pub use double_cv::{double_cv_combine, DoubleCv, DoubleCvStep};
 pub use lax::{GaussianEstimate, Lax};
 pub use muprop::{muprop_combine, MuProp, MuPropStep};
 pub use nvil::{nvil_combine, Nvil, NvilStep};
 pub use reinforce::{MovingAverage, Reinforce};
+pub use reinmax::{reinmax_bernoulli, reinmax_categorical, ReinMax};
 pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
 pub use rloo::Rloo;
+pub use rodeo::Rodeo;
 
 pub use carms::Carms;
 pub use coupled_disarm::{CoupledDisArm, CoupledPair, CoupledVariant};

@@ -122,6 +122,34 @@ pub(crate) fn assert_unbiased<const D: usize, O, E: Estimator<D, O>>(
     z
 }
 
+/// The three `D = 3` logit vectors of the Bernoulli enumeration tests (the same as
+/// `tests.rs`): a random draw, a mix with saturated coordinates, and all saturated.
+pub(crate) fn bernoulli_logits3() -> [[f32; 3]; 3] {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(2024);
+    let r: [f32; 3] = core::array::from_fn(|_| 4.0 * crate::math::uniform_open(&mut rng) - 2.0);
+    [r, [8.0, -0.4, 1.1], [-8.0, 7.9, -8.2]]
+}
+
+/// [`assert_unbiased`] at each of [`bernoulli_logits3`] on [`Quad`] with [`TARGET`], a fresh
+/// estimator from `make` for each (seeds `seed`, `seed + 1`, ...); prints and returns the
+/// largest |z|.
+pub(crate) fn max_z_over_logits3<E: Estimator<3, Quad<3>>>(
+    name: &str,
+    seed: u64,
+    mut make: impl FnMut(&[f32; 3]) -> E,
+) -> f64 {
+    let mut worst = 0.0f64;
+    for (li, l) in bernoulli_logits3().iter().enumerate() {
+        let mut f = Quad { t: TARGET };
+        let exact = exact_bernoulli(l, &mut f);
+        let mut est = make(l);
+        let z = assert_unbiased(name, &mut est, l, &mut f, &exact, seed + li as u64);
+        worst = worst.max(z);
+    }
+    println!("max |z| {name}: {worst:.2}");
+    worst
+}
+
 /// `d/dl E[f(b)]` for `D` independent categoricals of `K` classes (`N = D * K` logits) by
 /// enumerating all `K^D` joint classes, in f64.
 pub(crate) fn exact_product<const D: usize, const K: usize, const N: usize, O: Objective<N>>(

@@ -8,23 +8,25 @@
 //! - Fashion-MNIST: `fashion_mnist.txt`;
 //! - binarized MNIST (Larochelle & Murray): `binarized_mnist.txt`.
 //!
-//! Omniglot's 28 x 28 `chardata.mat` (the IWAE repository's) has no published SHA-256 we
-//! could check (only an MD5, `21ecaf34373511aa7691cf2e0802aa3d`, in third-party code), so it
-//! is listed without one and `relax data fetch omniglot` refuses rather than accept
-//! unverified data.
+//! Omniglot's 28 x 28 `chardata.mat` (the IWAE repository's, which the IWAE, REBAR, RELAX,
+//! DisARM and RODEO papers use) has no published SHA-256 (tensorflow-datasets records only
+//! the original 105 x 105 Omniglot zips, which the VAE does not read). Its one published
+//! hash is its git blob id in github.com/yburda/iwae's tree at commit 78a6075 (the
+//! repository's last): `016a3536ffe5e1d38e42563a18d7a78bfaf643ec`, read from that tree with
+//! `git ls-tree`; the file is verified against it ([`Expect::GitBlob`]: SHA-1 of `blob
+//! <size>\0` and the bytes, what `git hash-object` prints). The tree does not give the size:
+//! at most 100 MiB is accepted (GitHub refuses larger files in a repository). The mirrors
+//! name that commit first, then the default branch.
 
-use super::fetch::FileSpec;
+use super::fetch::{Expect, FileSpec};
 
-/// One data set: its label (also its directory under the data root), its files, and why it
-/// cannot be fetched, if it cannot.
+/// One data set: its label (also its directory under the data root) and its files.
 #[derive(Debug, Clone)]
 pub struct SetSpec {
     /// Label and directory name (`mnist`, `binarized-mnist`, ...).
     pub label: &'static str,
     /// The files, with their hashes and mirrors.
     pub files: Vec<FileSpec>,
-    /// Why the files cannot be verified (then fetching is refused).
-    pub unverified: Option<&'static str>,
 }
 
 const MNIST_MIRRORS: [&str; 3] = [
@@ -35,16 +37,23 @@ const MNIST_MIRRORS: [&str; 3] = [
 const FASHION_MIRRORS: [&str; 1] = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"];
 const BINARIZED_MIRRORS: [&str; 1] =
     ["http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"];
-const OMNIGLOT_MIRRORS: [&str; 1] =
-    ["https://raw.githubusercontent.com/yburda/iwae/master/datasets/OMNIGLOT/"];
+const OMNIGLOT_MIRRORS: [&str; 3] = [
+    "https://raw.githubusercontent.com/yburda/iwae/78a6075484bd7dd6f47a4bb9880d2295bc7a5220/datasets/OMNIGLOT/",
+    "https://github.com/yburda/iwae/raw/78a6075484bd7dd6f47a4bb9880d2295bc7a5220/datasets/OMNIGLOT/",
+    "https://raw.githubusercontent.com/yburda/iwae/master/datasets/OMNIGLOT/",
+];
+/// The git blob id of `datasets/OMNIGLOT/chardata.mat` in yburda/iwae at 78a6075.
+const CHARDATA_BLOB: &str = "016a3536ffe5e1d38e42563a18d7a78bfaf643ec";
 
 fn files(mirrors: &[&str], table: &[(&str, u64, &str)]) -> Vec<FileSpec> {
     table
         .iter()
         .map(|&(name, size, sha256)| FileSpec {
             name: name.to_string(),
-            sha256: sha256.to_string(),
-            size,
+            expect: Expect::Sha256 {
+                size,
+                sha256: sha256.to_string(),
+            },
             mirrors: mirrors.iter().map(|m| format!("{m}{name}")).collect(),
         })
         .collect()
@@ -80,7 +89,6 @@ pub fn all() -> Vec<SetSpec> {
                     ),
                 ],
             ),
-            unverified: None,
         },
         SetSpec {
             label: "binarized-mnist",
@@ -104,7 +112,6 @@ pub fn all() -> Vec<SetSpec> {
                     ),
                 ],
             ),
-            unverified: None,
         },
         SetSpec {
             label: "fashion-mnist",
@@ -133,25 +140,20 @@ pub fn all() -> Vec<SetSpec> {
                     ),
                 ],
             ),
-            unverified: None,
         },
         SetSpec {
             label: "omniglot",
             files: vec![FileSpec {
                 name: "chardata.mat".to_string(),
-                sha256: String::new(),
-                size: 0,
+                expect: Expect::GitBlob {
+                    max_size: 100 << 20,
+                    sha1: CHARDATA_BLOB.to_string(),
+                },
                 mirrors: OMNIGLOT_MIRRORS
                     .iter()
                     .map(|m| format!("{m}chardata.mat"))
                     .collect(),
             }],
-            unverified: Some(
-                "no published SHA-256 of the IWAE repository's chardata.mat could be checked, \
-                 and relax does not accept unverified data: download it yourself from \
-                 https://github.com/yburda/iwae/raw/master/datasets/OMNIGLOT/chardata.mat \
-                 and pass its directory with `relax vae --data omniglot --data-dir DIR`",
-            ),
         },
     ]
 }

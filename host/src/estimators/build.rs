@@ -85,7 +85,8 @@ where
     }
 }
 
-fn plain<const N: usize, E>(e: E) -> Box<dyn BernoulliEstimator<N>>
+/// A core estimator without learned parts behind the object-safe interface.
+pub fn plain<const N: usize, E>(e: E) -> Box<dyn BernoulliEstimator<N>>
 where
     E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
 {
@@ -95,7 +96,12 @@ where
     })
 }
 
-fn learning<const N: usize, E>(e: E, training: fn(&mut E, bool)) -> Box<dyn BernoulliEstimator<N>>
+/// A core estimator with a learned part and its training switch behind the object-safe
+/// interface.
+pub fn learning<const N: usize, E>(
+    e: E,
+    training: fn(&mut E, bool),
+) -> Box<dyn BernoulliEstimator<N>>
 where
     E: Estimator<N, Quadratic<N>> + Clone + Send + Sync + 'static,
 {
@@ -158,7 +164,8 @@ plain_builder!(straight_through, |s| {
     StraightThrough::<Bernoulli<N>, N>::new(s.concrete_temperature)?
 });
 
-pub(super) fn rebar<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `rebar` (`H` hidden units, `P` parameters of its network).
+pub fn rebar<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     _: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {
@@ -191,7 +198,8 @@ pub fn relax_net_cv<const N: usize, const H: usize, const P: usize>(
     )?)
 }
 
-pub(super) fn relax<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `relax` (`H` hidden units, `P` parameters of its network).
+pub fn relax<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     rng: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {
@@ -204,7 +212,8 @@ type RelaxRebarCv<const N: usize, const H: usize, const P: usize> =
 
 /// The VAE's control variate on the quadratic: `eta f(sigma_lambda(z)) + r_rho(z)`, `r_rho` a
 /// ReLU network on the logits.
-pub(super) fn relax_rebar<const N: usize, const H: usize, const P: usize>(
+/// The registry's builder of `relax_rebar` (`H` hidden units, `P` parameters of its network).
+pub fn relax_rebar<const N: usize, const H: usize, const P: usize>(
     s: &BernoulliSpec,
     rng: &mut Xoshiro128PlusPlus,
 ) -> Result<Box<dyn BernoulliEstimator<N>>> {
@@ -260,3 +269,45 @@ pub(super) fn lax<const N: usize, const H: usize, const P: usize>(
 /// RLOO's samples per estimate in the toy and the bench: the smallest `K` with a
 /// leave-one-out baseline, so it costs 2 evaluations of `f`, as DisARM does.
 pub const RLOO_K: usize = 2;
+
+/// ARMS' samples per estimate in the toy and the bench: 3 (ARMS with 2 samples is DisARM,
+/// already an entry).
+pub const ARMS_S: usize = 3;
+/// Double CV's and RODEO's samples per estimate in the toy and the bench: 2, the cost of
+/// RLOO and DisARM.
+pub const STEIN_K: usize = 2;
+/// ReinMax's temperature (its authors use `tau >= 1`).
+pub const REINMAX_TEMPERATURE: f32 = 1.0;
+/// Hidden units of RODEO's control-variate network (2 inputs, 2 outputs, tanh).
+pub const RODEO_HIDDEN: usize = 10;
+const RODEO_P: usize = relax_core::nn::mlp_param_count(2, RODEO_HIDDEN, 2, 1);
+
+plain_builder!(arms, |_| relax_core::estimator::Arms::<N, ARMS_S>::new()?);
+plain_builder!(reinmax, |_| relax_core::estimator::ReinMax::<
+    Bernoulli<N>,
+    N,
+>::new(REINMAX_TEMPERATURE)?);
+
+/// Double CV with `alpha` learned by Adam at `s.lr` (from 0, as the reference code).
+pub(super) fn double_cv<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    _: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    type E<const N: usize> = relax_core::estimator::DoubleCv<N, STEIN_K>;
+    Ok(learning(
+        E::<N>::new(AdamConfig::new(s.lr))?,
+        E::<N>::set_training,
+    ))
+}
+
+/// RODEO with a [`RODEO_HIDDEN`]-unit tanh network (initialised from `rng`), network and
+/// coefficients learned by Adam at `s.lr` (coefficients from 0, as the reference code).
+pub(super) fn rodeo<const N: usize, const H: usize, const P: usize>(
+    s: &BernoulliSpec,
+    rng: &mut Xoshiro128PlusPlus,
+) -> Result<Box<dyn BernoulliEstimator<N>>> {
+    type E<const N: usize> = relax_core::estimator::Rodeo<N, STEIN_K, RODEO_HIDDEN, 1, RODEO_P>;
+    let net = Mlp::<2, RODEO_HIDDEN, 2, 1, RODEO_P>::new_random(Activation::Tanh, 1.0, rng);
+    let e = E::<N>::new(net, AdamConfig::new(s.lr), AdamConfig::new(s.lr))?;
+    Ok(learning(e, E::<N>::set_training))
+}

@@ -9,11 +9,12 @@
 
 mod build;
 
-use build::{concrete, disarm, lax, rebar, reinforce, relax, relax_rebar, rloo, straight_through};
+use build::{arms, double_cv, reinmax, rodeo};
+use build::{concrete, disarm, lax, reinforce, rloo, straight_through};
 pub use build::{
-    relax_net_cv, BernoulliBuilder, BernoulliBuilders, BernoulliEstimator, BernoulliSpec,
-    GaussianBuilder, GaussianBuilders, GaussianEstimator, RelaxNet, RelaxNetCv, Wrapped,
-    HIDDEN_WIDE, RLOO_K, WIDE,
+    learning, plain, rebar, relax, relax_net_cv, relax_rebar, BernoulliBuilder, BernoulliBuilders,
+    BernoulliEstimator, BernoulliSpec, GaussianBuilder, GaussianBuilders, GaussianEstimator,
+    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, WIDE,
 };
 use relax_core::nn::mlp_param_count;
 
@@ -280,6 +281,46 @@ macro_rules! registry {
         stream: 15,
         menus: &[Rl],
         build: Build::None,
+    },
+    Entry {
+        name: "arms",
+        label: "ARMS (S=3)",
+        color: (0, 128, 128),
+        unbiased: true,
+        f_evals: "S (3)",
+        stream: 41,
+        menus: &[Toy, Bench],
+        build: Build::Bernoulli(builders!(arms)),
+    },
+    Entry {
+        name: "double-cv",
+        label: "Double CV (K=2)",
+        color: (128, 0, 128),
+        unbiased: true,
+        f_evals: "K with gradient (2)",
+        stream: 42,
+        menus: &[Toy, Bench],
+        build: Build::Bernoulli(builders!(double_cv)),
+    },
+    Entry {
+        name: "rodeo",
+        label: "RODEO (K=2)",
+        color: (0, 90, 200),
+        unbiased: true,
+        f_evals: "K with gradient (2)",
+        stream: 43,
+        menus: &[Toy, Bench],
+        build: Build::Bernoulli(builders!(rodeo)),
+    },
+    Entry {
+        name: "reinmax",
+        label: "ReinMax",
+        color: (200, 120, 0),
+        unbiased: false,
+        f_evals: "1 relaxed",
+        stream: 44,
+        menus: &[Toy, Bench],
+        build: Build::Bernoulli(builders!(reinmax)),
     },
     Entry {
         name: "coupled-disarm",

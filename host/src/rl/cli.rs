@@ -98,8 +98,9 @@ pub struct CartPoleArgs {
     /// Episodes per variance measurement.
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1_000_000), default_value_t = 100)]
     pub var_episodes: u32,
-    /// Run the hyperparameter grid search instead.
-    #[arg(long, conflicts_with_all = ["list_runs", "run_index", "replot"])]
+    /// Run the hyperparameter grid search instead (with --list-runs, --run-index and
+    /// --replot, its runs are (method, lr, scale, seed)).
+    #[arg(long, conflicts_with = "bridge")]
     pub grid: bool,
     /// Run gymnasium's CartPole-v1 through the bridge instead of the core's CartPole (RELAX
     /// and A2C; stops each seed when solved; 2 runs at a time; writes

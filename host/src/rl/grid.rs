@@ -1,16 +1,23 @@
 //! `relax rl cartpole --grid`: the learning-rate grid search on the native CartPole, every
 //! (point, seed) run through the same runner and pool as the other tasks (each run stops
-//! when solved).
+//! when solved). Like every multi-run command it lists its runs (`--list-runs`), runs one
+//! (`--run-index I`, into `runs/<method>-lr<lr>-scale<s>-seed<k>.json`) and merges them
+//! (`--replot` with the same flags, or `relax report <out>/rl-cartpole-grid`).
 
 use super::cli::CartPoleArgs;
 use super::pool;
 use super::report::SolveStats;
-use super::runner::run_all;
+use super::runner::{run_all, MethodRuns};
+use super::sweep::{self, Sweep};
 use super::task::{RunConfig, Task};
 use crate::estimators::EstimatorId;
 use crate::output::{write_json, CsvWriter};
 use crate::{progress, Ctx, Result};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The results directory under `--out`.
+pub const EXPERIMENT: &str = "rl-cartpole-grid";
 
 /// The hyperparameter grid: the paper's learning rates, and control-variate / value
 /// learning-rate scales. The paper's scales {0.01, 0.003, 0.001} multiplied a loss inside one
@@ -35,16 +42,9 @@ pub struct GridPoint {
     pub score: f64,
 }
 
-/// Runs the grid for every estimator on `seeds` (each run stops when solved, all of them
-/// `jobs` at a time); returns per estimator every point, best (lowest score) first.
-pub fn grid_search(
-    estimators: &[EstimatorId],
-    seeds: &[u64],
-    episodes: u32,
-    jobs: usize,
-    out: &std::path::Path,
-    progress: &std::sync::atomic::AtomicU64,
-) -> Result<Vec<Vec<GridPoint>>> {
+/// One configuration per (estimator, lr, scale), estimators outer, in [`GRID_LR`] x
+/// [`GRID_SCALE`] order, each with all `seeds` and stopping when solved.
+pub fn configs(estimators: &[EstimatorId], seeds: &[u64], episodes: u32) -> Result<Vec<RunConfig>> {
     let mut cfgs = Vec::new();
     for &estimator in estimators {
         Task::CartPole.check(estimator)?;
@@ -66,21 +66,25 @@ pub fn grid_search(
             }
         }
     }
-    let runs = run_all(cfgs, jobs, out, progress)?;
-    let points = GRID_LR.len() * GRID_SCALE.len();
-    Ok(runs
-        .chunks(points)
+    Ok(cfgs)
+}
+
+/// Per estimator every point of `runs` (from [`configs`]), best (lowest score) first.
+pub fn points(runs: &[MethodRuns]) -> Vec<Vec<GridPoint>> {
+    let per_estimator = GRID_LR.len() * GRID_SCALE.len();
+    runs.chunks(per_estimator)
         .map(|chunk| {
             let mut results: Vec<GridPoint> = chunk
                 .iter()
                 .map(|m| {
                     let stats = SolveStats::of(&m.seeds);
+                    let episodes = m.config.episodes;
                     let score = stats
                         .per_seed
                         .iter()
                         .map(|s| s.unwrap_or(episodes) as f64)
                         .sum::<f64>()
-                        / seeds.len() as f64;
+                        / m.seeds.len().max(1) as f64;
                     GridPoint {
                         estimator: m.config.estimator,
                         lr: m.config.lr,
@@ -93,27 +97,60 @@ pub fn grid_search(
             results.sort_by(|a, b| a.score.total_cmp(&b.score));
             results
         })
-        .collect())
+        .collect()
+}
+
+/// Runs the grid for every estimator on `seeds` (each run stops when solved, all of them
+/// `jobs` at a time); returns per estimator every point, best (lowest score) first.
+pub fn grid_search(
+    estimators: &[EstimatorId],
+    seeds: &[u64],
+    episodes: u32,
+    jobs: usize,
+    out: &Path,
+    progress: &std::sync::atomic::AtomicU64,
+) -> Result<Vec<Vec<GridPoint>>> {
+    let cfgs = configs(estimators, seeds, episodes)?;
+    Ok(points(&run_all(cfgs, jobs, out, progress)?))
 }
 
 /// `relax rl cartpole --grid`: writes `<out>/rl-cartpole-grid/{grid.csv, grid.json}` and
-/// prints each estimator's best point.
+/// prints each estimator's best point (or lists, runs one of, or merges the runs).
 pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
     let seeds = crate::args::seed_range(ctx.seed, a.seeds)?;
-    let claim = crate::output::claim(&ctx.out, "rl-cartpole-grid")?;
-    let total = (a.estimator.len() * GRID_LR.len() * GRID_SCALE.len() * seeds.len()) as u64
-        * a.episodes as u64;
+    let cfgs = configs(&a.estimator, &seeds, a.episodes)?;
+    let sweep = Sweep {
+        task: Task::CartPole,
+        grid: true,
+        configs: cfgs,
+    };
+    if a.sweep.list_runs {
+        sweep::list_runs(&sweep);
+        return Ok(());
+    }
+    if let Some(i) = a.sweep.run_index {
+        return sweep::run_index(&sweep, i, ctx);
+    }
+    if a.replot {
+        return merge(&ctx.out, sweep.configs);
+    }
+    let claim = crate::output::claim(&ctx.out, EXPERIMENT)?;
+    let total = (sweep.configs.len() * seeds.len()) as u64 * a.episodes as u64;
     let per_estimator = progress::with_counter(total, "rl cartpole", "episodes", |counter| {
-        grid_search(
-            &a.estimator,
-            &seeds,
-            a.episodes,
-            pool::cores(),
-            &ctx.out,
-            counter,
-        )
+        run_all(sweep.configs, pool::cores(), &ctx.out, counter).map(|r| points(&r))
     })?;
-    let dir = claim.dir();
+    write(claim.dir(), &per_estimator)
+}
+
+/// `--replot` (or `relax report <out>/rl-cartpole-grid`): the grid from the run files of
+/// `cfgs` under `<out>/rl-cartpole-grid/runs/`.
+pub fn merge(out: &Path, cfgs: Vec<RunConfig>) -> Result<()> {
+    let claim = crate::output::claim(out, EXPERIMENT)?;
+    let runs = sweep::read_all(claim.dir(), cfgs, true)?;
+    write(claim.dir(), &points(&runs))
+}
+
+fn write(dir: &Path, per_estimator: &[Vec<GridPoint>]) -> Result<()> {
     let mut csv = CsvWriter::create(
         &dir.join("grid.csv"),
         &[
@@ -125,7 +162,7 @@ pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
             "score",
         ],
     )?;
-    for points in &per_estimator {
+    for points in per_estimator {
         for p in points {
             let mean = p.episodes_to_solve.mean.unwrap_or(f64::NAN);
             csv.row(&[
@@ -145,12 +182,13 @@ pub fn run(a: &CartPoleArgs, ctx: &Ctx) -> Result<()> {
             best.cv_lr_scale,
             best.score,
             best.episodes_to_solve.solved,
-            seeds.len()
+            best.episodes_to_solve.per_seed.len()
         );
     }
     csv.finish()?;
     let all: Vec<&GridPoint> = per_estimator.iter().flatten().collect();
-    write_json(&dir.join("grid.json"), &all)?;
+    let json: PathBuf = dir.join("grid.json");
+    write_json(&json, &all)?;
     println!("wrote {}", dir.display());
     Ok(())
 }

@@ -188,33 +188,27 @@ fn sweep_step(
     replot: bool,
     ctx: &Ctx,
 ) -> Option<Result<()>> {
+    let sweep = sweep::Sweep {
+        task,
+        grid: false,
+        configs: cfgs.to_vec(),
+    };
     if s.list_runs {
-        sweep::list_runs(task, cfgs);
+        sweep::list_runs(&sweep);
         return Some(Ok(()));
     }
     if let Some(i) = s.run_index {
-        return Some(sweep::run_index(task, cfgs, i, ctx));
+        return Some(sweep::run_index(&sweep, i, ctx));
     }
-    replot.then(|| merge(task, cfgs.to_vec(), ctx))
+    replot.then(|| merge(task, sweep.configs, &ctx.out))
 }
 
-/// `--replot`: rewrites the results from the per-seed files of `cfgs`.
-fn merge(task: Task, cfgs: Vec<RunConfig>, ctx: &Ctx) -> Result<()> {
-    let claim = crate::output::claim(&ctx.out, task.experiment())?;
-    let dir = claim.dir().to_path_buf();
-    let runs = cfgs
-        .into_iter()
-        .map(|config| {
-            let seeds = report::read_runs(&dir, &config)?;
-            let wall_seconds = seeds.iter().map(|r| r.wall_seconds).sum();
-            Ok(MethodRuns {
-                config,
-                seeds,
-                wall_seconds,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let dir = report::write_results(&ctx.out, task, &runs)?;
+/// `--replot` (or `relax report`): rewrites the results of `<out>/<experiment>/` from the
+/// per-seed files of `cfgs`.
+pub fn merge(task: Task, cfgs: Vec<RunConfig>, out: &std::path::Path) -> Result<()> {
+    let claim = crate::output::claim(out, task.experiment())?;
+    let runs = sweep::read_all(claim.dir(), cfgs, false)?;
+    let dir = report::write_results(out, task, &runs)?;
     print!("{}", report::table(task, &runs));
     println!(
         "rewrote {} (wall time per method: the sum over its seeds)",

@@ -235,13 +235,13 @@ fn check_config(f: &Path, v: &serde_json::Value, cfg: &RunConfig) -> Result<()> 
 /// Reads `<dir>/runs/<method>-seed<k>.json` for every seed of `cfg` (written by the bridge's
 /// tasks and by `--run-index`),
 /// refusing a file made with another configuration (see [`check_config`]).
-pub fn read_runs(dir: &Path, cfg: &RunConfig) -> Result<Vec<SeedRun>> {
+pub fn read_runs(dir: &Path, cfg: &RunConfig, grid: bool) -> Result<Vec<SeedRun>> {
     cfg.seeds
         .iter()
         .map(|&seed| {
             let f = dir
                 .join("runs")
-                .join(format!("{}-seed{seed}.json", cfg.estimator));
+                .join(super::sweep::run_file(cfg, seed, grid));
             let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
             let v: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;

@@ -4,10 +4,10 @@
 
 use crate::estimators::EstimatorId;
 use crate::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A task: an environment with its "solved" threshold (a last-100 mean return).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Task {
     /// The core's CartPole-v1 (`relax rl cartpole`), solved at >= 195 (gym's CartPole-v0
@@ -137,7 +137,7 @@ impl Task {
 }
 
 /// The learner settings of the gymnasium tasks (used by the continuous-action learner).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GymSettings {
     /// Continuous tasks: steps per policy update (whole episodes, at least this many).
     pub batch_steps: u32,
@@ -157,7 +157,7 @@ pub struct GymSettings {
 }
 
 /// How runs talk to their gymnasium server.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct BridgeSettings {
     /// Serve replays of the last episode from memory (see [`crate::gym::GymEnv`]).
     pub replay_cache: bool,
@@ -168,10 +168,10 @@ pub struct BridgeSettings {
 /// One method's configuration on a task (all its seeds). The gymnasium tasks have
 /// [`GymSettings`] and [`BridgeSettings`]; the native CartPole has neither (nor a `task`
 /// key in the JSON).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunConfig {
-    /// The task.
-    #[serde(skip_serializing_if = "Task::is_native")]
+    /// The task (absent in the JSON: the native CartPole).
+    #[serde(skip_serializing_if = "Task::is_native", default = "native")]
     pub task: Task,
     /// The method.
     pub estimator: EstimatorId,
@@ -195,6 +195,10 @@ pub struct RunConfig {
     /// The bridge's settings (gymnasium tasks).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeSettings>,
+}
+
+fn native() -> Task {
+    Task::CartPole
 }
 
 #[cfg(test)]

@@ -215,11 +215,13 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
             let k = *kinds.get(i).ok_or_else(|| {
                 format!("--run-index {i}: {} runs (see --list-runs)", kinds.len())
             })?;
-            (
-                vec![k],
-                crate::output::claim_run(out, &name, i)?,
-                out.join(&name),
-            )
+            let claim = crate::output::claim_run(out, &name, i)?;
+            if !a.report_only {
+                let configs = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
+                let manifest = super::sweep::Manifest { configs };
+                crate::manifest::write_manifest(&out.join(&name), "vae", &manifest)?;
+            }
+            (vec![k], claim, out.join(&name))
         }
         None => {
             let c = crate::output::claim(out, &name)?;
@@ -230,11 +232,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     if a.report_only {
         let configs: Vec<TrainConfig> = kinds.iter().map(|&k| train_config(&a, k, seed)).collect();
         if let Some((settings, runs)) = super::sweep::read_runs(&rdir, &configs)? {
-            let title = format!(
-                "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
-                set.label(),
-                a.model.label()
-            );
+            let title = super::sweep::title(set.label(), a.model);
             let files = report::write_all(&rdir, &title, &settings, &runs)?;
             print!("{}", report::table(&runs));
             crate::output::print_written(&files);

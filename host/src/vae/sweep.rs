@@ -130,3 +130,49 @@ pub fn read_runs(
     }
     Ok(settings.map(|(_, s)| (s, runs)))
 }
+
+/// The manifest of a `relax vae` sweep (`runs/sweep.json`, see [`crate::manifest`]): every
+/// run's configuration in `--list-runs` order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// One per estimator.
+    pub configs: Vec<TrainConfig>,
+}
+
+/// The plot's title.
+pub fn title(data: &str, model: ModelKind) -> String {
+    format!(
+        "{data} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
+        model.label()
+    )
+}
+
+/// `relax report DIR` for a VAE sweep: the runs the manifest (read from `path`) names, read
+/// and checked as `--report-only` does, written as one `relax vae` writes them.
+pub fn merge_manifest(dir: &Path, manifest: serde_json::Value, path: &Path) -> Result<()> {
+    let m: Manifest =
+        serde_json::from_value(manifest).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let out = dir.parent().unwrap_or(Path::new("."));
+    let claim = crate::output::claim(out, name)?;
+    let Some((settings, runs)) = read_runs(claim.dir(), &m.configs)? else {
+        return Err(format!(
+            "{}: no run files yet (`relax vae ... --run-index I` writes them)",
+            dir.join("runs").display()
+        )
+        .into());
+    };
+    let expected = format!("vae-{}-{}", settings.data, settings.model.label());
+    if name != expected {
+        return Err(format!(
+            "{}: runs of {expected} must sit in a directory named {expected}",
+            dir.display()
+        )
+        .into());
+    }
+    let title = title(&settings.data, settings.model);
+    let files = super::report::write_all(claim.dir(), &title, &settings, &runs)?;
+    print!("{}", super::report::table(&runs));
+    crate::output::print_written(&files);
+    Ok(())
+}

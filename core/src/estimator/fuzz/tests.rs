@@ -357,6 +357,38 @@ fn fuzz_steps_and_optimizers() {
     );
 }
 
+/// Issue 14's Bernoulli estimators: ARMS (2 and 4 samples), ReinMax (both distributions),
+/// Double CV and RODEO (learned parts training throughout).
+#[test]
+fn fuzz_arms_reinmax_double_cv_rodeo() {
+    use crate::estimator::{Arms, DoubleCv, ReinMax, Rodeo};
+    fuzz(
+        "ARMS Bernoulli<3> S=2",
+        &mut Arms::<3, 2>::new().unwrap(),
+        40,
+        nothing,
+    );
+    fuzz(
+        "ARMS Bernoulli<3> S=4",
+        &mut Arms::<3, 4>::new().unwrap(),
+        41,
+        nothing,
+    );
+    let mut r = ReinMax::<Bernoulli<2>, 2>::new(1.0).unwrap();
+    fuzz("ReinMax Bernoulli<2>", &mut r, 42, nothing);
+    let mut r = ReinMax::<Categorical<3>, 3>::new(1.5).unwrap();
+    fuzz("ReinMax Categorical<3>", &mut r, 43, nothing);
+    let mut d = DoubleCv::<3, 3>::new(AdamConfig::new(0.01)).unwrap();
+    fuzz("DoubleCV Bernoulli<3> K=3", &mut d, 44, nothing);
+    const P: usize = mlp_param_count(2, 5, 2, 1);
+    let net = Mlp::<2, 5, 2, 1, P>::new_random(Activation::Tanh, 1.0, &mut rng(45));
+    let mut r = Rodeo::<3, 2, 5, 1, P>::new(net, AdamConfig::new(0.01), AdamConfig::new(0.01))
+        .unwrap()
+        .with_coefficients([0.5, 0.5])
+        .unwrap();
+    fuzz("RODEO Bernoulli<3> K=2", &mut r, 46, nothing);
+}
+
 #[test]
 fn fuzz_categorical_products() {
     use crate::estimator::{CoupledDisArm, IndeCateR};
