@@ -7,14 +7,17 @@
 //! and the relaxation `x = sigma_lambda(z)` with the derivatives the variance loss needs.
 //!
 //! Hard samples `b` are `[f32; D]`: bits for [`Bernoulli`], a one-hot vector for
-//! [`Categorical`], so one objective `f(b)` also accepts relaxed inputs `x`.
+//! [`Categorical`] (one-hot blocks for [`CategoricalProduct`]), so one objective `f(b)` also
+//! accepts relaxed inputs `x`.
 
 mod bernoulli;
 mod categorical;
+mod categorical_product;
 mod gaussian;
 
 pub use bernoulli::Bernoulli;
 pub use categorical::Categorical;
+pub use categorical_product::CategoricalProduct;
 pub use gaussian::Gaussian;
 
 use rand_core::Rng;

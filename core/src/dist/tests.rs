@@ -360,3 +360,64 @@ fn gaussian_kl_matches_monte_carlo() {
     );
     assert!(Gaussian::<2>::kl(&mp, &sp, &mp, &sp).abs() < 1e-6);
 }
+
+type Two3 = CategoricalProduct<2, 3, 6>;
+
+#[test]
+fn categorical_product_derivatives_match_finite_differences() {
+    for (seed, l) in [
+        [0.5f32, -1.0, 2.0, 0.0, 0.3, -0.2],
+        [8.0, -8.0, 0.0, 1.0, 0.0, 0.0],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for s in 0..20 {
+            check_pathwise::<Two3, 6>(l, (seed * 100 + s) as u64);
+        }
+        for (c0, c1) in [(0, 0), (1, 2), (2, 1)] {
+            check_score_and_relaxation::<Two3, 6>(l, Two3::one_hot(&[c0, c1]));
+        }
+    }
+}
+
+#[test]
+fn categorical_product_conditional_has_the_law_of_z_given_b() {
+    check_conditional_law::<Two3, 6>([0.5, -1.0, 2.0, 0.0, 0.3, -0.2], 71);
+}
+
+/// One variable is [`Categorical`] bit for bit, from the same noise; two variables are two
+/// categoricals drawn one after the other.
+#[test]
+fn categorical_product_is_categorical_block_by_block() {
+    let l = [0.5f32, -1.0, 2.0, 0.0];
+    let mut r1 = Xoshiro128PlusPlus::seed_from_u64(3);
+    let mut r2 = Xoshiro128PlusPlus::seed_from_u64(3);
+    for _ in 0..100 {
+        let z1 = CategoricalProduct::<1, 4, 4>::sample_z(&l, &mut r1);
+        let z2 = Categorical::<4>::sample_z(&l, &mut r2);
+        assert_eq!(z1, z2);
+        let b = Categorical::<4>::harden(&z2);
+        assert_eq!(CategoricalProduct::<1, 4, 4>::harden(&z1), b);
+        let c1 = CategoricalProduct::<1, 4, 4>::sample_conditional(&l, &b, &mut r1);
+        let c2 = Categorical::<4>::sample_conditional(&l, &b, &mut r2);
+        assert_eq!(c1, c2);
+        assert_eq!(
+            CategoricalProduct::<1, 4, 4>::log_prob(&l, &b),
+            Categorical::<4>::log_prob(&l, &b)
+        );
+    }
+    let l6 = [0.5f32, -1.0, 2.0, 0.0, 0.3, -0.2];
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(4);
+    let z = Two3::sample_z(&l6, &mut rng);
+    let b = Two3::harden(&z);
+    assert!(Two3::is_valid_hard(&b));
+    let c = Two3::classes(&b);
+    let lp = Categorical::<3>::log_prob(&[0.5, -1.0, 2.0], &Categorical::<3>::one_hot(c[0]))
+        + Categorical::<3>::log_prob(&[0.0, 0.3, -0.2], &Categorical::<3>::one_hot(c[1]));
+    assert_eq!(Two3::log_prob(&l6, &b), lp);
+    assert!(!Two3::is_valid_hard(&[1.0, 0.0, 0.0, 1.0, 1.0, 0.0]));
+    let p = Two3::probs(&l6);
+    assert!((p[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    assert!((p[3..].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+}

@@ -271,4 +271,18 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
     }
 }
 
+impl<const D: usize, const K: usize, const N: usize> State for super::IndeCateR<D, K, N> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
+impl<const D: usize, const K: usize, const N: usize> State for super::CoupledDisArm<D, K, N> {
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
+impl<const D: usize, const K: usize, const N: usize, const S: usize> State
+    for super::Carms<D, K, N, S>
+{
+    fn state(&self, _out: &mut Vec<f32>) {}
+}
+
 mod tests;

@@ -16,6 +16,9 @@
 //! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
 //! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
 //! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
+//! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking; importance-weighted, or [`CoupledVariant::StickBreaking`]) | yes | 2 | `f(b)` |
+//! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
+//! | [`Carms`] (`D` categoricals of `K` classes, `S` copula-antithetic samples; stick-breaking) | yes | S | `f(b)` |
 //!
 //! Each call returns an [`Estimate`]: the gradient, the value at the sample, how many times
 //! the objective was evaluated and, for estimators with a learned control variate, the
@@ -23,10 +26,13 @@
 //! logits and the control variate are updated from the same sample).
 
 mod arms;
+mod carms;
 mod concrete;
+mod coupled_disarm;
 mod cv;
 mod disarm;
 mod double_cv;
+mod indecater;
 mod lax;
 mod muprop;
 mod nvil;
@@ -51,6 +57,10 @@ pub use relax::{
 };
 pub use rloo::Rloo;
 pub use rodeo::Rodeo;
+
+pub use carms::Carms;
+pub use coupled_disarm::{CoupledDisArm, CoupledPair, CoupledVariant};
+pub use indecater::IndeCateR;
 
 use crate::Error;
 use rand_core::Rng;

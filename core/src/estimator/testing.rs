@@ -149,3 +149,42 @@ pub(crate) fn max_z_over_logits3<E: Estimator<3, Quad<3>>>(
     println!("max |z| {name}: {worst:.2}");
     worst
 }
+
+/// `d/dl E[f(b)]` for `D` independent categoricals of `K` classes (`N = D * K` logits) by
+/// enumerating all `K^D` joint classes, in f64.
+pub(crate) fn exact_product<const D: usize, const K: usize, const N: usize, O: Objective<N>>(
+    l: &[f32; N],
+    f: &mut O,
+) -> [f64; N] {
+    use crate::dist::CategoricalProduct;
+    let mut g = [0.0f64; N];
+    for idx in 0..K.pow(D as u32) {
+        let classes: [usize; D] = core::array::from_fn(|d| (idx / K.pow(d as u32)) % K);
+        let b = CategoricalProduct::<D, K, N>::one_hot(&classes);
+        let lp = CategoricalProduct::<D, K, N>::log_prob(l, &b) as f64;
+        let fb = f.value(&b) as f64;
+        let s = CategoricalProduct::<D, K, N>::score(l, &b);
+        for i in 0..N {
+            g[i] += lp.exp() * fb * s[i] as f64;
+        }
+    }
+    g
+}
+
+/// A random joint table over the `K^D` classes of `D` categoricals (`T <= 64` entries, values
+/// in `[-1, 1)`), as an objective: `f(b) = table[c_0 + K c_1 + ...]`. Not additive over the
+/// variables, so their interactions matter.
+pub(crate) fn joint_table<const D: usize, const K: usize, const N: usize>(
+    seed: u64,
+) -> impl FnMut(&[f32; N]) -> f32 + Copy {
+    use crate::dist::CategoricalProduct;
+    assert!(K.pow(D as u32) <= 64);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let table: [f32; 64] =
+        core::array::from_fn(|_| 2.0 * crate::math::uniform_open(&mut rng) - 1.0);
+    move |b: &[f32; N]| {
+        let c = CategoricalProduct::<D, K, N>::classes(b);
+        let idx: usize = (0..D).map(|d| c[d] * K.pow(d as u32)).sum();
+        table[idx]
+    }
+}

@@ -4,8 +4,8 @@ use super::{Build, Case};
 use crate::estimators::{learning, plain, rebar, relax, relax_rebar, BernoulliSpec};
 use relax_core::dist::{Bernoulli, Categorical};
 use relax_core::estimator::{
-    Arms, Coupling, CvInput, DisArm, DoubleCv, NeuralCv, Rebar, RebarCv, ReinMax, Reinforce, Relax,
-    Rloo, Rodeo,
+    Arms, Carms, CoupledDisArm, Coupling, CvInput, DisArm, DoubleCv, IndeCateR, NeuralCv, Rebar,
+    RebarCv, ReinMax, Reinforce, Relax, Rloo, Rodeo,
 };
 use relax_core::nn::{mlp_param_count, Activation, Mlp};
 use relax_core::optim::AdamConfig;
@@ -207,6 +207,22 @@ pub fn categorical(budget: u32) -> Vec<Case<K>> {
                 let e = Relax::<Categorical<K>, K, _>::new(cv).with_coupling(s.coupling);
                 Ok(learning(e, Relax::set_training))
             }),
+        ),
+        averaged(
+            "coupled-disarm",
+            2,
+            budget,
+            Box::new(|_| Ok(plain(CoupledDisArm::<1, K, K>::new()))),
+        ),
+        Some(per_k!("carms", budget, |S| Box::new(|_| Ok(plain(
+            Carms::<1, K, K, S>::new()?
+        ))))),
+        // One variable: 1 + (K - 1) = K evaluations, the exact gradient.
+        averaged(
+            "indecater",
+            IndeCateR::<1, K, K>::f_evals(),
+            budget,
+            Box::new(|_| Ok(plain(IndeCateR::<1, K, K>::new()))),
         ),
     ];
     v.into_iter().flatten().collect()

@@ -163,11 +163,15 @@ pub fn measure<const N: usize>(
     for i in 0..N {
         let mean = s1[i] / n;
         let var = (s2[i] / n - mean * mean).max(0.0) * n / (n - 1.0);
+        // A constant estimate (IndeCateR on one categorical) leaves only the rounding of
+        // s2 / n - mean^2 (~1e-14 mean^2): that is no variance.
+        let var = if var <= 1e-9 * mean * mean { 0.0 } else { var };
         var_sum += var;
         let se = (var / n).sqrt();
-        // A deterministic estimate (DisARM on one bit at p = 1/2) has no standard error: it
-        // counts as exact when it matches to f32 rounding (1e-3 relative: f(1) - f(0) at
-        // t = 0.499 loses ~1e-4 to cancellation), else as infinitely far.
+        // A deterministic estimate (DisARM on one bit at p = 1/2, IndeCateR on the
+        // categorical) has no standard error: it counts as exact when it matches to f32
+        // rounding (1e-3 relative: f(1) - f(0) at t = 0.499 loses ~1e-4 to cancellation),
+        // else as infinitely far.
         let z = if se > 0.0 {
             (mean - exact[i]).abs() / se
         } else if (mean - exact[i]).abs() <= 1e-3 * exact[i].abs() + 1e-9 {

@@ -38,6 +38,10 @@ pub enum Menu {
     Rl,
     /// `relax vae` (discrete VAEs).
     Vae,
+    /// Categorical problems (`D` categoricals of `K` classes): no experiment offers this menu
+    /// yet; the categorical comparison will. The toy, the bench and the VAE are Bernoulli, and
+    /// their default runs take their whole menus (`scripts/check-refactor.sh` pins them).
+    Categorical,
 }
 
 /// An estimator of the registry, named by its entry's command-line name.
@@ -139,7 +143,7 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-use Menu::{Bench, Rl, Toy, Vae};
+use Menu::{Bench, Categorical, Rl, Toy, Vae};
 
 /// Every estimator the host knows, in the order menus list them; `registry!(extra)` appends
 /// entries (the tests add one).
@@ -317,6 +321,36 @@ macro_rules! registry {
         stream: 44,
         menus: &[Toy, Bench],
         build: Build::Bernoulli(builders!(reinmax)),
+    },
+    Entry {
+        name: "coupled-disarm",
+        label: "Coupled DisARM",
+        color: (196, 156, 148),
+        unbiased: true,
+        f_evals: "2",
+        stream: 50,
+        menus: &[Categorical],
+        build: Build::None,
+    },
+    Entry {
+        name: "indecater",
+        label: "IndeCateR",
+        color: (174, 199, 232),
+        unbiased: true,
+        f_evals: "1 + D (K - 1)",
+        stream: 51,
+        menus: &[Categorical],
+        build: Build::None,
+    },
+    Entry {
+        name: "carms",
+        label: "CARMS (stick-breaking)",
+        color: (255, 187, 120),
+        unbiased: true,
+        f_evals: "S",
+        stream: 52,
+        menus: &[Categorical],
+        build: Build::None,
     },
     $($extra),*
     ] };

@@ -388,3 +388,85 @@ fn fuzz_arms_reinmax_double_cv_rodeo() {
         .unwrap();
     fuzz("RODEO Bernoulli<3> K=2", &mut r, 46, nothing);
 }
+
+#[test]
+fn fuzz_categorical_products() {
+    use crate::estimator::{CoupledDisArm, IndeCateR};
+    fuzz(
+        "IndeCateR 1x4",
+        &mut IndeCateR::<1, 4, 4>::new(),
+        40,
+        nothing,
+    );
+    fuzz(
+        "IndeCateR 2x3",
+        &mut IndeCateR::<2, 3, 6>::new(),
+        41,
+        nothing,
+    );
+    fuzz(
+        "CoupledDisARM 1x4",
+        &mut CoupledDisArm::<1, 4, 4>::new(),
+        42,
+        nothing,
+    );
+    fuzz(
+        "CoupledDisARM 2x3",
+        &mut CoupledDisArm::<2, 3, 6>::new(),
+        43,
+        nothing,
+    );
+    let mut sb = CoupledDisArm::<2, 3, 6>::new()
+        .with_variant(crate::estimator::CoupledVariant::StickBreaking);
+    fuzz("CoupledDisARM-SB 2x3", &mut sb, 48, nothing);
+    let mut c = crate::estimator::Carms::<1, 4, 4, 3>::new().unwrap();
+    fuzz("CARMS 1x4 S=3", &mut c, 46, nothing);
+    let mut c = crate::estimator::Carms::<2, 3, 6, 4>::new().unwrap();
+    fuzz("CARMS 2x3 S=4", &mut c, 47, nothing);
+    let mut r = Reinforce::<crate::dist::CategoricalProduct<2, 3, 6>, 6>::new();
+    fuzz("REINFORCE CatProduct 2x3", &mut r, 44, nothing);
+}
+
+/// Coupled DisARM's steps with hostile logits, values and weights (a caller's pair may be
+/// anything): every `Ok` is finite, weights included.
+#[test]
+fn fuzz_coupled_disarm_steps() {
+    use crate::estimator::{CoupledDisArm, CoupledPair};
+    type C = CoupledDisArm<2, 3, 6>;
+    let mut rng = rng(45);
+    let finite = |x: &[f32]| x.iter().all(|v| v.is_finite());
+    let (mut ok, mut err) = (0u64, 0u64);
+    for _ in 0..CALLS {
+        let r = Regime::draw(&mut rng);
+        let l: [f32; 6] = values(&mut rng, r, 4.0);
+        let [fb, fbt, w0, w1] = {
+            let r = Regime::draw(&mut rng);
+            values(&mut rng, r, 2.0)
+        };
+        if let Ok(pair) = C::draw(&l, &mut rng) {
+            assert!(finite(&pair.weight), "weights {l:?} {pair:?}");
+            assert!(pair.weight.iter().all(|&w| w >= 0.0));
+            match C::combine(&pair, fb, fbt) {
+                Ok(g) => {
+                    ok += 1;
+                    assert!(finite(&g), "combine {g:?}");
+                }
+                Err(_) => err += 1,
+            }
+        } else {
+            err += 1;
+        }
+        let b: [f32; 6] = values(&mut rng, Regime::Calm, 1.0);
+        let bt: [f32; 6] = values(&mut rng, Regime::Calm, 1.0);
+        let pair = CoupledPair {
+            b,
+            bt,
+            weight: [w0, w1],
+        };
+        if let Ok(g) = C::combine(&pair, fb, fbt) {
+            assert!(finite(&g), "combine of a caller's pair {g:?}");
+        }
+    }
+    println!("coupled DisARM steps: {ok} Ok, {err} Err");
+    assert!(ok > CALLS / 10 && err > CALLS / 10);
+}
