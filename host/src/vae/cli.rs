@@ -93,7 +93,7 @@ pub struct VaeArgs {
     #[arg(long, default_value_t = 0.5, value_parser = crate::args::positive)]
     pub concrete_temperature: f32,
     /// Samples per example (evaluations of f) of RLOO, ARMS (2 to 4) and Double CV (2 to 4).
-    #[arg(long = "samples", alias = "rloo-k", default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
+    #[arg(long = "samples", alias = "rloo-k", value_name = "K", default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
     pub rloo_k: usize,
     /// Minibatch size.
     #[arg(long, default_value_t = 24, value_parser = crate::args::count::<1, 10_000>)]
