@@ -282,12 +282,13 @@ pub struct NeuralCv<
 }
 
 /// One forward pass of a [`NeuralCv`]'s network: its input and activations.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Forward<const I: usize, const H: usize, const L: usize> {
     input: [f32; I],
-    pre: [[f32; H]; L],
-    post: [[f32; H]; L],
+    cache: MlpCache<H, L>,
     out: f32,
+    /// Larger is newer (the entry with the smallest goes first).
+    age: u32,
 }
 
 /// The last two forward passes of a network (RELAX evaluates `c` at `z` and `z~` and then
@@ -296,7 +297,7 @@ struct Forward<const I: usize, const H: usize, const L: usize> {
 /// bits the pass would compute, because the key is the input's bits and the entries are
 /// dropped whenever the parameters change. A clone starts empty.
 struct ForwardMemo<const I: usize, const H: usize, const L: usize, const M: usize> {
-    /// The entries, newest first (none when `M` is 0: the memo is off and takes no space).
+    /// The entries (none when `M` is 0: the memo is off and takes no space).
     slots: [Option<Forward<I, H, L>>; M],
 }
 
@@ -322,44 +323,46 @@ impl<const I: usize, const H: usize, const L: usize, const M: usize> Default
     for ForwardMemo<I, H, L, M>
 {
     fn default() -> Self {
-        Self { slots: [None; M] }
+        Self {
+            slots: core::array::from_fn(|_| None),
+        }
     }
 }
 
 impl<const I: usize, const H: usize, const L: usize, const M: usize> ForwardMemo<I, H, L, M> {
     /// The remembered forward pass at `input`, if any.
-    fn lookup(&self, input: &[f32; I]) -> Option<(MlpCache<H, L>, f32)> {
+    fn lookup(&self, input: &[f32; I]) -> Option<(&MlpCache<H, L>, f32)> {
         let f = self.slots.iter().flatten().find(|f| {
             f.input
                 .iter()
                 .zip(input)
                 .all(|(a, b)| a.to_bits() == b.to_bits())
         })?;
-        let cache = MlpCache {
-            pre: f.pre,
-            post: f.post,
-        };
-        Some((cache, f.out))
+        Some((&f.cache, f.out))
     }
 
-    /// Remembers the forward pass at `input` (replacing the older entry).
-    fn store(&mut self, input: &[f32; I], cache: &MlpCache<H, L>, out: f32) {
-        if M == 0 {
-            return;
+    /// Remembers the forward pass at `input` in place of the oldest entry.
+    fn store(&mut self, input: &[f32; I], cache: MlpCache<H, L>, out: f32) {
+        let newest = self.slots.iter().flatten().map(|f| f.age).max();
+        let age = newest.map_or(0, |a| a.wrapping_add(1));
+        let oldest = self
+            .slots
+            .iter_mut()
+            // An empty slot (None) sorts first.
+            .min_by_key(|f| f.as_ref().map(|f| f.age));
+        if let Some(slot) = oldest {
+            *slot = Some(Forward {
+                input: *input,
+                cache,
+                out,
+                age,
+            });
         }
-        // The oldest entry goes.
-        self.slots.rotate_right(1);
-        self.slots[0] = Some(Forward {
-            input: *input,
-            pre: cache.pre,
-            post: cache.post,
-            out,
-        });
     }
 
     /// Forgets every pass (the parameters changed).
     fn invalidate(&mut self) {
-        self.slots = [None; M];
+        self.slots = core::array::from_fn(|_| None);
     }
 }
 
@@ -494,49 +497,57 @@ impl<
     /// `c(z)`, writing `dc/dz` into `grad`. A network control variate needs no objective:
     /// this is [`ControlVariate::eval`] without it.
     pub fn eval(&self, z: &[f32; D], grad: &mut [f32; D]) -> f32 {
-        self.eval_with(z, grad, false).0
+        let lam = self.temperature();
+        let (inp, x, a) = self.input_of(z, lam);
+        match self.memo.lookup(&inp) {
+            Some((cache, m)) => self.eval_at(cache, m, &x, lam, a, grad),
+            None => {
+                let mut cache = MlpCache::default();
+                let m = self.net.forward_cached(&inp, &mut cache)[0];
+                self.eval_at(&cache, m, &x, lam, a, grad)
+            }
+        }
     }
 
     /// [`NeuralCv::eval`], remembering its forward pass for [`NeuralCv::accumulate`] at
     /// the same point (what [`ControlVariate::eval`] calls).
     fn eval_remember(&mut self, z: &[f32; D], grad: &mut [f32; D]) -> f32 {
-        let (c, pass) = self.eval_with(z, grad, true);
-        if let Some((inp, cache, m)) = pass {
-            self.memo.store(&inp, &cache, m);
-        }
-        c
-    }
-
-    /// `c(z)` and `dc/dz`, plus the forward pass it computed when `keep` (`None` when it
-    /// came from the memo).
-    #[allow(clippy::type_complexity)]
-    fn eval_with(
-        &self,
-        z: &[f32; D],
-        grad: &mut [f32; D],
-        keep: bool,
-    ) -> (f32, Option<([f32; I], MlpCache<H, L>, f32)>) {
         let lam = self.temperature();
         let (inp, x, a) = self.input_of(z, lam);
-        // value_and_input_grad, its forward pass possibly remembered from this point.
-        let (cache, m, computed) = match self.memo.lookup(&inp) {
-            Some((cache, m)) => (cache, m, false),
+        match self.memo.lookup(&inp) {
+            Some((cache, m)) => self.eval_at(cache, m, &x, lam, a, grad),
             None => {
                 let mut cache = MlpCache::default();
                 let m = self.net.forward_cached(&inp, &mut cache)[0];
-                (cache, m, true)
+                let c = self.eval_at(&cache, m, &x, lam, a, grad);
+                if M > 0 {
+                    self.memo.store(&inp, cache, m);
+                }
+                c
             }
-        };
-        let gin = self.net.input_grad(&cache, &[1.0]);
+        }
+    }
+
+    /// `c(z)` and `dc/dz` from the network's forward pass (`cache`, output `m`) at `z`:
+    /// value_and_input_grad's numbers.
+    fn eval_at(
+        &self,
+        cache: &MlpCache<H, L>,
+        m: f32,
+        x: &[f32; D],
+        lam: f32,
+        a: f32,
+        grad: &mut [f32; D],
+    ) -> f32 {
+        let gin = self.net.input_grad(cache, &[1.0]);
         let s = self.extra[0];
         let gd: [f32; D] = core::array::from_fn(|i| gin[C + i]);
         // J is symmetric, so the vjp through the relaxation is the jvp.
-        let gz = self.input_jvp(&x, lam, a, &gd);
+        let gz = self.input_jvp(x, lam, a, &gd);
         for i in 0..D {
             grad[i] = s * gz[i];
         }
-        let pass = (keep && computed).then_some((inp, cache, m));
-        (s * m, pass)
+        s * m
     }
 
     /// Adds `d/dphi [alpha c(z) + u . dc/dz (z)]` to the accumulated variance gradient
@@ -550,7 +561,9 @@ impl<
         w[C..].copy_from_slice(&wd);
         // Q = s [alpha m(in) + w . grad m(in)]
         let (alpha_s, gamma_s) = ([s * alpha], [s]);
-        let (in_bar, m, m_dot, cache) = match self.memo.lookup(&inp) {
+        // The input gradient (for the temperature's gradient) at the same forward pass.
+        let train_temperature = self.train_temperature;
+        let (in_bar, m, m_dot, gin) = match self.memo.lookup(&inp) {
             Some((cache, _)) => {
                 let (in_bar, m, m_dot) = self.net.mixed_backward_at(
                     &inp,
@@ -558,9 +571,10 @@ impl<
                     &alpha_s,
                     &gamma_s,
                     &mut self.grad_net,
-                    &cache,
+                    cache,
                 );
-                (in_bar, m, m_dot, cache)
+                let gin = train_temperature.then(|| self.net.input_grad(cache, &[1.0]));
+                (in_bar, m, m_dot, gin)
             }
             None => {
                 let mut cache = MlpCache::default();
@@ -572,14 +586,15 @@ impl<
                     &mut self.grad_net,
                     &mut cache,
                 );
-                self.memo.store(&inp, &cache, m[0]);
-                (in_bar, m, m_dot, cache)
+                let gin = train_temperature.then(|| self.net.input_grad(&cache, &[1.0]));
+                if M > 0 {
+                    self.memo.store(&inp, cache, m[0]);
+                }
+                (in_bar, m, m_dot, gin)
             }
         };
         self.grad_extra[0] += alpha * m[0] + m_dot[0];
-        if self.train_temperature {
-            // The input gradient at the forward pass mixed_backward just made.
-            let gin = self.net.input_grad(&cache, &[1.0]);
+        if let Some(gin) = gin {
             let dx = Dist::relax_dlogtemp(z, &x, lam);
             let dw = Dist::relax_jvp_dlogtemp(z, &x, lam, u);
             let mut d_t = 0.0;
