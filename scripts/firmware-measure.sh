@@ -8,7 +8,10 @@
 # also checks the run (exit code, bit-identity with the host) and the same budgets.
 # Exits non-zero when the test fails or a budget is exceeded.
 #
-# Usage: scripts/firmware-measure.sh [--cross-check]
+# Usage: scripts/firmware-measure.sh [--cross-check] [--profile]
+#   --profile      also write the per-function instruction profile of the run
+#                  (firmware/target/measure/profile.txt: the plugin's per-address counts
+#                  mapped to inlined functions by scripts/insn-profile.py).
 #   --cross-check  also count with QEMU's one-instruction-per-block exec trace (no
 #                  plugin; ~100 bytes of trace per instruction piped through awk: the
 #                  learner runs ~1.4e9 instructions, so this takes well over 10 minutes).
@@ -18,10 +21,12 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 
 cross_check=0
+profile=0
 for arg in "$@"; do
   case "$arg" in
     --cross-check) cross_check=1 ;;
-    *) echo "usage: $0 [--cross-check]" >&2; exit 64 ;;
+    --profile) profile=1 ;;
+    *) echo "usage: $0 [--cross-check] [--profile]" >&2; exit 64 ;;
   esac
 done
 
@@ -87,7 +92,9 @@ count_by_trace() {
 count_by_plugin() {
   gcc -O2 -Wall -Wextra -shared -fPIC -fvisibility=hidden \
     -o "$out/libinsncount.so" "$root/tools/qemu-insncount/insncount.c"
-  "${qemu[@]}" -plugin "$out/libinsncount.so,mark=$mark,out=$1" -kernel "$elf" >/dev/null
+  local opts="mark=$mark,out=$1"
+  [ "$profile" = 0 ] || opts="$opts,profile=$out/insns-by-address.txt"
+  "${qemu[@]}" -plugin "$out/libinsncount.so,$opts" -kernel "$elf" >/dev/null
 }
 
 # The plugin is written against plugin API v1 (QEMU 7.x); if this QEMU refuses it (no
@@ -108,6 +115,14 @@ if [ "$cross_check" = 1 ]; then
   else
     echo "cross-check FAILED: $out/insns.txt and $out/insns-trace.txt differ" >&2
     exit 1
+  fi
+fi
+if [ "$profile" = 1 ]; then
+  if [ "$method" = "TCG plugin" ]; then
+    python3 scripts/insn-profile.py "$elf" "$out/insns-by-address.txt" >"$out/profile.txt"
+    echo "per-function profile: $out/profile.txt"
+  else
+    echo "no profile: it needs the TCG plugin" >&2
   fi
 fi
 # One mark at the start of every step plus one after the last: consecutive differences

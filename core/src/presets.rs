@@ -1,6 +1,7 @@
 //! The common estimators with their control variates, named and built in one line.
 //!
-//! A [`NeuralCv`] has seven parameters, `NeuralCv<Dist, D, C, I, H, L, P>`, of which the
+//! A [`NeuralCv`] has seven parameters, `NeuralCv<Dist, D, C, I, H, L, P>` (and an eighth,
+//! `M`, the forward passes it remembers, which defaults to 2), of which the
 //! presets fix all but the sizes you choose: `Dist = Bernoulli<D>`, no context (`C = 0`),
 //! input `I = D`, one hidden layer (`L = 1`). Stable Rust cannot compute the network's
 //! parameter count `P = mlp_param_count(D, H, 1, 1)` from `D` and `H` inside a generic

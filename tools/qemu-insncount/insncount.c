@@ -11,9 +11,14 @@
  *
  * Build: gcc -O2 -shared -fPIC -fvisibility=hidden -o libinsncount.so insncount.c
  * Use:   qemu-system-arm ... -plugin ./libinsncount.so,mark=0xADDR,out=FILE
+ *        qemu-system-arm ... -plugin ./libinsncount.so,profile=PROFILE[,mark=...]
  * Output (FILE, or stderr without out=):
  *   "mark <i> at_insn <count when the marker executes>" per marker execution,
  *   "insns <total>" at exit (the atexit hook also runs on a semihosting exit).
+ * With profile=PROFILE, also one line "<hex address> <executions>" per executed
+ * instruction address (flash, at 0x0800_0000 or its alias at 0; anything else is summed
+ * under address "other"), written at exit: scripts/firmware-profile.sh maps the
+ * addresses to (inlined) functions with llvm-symbolizer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +53,24 @@ static uint64_t mark = UINT64_MAX;
 static uint64_t marks;
 static FILE *out;
 
+/* Per-address execution counts for profile=: one counter per halfword of the F411's
+ * 512 KiB flash (Thumb instructions are halfword-aligned), 2 MiB of counters. */
+#define FLASH_BASE 0x08000000ULL
+#define FLASH_SIZE 0x00080000ULL
+static uint64_t *profile;
+static uint64_t profile_other;
+static const char *profile_path;
+
+static uint64_t *profile_slot(uint64_t vaddr)
+{
+    uint64_t a = vaddr & ~1ULL;
+    if (a >= FLASH_BASE && a < FLASH_BASE + FLASH_SIZE)
+        return &profile[(a - FLASH_BASE) / 2];
+    if (a < FLASH_SIZE) /* netduinoplus2 aliases flash at 0 */
+        return &profile[a / 2];
+    return &profile_other;
+}
+
 static void on_mark(unsigned vcpu, void *udata)
 {
     (void)vcpu;
@@ -71,6 +94,9 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (mark != UINT64_MAX && (qemu_plugin_insn_vaddr(insn) & ~1ULL) == mark)
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &insns, 1);
+        if (profile)
+            qemu_plugin_register_vcpu_insn_exec_inline(
+                insn, QEMU_PLUGIN_INLINE_ADD_U64, profile_slot(qemu_plugin_insn_vaddr(insn)), 1);
     }
 }
 
@@ -80,6 +106,20 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
     (void)udata;
     fprintf(out, "insns %llu\n", (unsigned long long)insns);
     fflush(out);
+    if (profile) {
+        FILE *p = fopen(profile_path, "w");
+        if (!p) {
+            perror(profile_path);
+            return;
+        }
+        for (uint64_t i = 0; i < FLASH_SIZE / 2; i++)
+            if (profile[i])
+                fprintf(p, "%#llx %llu\n", (unsigned long long)(FLASH_BASE + 2 * i),
+                        (unsigned long long)profile[i]);
+        if (profile_other)
+            fprintf(p, "other %llu\n", (unsigned long long)profile_other);
+        fclose(p);
+    }
 }
 
 __attribute__((visibility("default"))) int qemu_plugin_install(
@@ -96,8 +136,16 @@ __attribute__((visibility("default"))) int qemu_plugin_install(
                 perror(argv[i] + 4);
                 return 1;
             }
+        } else if (!strncmp(argv[i], "profile=", 8)) {
+            profile_path = argv[i] + 8;
+            profile = calloc(FLASH_SIZE / 2, sizeof *profile);
+            if (!profile) {
+                perror("insncount: profile counters");
+                return 1;
+            }
         } else {
-            fprintf(stderr, "insncount: unknown argument %s (want mark=ADDR, out=FILE)\n",
+            fprintf(stderr,
+                    "insncount: unknown argument %s (want mark=ADDR, out=FILE, profile=FILE)\n",
                     argv[i]);
             return 1;
         }

@@ -8,8 +8,8 @@
 use super::{check_temperature, checked_relaxed, RelaxedObjective};
 use crate::dist::Relaxed;
 use crate::math::dot;
-use crate::nn::Mlp;
-use crate::optim::{Adam, AdamConfig};
+use crate::nn::{Mlp, MlpCache};
+use crate::optim::{Adam, AdamConfig, AdamStep};
 use crate::Error;
 use core::marker::PhantomData;
 
@@ -248,6 +248,12 @@ pub enum CvInput {
 /// step, see [`MIN_TEMPERATURE`]); a step that would make a weight, the scale, the
 /// log-temperature or an Adam moment non-finite is refused and changes nothing
 /// ([`NeuralCv::step`]).
+///
+/// `M` (default 2) forward passes are remembered: RELAX evaluates `c` at `z` and `z~` and
+/// then takes the variance-gradient at the same two points with the same parameters, so
+/// each point's forward pass (its `tanh`s) runs once. The numbers are the same bits with
+/// any `M`; `M = 0` saves the entries' memory (`M * (I + 2 L H + 1)` floats) for a caller
+/// whose points never repeat between steps (the RL learner, [`crate::rl::RelaxLearner`]).
 #[derive(Debug, Clone)]
 pub struct NeuralCv<
     Dist,
@@ -257,6 +263,7 @@ pub struct NeuralCv<
     const H: usize,
     const L: usize,
     const P: usize,
+    const M: usize = 2,
 > {
     pub(crate) net: Mlp<I, H, 1, L, P>,
     /// `[scale, log lambda]`.
@@ -268,7 +275,95 @@ pub struct NeuralCv<
     pub(crate) adam_net: Adam<P>,
     pub(crate) adam_extra: Adam<2>,
     train_temperature: bool,
+    /// The network's last forward passes, shared by `eval` and `accumulate` at one point.
+    /// Every change of the network's parameters must call [`ForwardMemo::invalidate`].
+    memo: ForwardMemo<I, H, L, M>,
     _dist: PhantomData<Dist>,
+}
+
+/// One forward pass of a [`NeuralCv`]'s network: its input and activations.
+#[derive(Debug, Clone)]
+struct Forward<const I: usize, const H: usize, const L: usize> {
+    input: [f32; I],
+    cache: MlpCache<H, L>,
+    out: f32,
+    /// Larger is newer (the entry with the smallest goes first).
+    age: u32,
+}
+
+/// The last two forward passes of a network (RELAX evaluates `c` at `z` and `z~` and then
+/// accumulates the variance gradient at the same two points with the same parameters), so
+/// each point's forward pass runs once. A cache, never a result: a hit returns the same
+/// bits the pass would compute, because the key is the input's bits and the entries are
+/// dropped whenever the parameters change. A clone starts empty.
+struct ForwardMemo<const I: usize, const H: usize, const L: usize, const M: usize> {
+    /// The entries (none when `M` is 0: the memo is off and takes no space).
+    slots: [Option<Forward<I, H, L>>; M],
+}
+
+/// Shows the memo's size, not its entries: they are a cache, not state (a refused
+/// call may leave a remembered pass behind and still "change nothing").
+impl<const I: usize, const H: usize, const L: usize, const M: usize> core::fmt::Debug
+    for ForwardMemo<I, H, L, M>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ForwardMemo").field("slots", &M).finish()
+    }
+}
+
+impl<const I: usize, const H: usize, const L: usize, const M: usize> Clone
+    for ForwardMemo<I, H, L, M>
+{
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl<const I: usize, const H: usize, const L: usize, const M: usize> Default
+    for ForwardMemo<I, H, L, M>
+{
+    fn default() -> Self {
+        Self {
+            slots: core::array::from_fn(|_| None),
+        }
+    }
+}
+
+impl<const I: usize, const H: usize, const L: usize, const M: usize> ForwardMemo<I, H, L, M> {
+    /// The remembered forward pass at `input`, if any.
+    fn lookup(&self, input: &[f32; I]) -> Option<(&MlpCache<H, L>, f32)> {
+        let f = self.slots.iter().flatten().find(|f| {
+            f.input
+                .iter()
+                .zip(input)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        })?;
+        Some((&f.cache, f.out))
+    }
+
+    /// Remembers the forward pass at `input` in place of the oldest entry.
+    fn store(&mut self, input: &[f32; I], cache: MlpCache<H, L>, out: f32) {
+        let newest = self.slots.iter().flatten().map(|f| f.age).max();
+        let age = newest.map_or(0, |a| a.wrapping_add(1));
+        let oldest = self
+            .slots
+            .iter_mut()
+            // An empty slot (None) sorts first.
+            .min_by_key(|f| f.as_ref().map(|f| f.age));
+        if let Some(slot) = oldest {
+            *slot = Some(Forward {
+                input: *input,
+                cache,
+                out,
+                age,
+            });
+        }
+    }
+
+    /// Forgets every pass (the parameters changed).
+    fn invalidate(&mut self) {
+        self.slots = core::array::from_fn(|_| None);
+    }
 }
 
 impl<
@@ -279,7 +374,8 @@ impl<
         const H: usize,
         const L: usize,
         const P: usize,
-    > NeuralCv<Dist, D, C, I, H, L, P>
+        const M: usize,
+    > NeuralCv<Dist, D, C, I, H, L, P, M>
 {
     const SIZES_OK: () = assert!(I == C + D, "NeuralCv: I must equal C + D");
 
@@ -315,6 +411,7 @@ impl<
             adam_net: Adam::new(config)?,
             adam_extra: Adam::new(config)?,
             train_temperature: input != CvInput::Logits,
+            memo: ForwardMemo::default(),
             _dist: PhantomData,
         })
     }
@@ -348,11 +445,11 @@ impl<
         self.adam_extra.set_lr(lr)
     }
 
-    /// The network input for `z`, plus the affine factor `a` of `a sigma + b`.
-    fn input_of(&self, z: &[f32; D]) -> ([f32; I], [f32; D], f32) {
+    /// The network input for `z` at temperature `lam`, plus the affine factor `a` of
+    /// `a sigma + b`.
+    fn input_of(&self, z: &[f32; D], lam: f32) -> ([f32; I], [f32; D], f32) {
         let mut inp = [0.0; I];
         inp[..C].copy_from_slice(&self.context);
-        let lam = self.temperature();
         let (x, a) = match self.input {
             CvInput::Logits => (*z, 1.0),
             CvInput::Relaxed => (Dist::relax(z, lam), 1.0),
@@ -369,11 +466,11 @@ impl<
     }
 
     /// `J_in u` restricted to the `D` relaxed inputs (the context does not depend on `z`).
-    fn input_jvp(&self, x: &[f32; D], a: f32, u: &[f32; D]) -> [f32; D] {
+    fn input_jvp(&self, x: &[f32; D], lam: f32, a: f32, u: &[f32; D]) -> [f32; D] {
         match self.input {
             CvInput::Logits => *u,
             _ => {
-                let j = Dist::relax_jvp(x, self.temperature(), u);
+                let j = Dist::relax_jvp(x, lam, u);
                 core::array::from_fn(|i| a * j[i])
             }
         }
@@ -381,7 +478,7 @@ impl<
 
     /// Value of `c` at `z` (no gradient), for plots and diagnostics.
     pub fn value(&self, z: &[f32; D]) -> f32 {
-        let (inp, _, _) = self.input_of(z);
+        let (inp, _, _) = self.input_of(z, self.temperature());
         self.extra[0] * self.net.forward(&inp)[0]
     }
 }
@@ -394,39 +491,110 @@ impl<
         const H: usize,
         const L: usize,
         const P: usize,
-    > NeuralCv<Dist, D, C, I, H, L, P>
+        const M: usize,
+    > NeuralCv<Dist, D, C, I, H, L, P, M>
 {
     /// `c(z)`, writing `dc/dz` into `grad`. A network control variate needs no objective:
     /// this is [`ControlVariate::eval`] without it.
     pub fn eval(&self, z: &[f32; D], grad: &mut [f32; D]) -> f32 {
-        let (inp, x, a) = self.input_of(z);
-        let (m, gin) = self.net.value_and_input_grad(&inp, &[1.0]);
+        let lam = self.temperature();
+        let (inp, x, a) = self.input_of(z, lam);
+        match self.memo.lookup(&inp) {
+            Some((cache, m)) => self.eval_at(cache, m, &x, lam, a, grad),
+            None => {
+                let mut cache = MlpCache::default();
+                let m = self.net.forward_cached(&inp, &mut cache)[0];
+                self.eval_at(&cache, m, &x, lam, a, grad)
+            }
+        }
+    }
+
+    /// [`NeuralCv::eval`], remembering its forward pass for [`NeuralCv::accumulate`] at
+    /// the same point (what [`ControlVariate::eval`] calls).
+    fn eval_remember(&mut self, z: &[f32; D], grad: &mut [f32; D]) -> f32 {
+        let lam = self.temperature();
+        let (inp, x, a) = self.input_of(z, lam);
+        match self.memo.lookup(&inp) {
+            Some((cache, m)) => self.eval_at(cache, m, &x, lam, a, grad),
+            None => {
+                let mut cache = MlpCache::default();
+                let m = self.net.forward_cached(&inp, &mut cache)[0];
+                let c = self.eval_at(&cache, m, &x, lam, a, grad);
+                if M > 0 {
+                    self.memo.store(&inp, cache, m);
+                }
+                c
+            }
+        }
+    }
+
+    /// `c(z)` and `dc/dz` from the network's forward pass (`cache`, output `m`) at `z`:
+    /// value_and_input_grad's numbers.
+    fn eval_at(
+        &self,
+        cache: &MlpCache<H, L>,
+        m: f32,
+        x: &[f32; D],
+        lam: f32,
+        a: f32,
+        grad: &mut [f32; D],
+    ) -> f32 {
+        let gin = self.net.input_grad(cache, &[1.0]);
         let s = self.extra[0];
         let gd: [f32; D] = core::array::from_fn(|i| gin[C + i]);
         // J is symmetric, so the vjp through the relaxation is the jvp.
-        let gz = self.input_jvp(&x, a, &gd);
+        let gz = self.input_jvp(x, lam, a, &gd);
         for i in 0..D {
             grad[i] = s * gz[i];
         }
-        s * m[0]
+        s * m
     }
 
     /// Adds `d/dphi [alpha c(z) + u . dc/dz (z)]` to the accumulated variance gradient
     /// ([`ControlVariate::accumulate`] without the objective).
     pub fn accumulate(&mut self, z: &[f32; D], alpha: f32, u: &[f32; D]) {
-        let (inp, x, a) = self.input_of(z);
+        let lam = self.temperature();
+        let (inp, x, a) = self.input_of(z, lam);
         let s = self.extra[0];
-        let wd = self.input_jvp(&x, a, u);
+        let wd = self.input_jvp(&x, lam, a, u);
         let mut w = [0.0; I];
         w[C..].copy_from_slice(&wd);
         // Q = s [alpha m(in) + w . grad m(in)]
-        let (in_bar, m, m_dot) =
-            self.net
-                .mixed_backward(&inp, &w, &[s * alpha], &[s], &mut self.grad_net);
+        let (alpha_s, gamma_s) = ([s * alpha], [s]);
+        // The input gradient (for the temperature's gradient) at the same forward pass.
+        let train_temperature = self.train_temperature;
+        let (in_bar, m, m_dot, gin) = match self.memo.lookup(&inp) {
+            Some((cache, _)) => {
+                let (in_bar, m, m_dot) = self.net.mixed_backward_at(
+                    &inp,
+                    &w,
+                    &alpha_s,
+                    &gamma_s,
+                    &mut self.grad_net,
+                    cache,
+                );
+                let gin = train_temperature.then(|| self.net.input_grad(cache, &[1.0]));
+                (in_bar, m, m_dot, gin)
+            }
+            None => {
+                let mut cache = MlpCache::default();
+                let (in_bar, m, m_dot) = self.net.mixed_backward_cached(
+                    &inp,
+                    &w,
+                    &alpha_s,
+                    &gamma_s,
+                    &mut self.grad_net,
+                    &mut cache,
+                );
+                let gin = train_temperature.then(|| self.net.input_grad(&cache, &[1.0]));
+                if M > 0 {
+                    self.memo.store(&inp, cache, m[0]);
+                }
+                (in_bar, m, m_dot, gin)
+            }
+        };
         self.grad_extra[0] += alpha * m[0] + m_dot[0];
-        if self.train_temperature {
-            let lam = self.temperature();
-            let (_, gin) = self.net.value_and_input_grad(&inp, &[1.0]);
+        if let Some(gin) = gin {
             let dx = Dist::relax_dlogtemp(z, &x, lam);
             let dw = Dist::relax_jvp_dlogtemp(z, &x, lam, u);
             let mut d_t = 0.0;
@@ -453,20 +621,61 @@ impl<
     /// parameter and moment is left bit-identical. A learned log-temperature is then clamped
     /// to `[ln MIN_TEMPERATURE, ln MAX_TEMPERATURE]`.
     pub fn step(&mut self) -> Result<(), Error> {
-        if let Err(e) = self.check_step() {
-            self.clear();
-            return Err(e);
+        match self.prepare_step() {
+            Ok(step) => {
+                self.commit_step(&step);
+                Ok(())
+            }
+            Err(e) => {
+                self.clear();
+                Err(e)
+            }
         }
-        let gn = self.grad_net;
-        let ge = self.grad_extra;
+    }
+
+    /// Both optimizers' steps on the accumulated gradient, computed and checked as
+    /// [`NeuralCv::check_step`] checks them, not applied; changes nothing.
+    pub(crate) fn prepare_step(&self) -> Result<(AdamStep<P>, AdamStep<2>), Error> {
+        // The gradients first, so the error is the one check_step gives.
+        crate::check_finite(&self.grad_net, Error::NonFiniteGradient)?;
+        crate::check_finite(&self.grad_extra, Error::NonFiniteGradient)?;
+        let net = self.adam_net.prepare(self.net.params(), &self.grad_net)?;
+        let extra = self.adam_extra.prepare(&self.extra, &self.grad_extra)?;
+        Ok((net, extra))
+    }
+
+    /// [`NeuralCv::step`] after [`NeuralCv::check_step`] returned `Ok(())` and nothing
+    /// changed since: both optimizers step without a second check (and without
+    /// [`NeuralCv::prepare_step`]'s buffers).
+    pub(crate) fn step_checked(&mut self) {
+        self.memo.invalidate();
+        self.adam_net
+            .step_checked(self.net.params_mut(), &self.grad_net);
+        self.adam_extra
+            .step_checked(&mut self.extra, &self.grad_extra);
         self.clear();
-        // Both were checked just above, so neither can fail and leave the other stepped.
-        self.adam_net.step(self.net.params_mut(), &gn)?;
-        self.adam_extra.step(&mut self.extra, &ge)?;
         if self.train_temperature {
             self.extra[1] = clamp_log_temperature(self.extra[1]);
         }
-        Ok(())
+    }
+
+    /// Forgets the remembered forward passes: for tests that change the network's
+    /// parameters directly.
+    #[cfg(test)]
+    pub(crate) fn invalidate_memo(&mut self) {
+        self.memo.invalidate();
+    }
+
+    /// Applies a step [`NeuralCv::prepare_step`] made (nothing may change in between) and
+    /// clears the gradient.
+    pub(crate) fn commit_step(&mut self, step: &(AdamStep<P>, AdamStep<2>)) {
+        self.memo.invalidate();
+        self.adam_net.commit(self.net.params_mut(), &step.0);
+        self.adam_extra.commit(&mut self.extra, &step.1);
+        self.clear();
+        if self.train_temperature {
+            self.extra[1] = clamp_log_temperature(self.extra[1]);
+        }
     }
 
     /// Clears the accumulated gradient.
@@ -486,10 +695,11 @@ impl<
         const H: usize,
         const L: usize,
         const P: usize,
-    > ControlVariate<D, O> for NeuralCv<Dist, D, C, I, H, L, P>
+        const M: usize,
+    > ControlVariate<D, O> for NeuralCv<Dist, D, C, I, H, L, P, M>
 {
     fn eval(&mut self, _f: &mut O, z: &[f32; D], grad: &mut [f32; D]) -> Result<f32, Error> {
-        Ok(Self::eval(self, z, grad))
+        Ok(Self::eval_remember(self, z, grad))
     }
 
     fn accumulate(

@@ -163,7 +163,7 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         input: &[f32],
         out_bar: &[f32],
         grad: &mut [f32; P],
-        in_bar: &mut [f32],
+        mut in_bar: Option<&mut [f32]>,
         bias_grad: bool,
     ) {
         let (off, fan_in, fan_out) = Self::layer(l);
@@ -174,9 +174,19 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
             }
             let row = &w[j * fan_in..(j + 1) * fan_in];
             let grow = &mut grad[off + j * fan_in..off + (j + 1) * fan_in];
-            for k in 0..fan_in {
-                grow[k] += ob * input[k];
-                in_bar[k] += row[k] * ob;
+            match in_bar.as_deref_mut() {
+                Some(in_bar) => {
+                    for k in 0..fan_in {
+                        grow[k] += ob * input[k];
+                        in_bar[k] += row[k] * ob;
+                    }
+                }
+                // Nobody wants the input gradient (the first layer of a weight-only pass).
+                None => {
+                    for k in 0..fan_in {
+                        grow[k] += ob * input[k];
+                    }
+                }
             }
             if bias_grad {
                 grad[off + fan_in * fan_out + j] += ob;
@@ -201,9 +211,7 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
                 self.affine(l, &cache.post[l - 1], pre, true);
             }
             let _ = rest;
-            for j in 0..H {
-                cache.post[l][j] = self.activation.eval(pre[j]).0;
-            }
+            cache.post[l] = self.activation.eval_layer(pre);
         }
         let mut out = [0.0; O];
         self.affine(L, &cache.post[L - 1], &mut out, true);
@@ -219,20 +227,46 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         out_bar: &[f32; O],
         grad: &mut [f32; P],
     ) -> [f32; I] {
+        let mut x_bar = [0.0; I];
+        self.backward_into(x, cache, out_bar, grad, Some(&mut x_bar));
+        x_bar
+    }
+
+    /// [`Mlp::backward`] without the input gradient: adds `out_bar^T dm/dw` into `grad`
+    /// (the same numbers, bit for bit) and skips the first layer's `W^T a_bar`.
+    pub fn backward_weights(
+        &self,
+        x: &[f32; I],
+        cache: &MlpCache<H, L>,
+        out_bar: &[f32; O],
+        grad: &mut [f32; P],
+    ) {
+        self.backward_into(x, cache, out_bar, grad, None);
+    }
+
+    fn backward_into(
+        &self,
+        x: &[f32; I],
+        cache: &MlpCache<H, L>,
+        out_bar: &[f32; O],
+        grad: &mut [f32; P],
+        x_bar: Option<&mut [f32; I]>,
+    ) {
         let mut h_bar = [0.0; H];
-        self.affine_back(L, &cache.post[L - 1], out_bar, grad, &mut h_bar, true);
+        self.affine_back(L, &cache.post[L - 1], out_bar, grad, Some(&mut h_bar), true);
         for l in (0..L).rev() {
             let mut a_bar = [0.0; H];
+            let d = self.derivatives(cache, l);
             for j in 0..H {
-                a_bar[j] = h_bar[j] * self.activation.eval(cache.pre[l][j]).1;
+                a_bar[j] = h_bar[j] * d[j];
             }
             if l == 0 {
-                let mut x_bar = [0.0; I];
-                self.affine_back(0, x, &a_bar, grad, &mut x_bar, true);
-                return x_bar;
+                let x_bar = x_bar.map(|b| &mut b[..]);
+                self.affine_back(0, x, &a_bar, grad, x_bar, true);
+                return;
             }
             h_bar = [0.0; H];
-            self.affine_back(l, &cache.post[l - 1], &a_bar, grad, &mut h_bar, true);
+            self.affine_back(l, &cache.post[l - 1], &a_bar, grad, Some(&mut h_bar), true);
         }
         unreachable!("L >= 1 is checked at compile time")
     }
@@ -241,6 +275,12 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
     pub fn value_and_input_grad(&self, x: &[f32; I], out_bar: &[f32; O]) -> ([f32; O], [f32; I]) {
         let mut cache = MlpCache::default();
         let out = self.forward_cached(x, &mut cache);
+        (out, self.input_grad(&cache, out_bar))
+    }
+
+    /// `sum_o out_bar_o dm_o/dx` from a forward pass kept in `cache` (no weight gradients):
+    /// the input gradient of [`Mlp::value_and_input_grad`] without its forward pass.
+    pub fn input_grad(&self, cache: &MlpCache<H, L>, out_bar: &[f32; O]) -> [f32; I] {
         let mut h_bar = [0.0; H];
         for (j, &ob) in out_bar.iter().enumerate() {
             let (off, fan_in, _) = Self::layer(L);
@@ -251,8 +291,9 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         for l in (0..L).rev() {
             let (off, fan_in, _) = Self::layer(l);
             let mut a_bar = [0.0; H];
+            let d = self.derivatives(cache, l);
             for j in 0..H {
-                a_bar[j] = h_bar[j] * self.activation.eval(cache.pre[l][j]).1;
+                a_bar[j] = h_bar[j] * d[j];
             }
             if l == 0 {
                 let mut x_bar = [0.0; I];
@@ -261,7 +302,7 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
                         x_bar[k] += self.params[off + j * fan_in + k] * ab;
                     }
                 }
-                return (out, x_bar);
+                return x_bar;
             }
             h_bar = [0.0; H];
             for (j, &ab) in a_bar.iter().enumerate() {
@@ -271,6 +312,12 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
             }
         }
         unreachable!("L >= 1 is checked at compile time")
+    }
+
+    /// The activation's derivatives at hidden layer `l` of a forward pass.
+    #[inline]
+    fn derivatives(&self, cache: &MlpCache<H, L>, l: usize) -> [f32; H] {
+        self.activation.d_layer(&cache.pre[l], &cache.post[l])
     }
 
     /// Forward-mode derivative along a parameter direction: returns `(m(x), (dm/dw) dw)`,
@@ -312,10 +359,10 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
             if l == L {
                 return (out, out_d);
             }
+            let hd_pairs = self.activation.eval_d_layer(&a);
             for j in 0..H {
-                let (v, d, _) = self.activation.eval(a[j]);
-                h[j] = v;
-                hd[j] = d * ad[j];
+                h[j] = hd_pairs[j].0;
+                hd[j] = hd_pairs[j].1 * ad[j];
             }
         }
         unreachable!("the loop returns at the output layer")
@@ -335,8 +382,23 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         gamma: &[f32; O],
         grad: &mut [f32; P],
     ) -> ([f32; I], [f32; O], [f32; O]) {
-        // Forward pass with tangents (forward mode along u).
         let mut c = MlpCache::<H, L>::default();
+        self.mixed_backward_cached(x, u, alpha, gamma, grad, &mut c)
+    }
+
+    /// [`Mlp::mixed_backward`], keeping the forward pass at `x` in `cache` (for example for
+    /// [`Mlp::input_grad`] at the same point, without a second forward pass).
+    pub fn mixed_backward_cached(
+        &self,
+        x: &[f32; I],
+        u: &[f32; I],
+        alpha: &[f32; O],
+        gamma: &[f32; O],
+        grad: &mut [f32; P],
+        cache: &mut MlpCache<H, L>,
+    ) -> ([f32; I], [f32; O], [f32; O]) {
+        // Forward pass with tangents (forward mode along u).
+        let c = cache;
         let mut t = Tangent::<H, L> {
             pre: [[0.0; H]; L],
             post: [[0.0; H]; L],
@@ -353,12 +415,63 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
                 self.affine(l, &t.post[l - 1], &mut tmp, false);
                 t.pre[l] = tmp;
             }
+            let hd_pairs = self.activation.eval_d_layer(&c.pre[l]);
             for j in 0..H {
-                let (h, d, _) = self.activation.eval(c.pre[l][j]);
-                c.post[l][j] = h;
-                t.post[l][j] = d * t.pre[l][j];
+                c.post[l][j] = hd_pairs[j].0;
+                t.post[l][j] = hd_pairs[j].1 * t.pre[l][j];
             }
         }
+        self.mixed_reverse(x, u, alpha, gamma, grad, c, &t)
+    }
+
+    /// [`Mlp::mixed_backward`] from the forward pass at `x` that `cache` already holds
+    /// ([`Mlp::forward_cached`]): only the tangent's forward pass and the reverse pass run.
+    /// The same numbers, bit for bit.
+    pub fn mixed_backward_at(
+        &self,
+        x: &[f32; I],
+        u: &[f32; I],
+        alpha: &[f32; O],
+        gamma: &[f32; O],
+        grad: &mut [f32; P],
+        cache: &MlpCache<H, L>,
+    ) -> ([f32; I], [f32; O], [f32; O]) {
+        // The tangent's forward pass (forward mode along u) beside the primal one in cache.
+        let c = cache;
+        let mut t = Tangent::<H, L> {
+            pre: [[0.0; H]; L],
+            post: [[0.0; H]; L],
+        };
+        for l in 0..L {
+            if l == 0 {
+                self.affine(0, u, &mut t.pre[0], false);
+            } else {
+                let mut tmp = [0.0; H];
+                self.affine(l, &t.post[l - 1], &mut tmp, false);
+                t.pre[l] = tmp;
+            }
+            let d = self.activation.d_layer(&c.pre[l], &c.post[l]);
+            for j in 0..H {
+                t.post[l][j] = d[j] * t.pre[l][j];
+            }
+        }
+        self.mixed_reverse(x, u, alpha, gamma, grad, c, &t)
+    }
+
+    /// The reverse pass of [`Mlp::mixed_backward`] over the primal forward pass `c` and
+    /// its tangent `t`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn mixed_reverse(
+        &self,
+        x: &[f32; I],
+        u: &[f32; I],
+        alpha: &[f32; O],
+        gamma: &[f32; O],
+        grad: &mut [f32; P],
+        c: &MlpCache<H, L>,
+        t: &Tangent<H, L>,
+    ) -> ([f32; I], [f32; O], [f32; O]) {
         let mut out = [0.0; O];
         let mut out_dot = [0.0; O];
         self.affine(L, &c.post[L - 1], &mut out, true);
@@ -367,27 +480,28 @@ impl<const I: usize, const H: usize, const O: usize, const L: usize, const P: us
         // Reverse pass over both the primal and the tangent computation.
         let mut h_bar = [0.0; H]; // adjoint of primal post-activation
         let mut hd_bar = [0.0; H]; // adjoint of tangent post-activation
-        self.affine_back(L, &c.post[L - 1], alpha, grad, &mut h_bar, true);
-        self.affine_back(L, &t.post[L - 1], gamma, grad, &mut hd_bar, false);
+        self.affine_back(L, &c.post[L - 1], alpha, grad, Some(&mut h_bar), true);
+        self.affine_back(L, &t.post[L - 1], gamma, grad, Some(&mut hd_bar), false);
         for l in (0..L).rev() {
             let mut a_bar = [0.0; H];
             let mut ad_bar = [0.0; H];
+            let d_dd = self.activation.derivatives_layer(&c.pre[l], &c.post[l]);
             for j in 0..H {
-                let (_, d, dd) = self.activation.eval(c.pre[l][j]);
+                let (d, dd) = d_dd[j];
                 ad_bar[j] = d * hd_bar[j];
                 a_bar[j] = d * h_bar[j] + dd * t.pre[l][j] * hd_bar[j];
             }
             if l == 0 {
                 let mut x_bar = [0.0; I];
-                let mut u_bar = [0.0; I];
-                self.affine_back(0, x, &a_bar, grad, &mut x_bar, true);
-                self.affine_back(0, u, &ad_bar, grad, &mut u_bar, false);
+                self.affine_back(0, x, &a_bar, grad, Some(&mut x_bar), true);
+                // The tangent's input adjoint is not part of dQ/dx: weights only.
+                self.affine_back(0, u, &ad_bar, grad, None, false);
                 return (x_bar, out, out_dot);
             }
             h_bar = [0.0; H];
             hd_bar = [0.0; H];
-            self.affine_back(l, &c.post[l - 1], &a_bar, grad, &mut h_bar, true);
-            self.affine_back(l, &t.post[l - 1], &ad_bar, grad, &mut hd_bar, false);
+            self.affine_back(l, &c.post[l - 1], &a_bar, grad, Some(&mut h_bar), true);
+            self.affine_back(l, &t.post[l - 1], &ad_bar, grad, Some(&mut hd_bar), false);
         }
         unreachable!("L >= 1 is checked at compile time")
     }

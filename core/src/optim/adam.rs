@@ -43,6 +43,15 @@ impl AdamConfig {
     }
 }
 
+/// One Adam step, computed and checked by [`Adam::prepare`], applied by [`Adam::commit`]:
+/// the new moments and parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct AdamStep<const P: usize> {
+    m: [f32; P],
+    v: [f32; P],
+    p: [f32; P],
+}
+
 /// Adam state for `P` parameters: two moment arrays and the bias-correction powers.
 #[derive(Debug, Clone)]
 pub struct Adam<const P: usize> {
@@ -89,7 +98,38 @@ impl<const P: usize> Adam<P> {
     /// gradient of `1e21`, whose square overflows `f32`). [`Adam::check_step`] tells in
     /// advance, without changing anything, whether this call would succeed.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> Result<(), Error> {
-        self.check_step(params, grad)?;
+        let step = self.prepare(params, grad)?;
+        self.commit(params, &step);
+        Ok(())
+    }
+
+    /// The step [`Adam::step`] would take, computed and checked (the same errors) but not
+    /// applied: each parameter's moments are computed once, then [`Adam::commit`] copies
+    /// them in. A composite prepares every optimizer's step before it commits any.
+    pub(crate) fn prepare(&self, params: &[f32], grad: &[f32]) -> Result<AdamStep<P>, Error> {
+        Self::check_sizes(params, grad)?;
+        let mut step = AdamStep {
+            m: [0.0; P],
+            v: [0.0; P],
+            p: [0.0; P],
+        };
+        for i in 0..P {
+            let [m, v, mh, vh, p] = self.moments(i, params[i], grad[i]);
+            if ![m, v, mh, vh, p].iter().all(|x| x.is_finite()) {
+                return Err(Error::NonFiniteGradient);
+            }
+            step.m[i] = m;
+            step.v[i] = v;
+            step.p[i] = p;
+        }
+        Ok(step)
+    }
+
+    /// [`Adam::step`] after [`Adam::check_step`] returned `Ok(())` for the same arguments
+    /// and nothing changed since: the step without a second check and without
+    /// [`Adam::prepare`]'s buffers (three arrays of `P` on the stack), for a composite that
+    /// checked all its optimizers first.
+    pub(crate) fn step_checked(&mut self, params: &mut [f32], grad: &[f32]) {
         for i in 0..P {
             let [m, v, _, _, p] = self.moments(i, params[i], grad[i]);
             self.m[i] = m;
@@ -97,18 +137,31 @@ impl<const P: usize> Adam<P> {
             params[i] = p;
         }
         (self.beta1_t, self.beta2_t) = self.powers();
-        Ok(())
+    }
+
+    /// Applies a step [`Adam::prepare`] made from this state (nothing may change between
+    /// the two calls). `params` must have `P` elements.
+    pub(crate) fn commit(&mut self, params: &mut [f32], step: &AdamStep<P>) {
+        self.m = step.m;
+        self.v = step.v;
+        params.copy_from_slice(&step.p);
+        (self.beta1_t, self.beta2_t) = self.powers();
+    }
+
+    /// The size and finiteness checks of [`Adam::check_step`], before any moment.
+    fn check_sizes(params: &[f32], grad: &[f32]) -> Result<(), Error> {
+        if params.len() != P || grad.len() != P {
+            return Err(Error::SizeMismatch);
+        }
+        crate::check_finite(grad, Error::NonFiniteGradient)?;
+        crate::check_finite(params, Error::NonFiniteInput)
     }
 
     /// `Ok(())` exactly when [`Adam::step`] with the same arguments would succeed; changes
     /// nothing. A composite learner checks every optimizer of a step before it applies any,
     /// so a refused step leaves all of them untouched.
     pub fn check_step(&self, params: &[f32], grad: &[f32]) -> Result<(), Error> {
-        if params.len() != P || grad.len() != P {
-            return Err(Error::SizeMismatch);
-        }
-        crate::check_finite(grad, Error::NonFiniteGradient)?;
-        crate::check_finite(params, Error::NonFiniteInput)?;
+        Self::check_sizes(params, grad)?;
         for i in 0..P {
             if !self
                 .moments(i, params[i], grad[i])

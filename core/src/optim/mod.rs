@@ -4,5 +4,6 @@
 mod adam;
 mod sgd;
 
+pub(crate) use adam::AdamStep;
 pub use adam::{Adam, AdamConfig};
 pub use sgd::Sgd;

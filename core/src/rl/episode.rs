@@ -143,7 +143,7 @@ where
         check_reward(tr.reward)?;
         let score = Categorical::<A>::score(&logits, &b);
         let mut score_grad = [0.0; PP];
-        policy.backward(&obs, &cache, &score, &mut score_grad);
+        policy.backward_weights(&obs, &cache, &score, &mut score_grad);
         accumulate_trace(&mut trace, config.gamma, &score_grad);
         learn(Step {
             policy,
@@ -157,7 +157,7 @@ where
             g: &mut *g,
         })?;
         let eg = entropy_grad(&logits);
-        policy.backward(&obs, &cache, &eg, g_ent);
+        policy.backward_weights(&obs, &cache, &eg, g_ent);
         ret += tr.reward;
         steps += 1;
         obs = tr.obs;

@@ -35,7 +35,10 @@ pub struct RelaxLearner<
 > {
     policy: Mlp<S, H, A, 2, PP>,
     adam: Adam<PP>,
-    cv: NeuralCv<Categorical<A>, A, S, I, H, 2, PC>,
+    // No memo of forward passes (M = 0): the learner evaluates c during the episode and
+    // accumulates during the replay, so a remembered pass would never be used again, and
+    // the memo's entries would cost RAM and a copy per call.
+    cv: NeuralCv<Categorical<A>, A, S, I, H, 2, PC, 0>,
     config: PgConfig,
 }
 
@@ -90,7 +93,7 @@ impl<
     }
 
     /// The control variate.
-    pub fn cv(&self) -> &NeuralCv<Categorical<A>, A, S, I, H, 2, PC> {
+    pub fn cv(&self) -> &NeuralCv<Categorical<A>, A, S, I, H, 2, PC, 0> {
         &self.cv
     }
 
@@ -128,7 +131,8 @@ impl<
                 for k in 0..PP {
                     step.g[k] += step.reward * step.trace[k];
                 }
-                step.policy.backward(step.obs, step.cache, &local, step.g);
+                step.policy
+                    .backward_weights(step.obs, step.cache, &local, step.g);
                 Ok(())
             },
         )
@@ -189,16 +193,18 @@ impl<
         let step: [f32; PP] = core::array::from_fn(|k| -(g[k] + self.config.entropy * g_ent[k]));
         // All or nothing: the control variate's and the policy's steps are both checked
         // before either is taken.
-        let cv_result = self
+        // Checked, then applied without a second check and without buffers: the firmware's
+        // stack holds nothing of size P here.
+        let checked = self
             .variance_pass(env, &mut replay, &g, report.steps)
             .and_then(|()| self.cv.check_step())
-            .and_then(|()| self.adam.check_step(self.policy.params(), &step))
-            .and_then(|()| self.cv.step());
-        if cv_result.is_err() {
+            .and_then(|()| self.adam.check_step(self.policy.params(), &step));
+        if checked.is_err() {
             self.cv.clear();
         }
-        cv_result?;
-        self.adam.step(self.policy.params_mut(), &step)?;
+        checked?;
+        self.cv.step_checked();
+        self.adam.step_checked(self.policy.params_mut(), &step);
         Ok(report)
     }
 
@@ -245,6 +251,7 @@ impl<
     /// Perturbs control-variate parameter `i` (network, then scale and log-temperature).
     pub(crate) fn perturb_cv_for_test(&mut self, i: usize, h: f32) {
         if i < PC {
+            self.cv.invalidate_memo();
             self.cv.net.params_mut()[i] += h;
         } else {
             self.cv.extra[i - PC] += h;

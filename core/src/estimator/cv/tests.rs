@@ -185,3 +185,50 @@ fn a_refused_plus_step_changes_neither_half() {
     }
     assert!(errors > 100, "the attack must be refused ({errors} of 200)");
 }
+
+/// The memo of forward passes changes no bit: RELAX with `M = 2` (the default) and with
+/// `M = 0` (no memo) give the same estimates and reach the same parameters, with a tied and
+/// an independent `z~`, training and frozen.
+#[test]
+fn the_forward_memo_changes_no_bit() {
+    type NoMemo = NeuralCv<Bernoulli<1>, 1, 0, 1, 10, 1, { mlp_param_count(1, 10, 1, 1) }, 0>;
+    for coupling in [Coupling::Tied, Coupling::Independent] {
+        let cv = toy_cv(7, 0.05);
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+        let net = Mlp::new_random(Activation::Tanh, 1.0, &mut rng);
+        let plain: NoMemo =
+            NeuralCv::new(net, CvInput::RelaxedSigned, 0.0, 0.5, AdamConfig::new(0.05)).unwrap();
+        assert_eq!(cv.net().params(), plain.net().params());
+        let mut a = Relax::<Bernoulli<1>, 1, _>::new(cv).with_coupling(coupling);
+        let mut b = Relax::<Bernoulli<1>, 1, _>::new(plain).with_coupling(coupling);
+        let (mut ra, mut rb) = (
+            Xoshiro128PlusPlus::seed_from_u64(8),
+            Xoshiro128PlusPlus::seed_from_u64(8),
+        );
+        let mut f = Quad { t: [0.499] };
+        for k in 0..400 {
+            if k == 300 {
+                a.set_training(false);
+                b.set_training(false);
+            }
+            let l = [0.01 * k as f32 - 1.0];
+            let ea = a.estimate(&l, &mut f, &mut ra).unwrap();
+            let eb = b.estimate(&l, &mut f, &mut rb).unwrap();
+            assert_eq!(ea.grad[0].to_bits(), eb.grad[0].to_bits(), "call {k}");
+            assert_eq!(
+                ea.variance_loss.map(f32::to_bits),
+                eb.variance_loss.map(f32::to_bits)
+            );
+        }
+        let finite = |p: &[f32]| p.iter().all(|x| x.is_finite());
+        assert!(finite(a.cv().net().params()));
+        for (x, y) in a.cv().net().params().iter().zip(b.cv().net().params()) {
+            assert_eq!(x.to_bits(), y.to_bits());
+        }
+        assert_eq!(a.cv().scale().to_bits(), b.cv().scale().to_bits());
+        assert_eq!(
+            a.cv().temperature().to_bits(),
+            b.cv().temperature().to_bits()
+        );
+    }
+}

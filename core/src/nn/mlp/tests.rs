@@ -170,3 +170,38 @@ fn zero_output_gain_starts_at_zero() {
     assert_eq!(n2.set_params(&bad), Err(Error::NonFiniteInput));
     assert_eq!(n2.params, net.params);
 }
+
+/// The passes that reuse a kept forward pass or skip an unused adjoint give the same bits
+/// as the full passes, for every activation.
+#[test]
+fn reusing_passes_give_the_same_bits() {
+    fn same(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+    const P: usize = mlp_param_count(3, 4, 2, 2);
+    for net in nets() {
+        let mut cache = MlpCache::default();
+        net.forward_cached(&X, &mut cache);
+        let (mut g_full, mut g_weights) = ([0.0; P], [0.0; P]);
+        net.backward(&X, &cache, &ALPHA, &mut g_full);
+        net.backward_weights(&X, &cache, &ALPHA, &mut g_weights);
+        assert!(same(&g_full, &g_weights));
+
+        let (out, x_bar) = net.value_and_input_grad(&X, &ALPHA);
+        assert!(same(&out, &net.forward(&X)));
+        assert!(same(&x_bar, &net.input_grad(&cache, &ALPHA)));
+
+        let (mut g_a, mut g_b, mut g_c) = ([0.0; P], [0.0; P], [0.0; P]);
+        let a = net.mixed_backward(&X, &U, &ALPHA, &GAMMA, &mut g_a);
+        let mut kept = MlpCache::default();
+        let b = net.mixed_backward_cached(&X, &U, &ALPHA, &GAMMA, &mut g_b, &mut kept);
+        let c = net.mixed_backward_at(&X, &U, &ALPHA, &GAMMA, &mut g_c, &cache);
+        for q in [&b, &c] {
+            assert!(same(&a.0, &q.0) && same(&a.1, &q.1) && same(&a.2, &q.2));
+        }
+        assert!(same(&g_a, &g_b) && same(&g_a, &g_c));
+        for l in 0..2 {
+            assert!(same(&kept.pre[l], &cache.pre[l]) && same(&kept.post[l], &cache.post[l]));
+        }
+    }
+}
