@@ -1,10 +1,11 @@
 //! The `relax vae` subcommand: arguments and the runner `main.rs` calls.
 
+use super::checkpoint::{Checkpointing, Every};
 use super::data::{Binarization, Data, DataSet};
 use super::estimators::EstimatorKind;
 use super::model::ModelKind;
 use super::report;
-use super::train::{train, RunResult, TrainConfig};
+use super::train::{train_with, RunResult, TrainConfig};
 use super::LATENTS;
 use crate::estimators::{parser, EstimatorId, Menu};
 use crate::Result;
@@ -119,6 +120,19 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
+    /// Write the whole training state to <out>/vae-<data>-<model>/checkpoint-<estimator>.bin
+    /// every N training iterations (e.g. 5000) or epochs (e.g. 2epochs), and when the run
+    /// ends or is stopped by Ctrl-C; atomically (never half-written).
+    #[arg(long, value_name = "N|Nepochs")]
+    pub checkpoint_every: Option<Every>,
+    /// Continue each run from DIR/checkpoint-<estimator>.bin (the results directory of an
+    /// interrupted run; same flags, --epochs may be larger): the curves are exactly those of
+    /// an uninterrupted run. A checkpoint made with other settings is refused.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many training iterations in all, with a checkpoint (tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
     /// One run per estimator: --run-index I trains estimator I alone (its curves-*.csv and
     /// summary-*.json); --report-only with the same options merges (docs/cluster.md).
     #[command(flatten)]
@@ -181,6 +195,23 @@ fn check_gathered(dir: &Path, a: &VaeArgs, seed: u64, runs: &[RunResult]) -> Res
         }
     }
     Ok(())
+}
+
+/// What identifies the training data in a checkpoint: set, binarization and a hash of the
+/// training bits (FNV-1a).
+fn data_id(d: &Data) -> serde_json::Value {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in &d.train.bits {
+        h = (h ^ b.to_bits() as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    serde_json::json!({
+        "set": d.set.label(),
+        "binarization": d.binarization,
+        "binarization_seed": d.binarization_seed,
+        "train_images": d.train.n,
+        "pixels": d.pixels,
+        "train_bits_fnv": format!("{h:016x}"),
+    })
 }
 
 /// `relax vae` with the global flags.
@@ -302,7 +333,16 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
                 eprintln!("could not write curves-{label}.csv: {e}");
             }
         };
-        let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
+        let file = format!("checkpoint-{label}.bin");
+        let ck = Checkpointing {
+            path: (a.checkpoint_every.is_some() || a.resume.is_some() || a.stop_after.is_some())
+                .then(|| rdir.join(&file)),
+            every: a.checkpoint_every,
+            resume: a.resume.as_ref().map(|d| d.join(&file)),
+            stop_after: a.stop_after,
+            data: data_id(&data),
+        };
+        let run = train_with::<LATENTS>(&data, c, &ck, &|k| pb.inc(k), &mut on_epoch)?;
         let path = rdir.join(format!("summary-{label}.json"));
         crate::output::write_json(&path, &run)?;
         report::complete_curves(&rdir, label)?;

@@ -435,6 +435,22 @@ impl AdamVec {
         }
     }
 
+    /// The moments and the step count (for a checkpoint).
+    pub fn state(&self) -> (&[f32], &[f32], i32) {
+        (&self.m, &self.v, self.t)
+    }
+
+    /// Restores [`AdamVec::state`]; the lengths must match.
+    pub fn set_state(&mut self, m: &[f32], v: &[f32], t: i32) -> crate::Result<()> {
+        if m.len() != self.m.len() || v.len() != self.v.len() {
+            return Err("Adam state of another size".into());
+        }
+        self.m.copy_from_slice(m);
+        self.v.copy_from_slice(v);
+        self.t = t;
+        Ok(())
+    }
+
     /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
     /// changes nothing.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {

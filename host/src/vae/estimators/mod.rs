@@ -224,6 +224,34 @@ impl<const N: usize> VaeEstimator<N> {
         })
     }
 
+    /// The state carried from step to step (a checkpoint's part): the variance parameters,
+    /// their Adam and the running centre (`None` before its first value).
+    pub fn state(&self) -> (&[f32], &AdamVec, Option<f32>) {
+        let fresh = MovingAverage::new(0.99).expect("decay");
+        let centre = (self.centre != fresh).then(|| self.centre.value());
+        (&self.cv.phi, &self.adam, centre)
+    }
+
+    /// Restores [`VaeEstimator::state`].
+    pub fn set_state(
+        &mut self,
+        phi: &[f32],
+        adam: (&[f32], &[f32], i32),
+        centre: Option<f32>,
+    ) -> Result<()> {
+        if phi.len() != self.cv.phi.len() {
+            return Err("control-variate parameters of another size".into());
+        }
+        self.cv.phi.copy_from_slice(phi);
+        self.adam.set_state(adam.0, adam.1, adam.2)?;
+        self.centre = MovingAverage::new(0.99).map_err(|e| e.to_string())?;
+        if let Some(c) = centre {
+            // The first value starts the average at exactly that value.
+            self.centre.update(c);
+        }
+        Ok(())
+    }
+
     /// Adds to `grad` the estimate of the gradient of the batch's mean negative ELBO w.r.t.
     /// the model parameters `theta` (`x` is `rows x pixels`, `rows <= batch`). With
     /// `train_cv`, also takes one Adam step on the variance parameters from the same samples
