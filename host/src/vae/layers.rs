@@ -454,42 +454,43 @@ impl AdamVec {
     /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
     /// changes nothing.
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
-        if !grad.iter().all(|g| g.is_finite()) {
+        // No early exit, so the check vectorises.
+        if !grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
             return false;
         }
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t);
         let bc2 = 1.0 - self.beta2.powi(self.t);
         let step = self.lr * bc2.sqrt() / bc1;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grad)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
+        let (b1, b2) = (self.beta1, self.beta2);
+        let eps = self.eps * bc2.sqrt();
+        let n = params.len();
+        let (p, g, m, v) = (
+            &mut params[..n],
+            &grad[..n],
+            &mut self.m[..n],
+            &mut self.v[..n],
+        );
+        // Branch-free (selects, not jumps) over equal-length slices, so the compiler
+        // vectorises it: the same operations on each element in the same order as a scalar
+        // loop, so the same bits, four elements at a time.
+        for i in 0..n {
             // g^2 of a gradient below 1e-19 is subnormal, and subnormal arithmetic is tens
             // of times slower; such a gradient is rounding noise next to any other term.
-            let g = if g.abs() < 1e-19 { 0.0 } else { g };
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= step * *m / (v.sqrt() + eps * bc2.sqrt());
+            let gi = if g[i].abs() < 1e-19 { 0.0 } else { g[i] };
+            let mi = b1 * m[i] + (1.0 - b1) * gi;
+            let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
+            let pi = p[i] - step * mi / (vi.sqrt() + eps);
             // Flush what decays towards zero before it turns subnormal: a first moment
             // that shrinks by beta1 every step reaches 1e-38 in ~800 steps, and subnormal
             // arithmetic (here and in the matrix products) is tens of times slower.
-            if m.abs() < TINY {
-                *m = 0.0;
-            }
-            if *v < TINY {
-                *v = 0.0;
-            }
+            m[i] = if mi.abs() < TINY { 0.0 } else { mi };
+            v[i] = if vi < TINY { 0.0 } else { vi };
             // A weight under weight decay can shrink towards zero for thousands of steps
             // (RELAX's network does during pre-training); products of two such values are
             // subnormal and made RELAX's matrix products four times slower. 1e-12 is zero
             // for any weight here.
-            if p.abs() < TINY_PARAM {
-                *p = 0.0;
-            }
+            p[i] = if pi.abs() < TINY_PARAM { 0.0 } else { pi };
         }
         true
     }
