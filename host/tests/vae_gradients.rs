@@ -96,7 +96,16 @@ fn net_backward_and_mixed_backward_match_finite_differences() {
             };
             net.forward(&p, &x, rows, &mut cache);
             let mut gm = vec![0.0f32; p.len()];
-            net.mixed_backward(&p, &x, &u, &alpha, rows, &mut cache, &mut gm);
+            net.mixed_backward(
+                &p,
+                &x,
+                &u,
+                0..net.inputs(),
+                &alpha,
+                rows,
+                &mut cache,
+                &mut gm,
+            );
             // Q contains J m, which jumps where a ReLU unit switches: a difference that
             // straddles a switch disagrees with its half-step twin and is skipped.
             let mut checked = 0;

@@ -9,6 +9,7 @@
 use super::linalg::gemm;
 use rand_core::Rng;
 use relax_core::math::uniform_open;
+use std::ops::Range;
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +142,23 @@ impl Dense {
 
     /// `dx = dy W^T` (overwrites `dx`).
     pub fn input_grad(&self, p: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
-        let (i, o) = (self.inputs, self.outputs);
-        gemm(rows, i, o, 1.0, dy, false, &p[self.w..], true, 0.0, dx);
+        self.input_grad_cols(p, dy, rows, 0..self.inputs, dx);
+    }
+
+    /// The columns `cols` of `dy W^T` into `dx` (`rows x cols.len()`): the same numbers as
+    /// those columns of [`Dense::input_grad`] (each is the same sum in the same order), for
+    /// a fraction of the work when only some inputs' gradients are needed.
+    pub fn input_grad_cols(
+        &self,
+        p: &[f32],
+        dy: &[f32],
+        rows: usize,
+        cols: Range<usize>,
+        dx: &mut [f32],
+    ) {
+        let o = self.outputs;
+        let w = &p[self.w + cols.start * o..self.w + cols.end * o];
+        gemm(rows, cols.len(), o, 1.0, dy, false, w, true, 0.0, dx);
     }
 }
 
@@ -284,16 +300,32 @@ impl Net {
         }
     }
 
+    /// After [`Net::backward`]: the columns `cols` of the input gradient (`rows x
+    /// cols.len()`), the same numbers as those columns of `backward`'s `dx`.
+    pub fn input_grad_cols(
+        &self,
+        p: &[f32],
+        rows: usize,
+        cache: &NetCache,
+        cols: Range<usize>,
+        dx: &mut [f32],
+    ) {
+        self.layers[0].input_grad_cols(p, &cache.d[0], rows, cols, dx);
+    }
+
     /// For a one-output ReLU network after [`Net::forward`] on `x`: adds to `grad` the
     /// parameter gradient of `sum_r alpha_r m(x_r) + (J_x m(x_r)) u_r`, the mixed second
     /// derivative (forward-over-reverse) that the control variate's variance loss needs.
-    /// `u` is `rows x inputs` (the input tangent). ReLU's second derivative is zero almost
-    /// everywhere, so the tangent does not feed back into the primal pre-activations.
+    /// The input tangent is zero but in the input columns `u_cols`, where it is `u` (`rows x
+    /// u_cols.len()`): the products with it skip the zero columns (RELAX's tangent is in `z`
+    /// only, 200 of `r`'s 984 inputs). ReLU's second derivative is zero almost everywhere, so
+    /// the tangent does not feed back into the primal pre-activations.
     pub fn mixed_backward(
         &self,
         p: &[f32],
         x: &[f32],
         u: &[f32],
+        u_cols: Range<usize>,
         alpha: &[f32],
         rows: usize,
         cache: &mut NetCache,
@@ -308,14 +340,15 @@ impl Net {
             let (before, rest) = cache.t_pre.split_at_mut(k);
             let dst = &mut rest[0];
             if k == 0 {
+                let o = l.outputs;
                 gemm(
                     rows,
-                    l.outputs,
-                    l.inputs,
+                    o,
+                    u_cols.len(),
                     1.0,
                     u,
                     false,
-                    &p[l.w..],
+                    &p[l.w + u_cols.start * o..l.w + u_cols.end * o],
                     false,
                     0.0,
                     dst,
@@ -353,9 +386,10 @@ impl Net {
             // Weight gradient: h_in^T d + h_in_dot^T dt; bias gets d only.
             if k == 0 {
                 l.param_grad(x, &cache.d[0], rows, grad);
+                let o = l.outputs;
                 gemm(
-                    l.inputs,
-                    l.outputs,
+                    u_cols.len(),
+                    o,
                     rows,
                     1.0,
                     u,
@@ -363,7 +397,7 @@ impl Net {
                     &cache.dt[0],
                     false,
                     1.0,
-                    &mut grad[l.w..l.w + l.inputs * l.outputs],
+                    &mut grad[l.w + u_cols.start * o..l.w + u_cols.end * o],
                 );
             } else {
                 l.param_grad(&cache.post[k - 1], &cache.d[k], rows, grad);
