@@ -120,6 +120,12 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
+    /// Threads of a run (default: all cores): its matrix products and Adam's step are split
+    /// over them, and its evaluations use them. The numbers do not depend on it (each
+    /// product's element is the same sum in the same order). With --jobs > 1, the runs share
+    /// --jobs threads and each run's products take one.
+    #[arg(long, value_parser = crate::args::count::<1, 256>)]
+    pub threads: Option<usize>,
     /// Write the whole training state to <out>/vae-<data>-<model>/checkpoint-<estimator>.bin
     /// every N training iterations (e.g. 5000) or epochs (e.g. 2epochs), and when the run
     /// ends or is stopped by Ctrl-C; atomically (never half-written).
@@ -310,8 +316,11 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let log = Mutex::new(());
     // With --jobs 1 the runs go one after another and the evaluation of each uses every
     // core; with more jobs, the runs share a pool of that many threads.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let jobs = a.jobs.max(1);
+    super::linalg::set_threads(if jobs == 1 { cores } else { 1 });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(if jobs == 1 { cores } else { jobs })
         .build()?;

@@ -6,6 +6,7 @@
 //! Row-major everywhere: a batch is `rows x width`; a weight matrix is `in x out`, so a
 //! layer is `y = x W + b`.
 
+pub use super::adam::AdamVec;
 use super::linalg::gemm;
 use rand_core::Rng;
 use relax_core::math::uniform_open;
@@ -433,99 +434,5 @@ impl Net {
                 }
             }
         }
-    }
-}
-
-/// Values below this are flushed to zero by [`AdamVec::step`].
-const TINY: f32 = 1e-30;
-/// Parameters below this are flushed to zero by [`AdamVec::step`].
-const TINY_PARAM: f32 = 1e-12;
-
-/// Adam over a flat parameter vector (the core's `Adam` keeps fixed-size arrays, fine on a
-/// chip, not for 300k VAE parameters).
-#[derive(Debug, Clone)]
-pub struct AdamVec {
-    /// Step size.
-    pub lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-}
-
-impl AdamVec {
-    /// Adam with `beta1 = 0.9`, the given `beta2` and `eps = 1e-8`.
-    pub fn new(n: usize, lr: f32, beta2: f32) -> Self {
-        Self {
-            lr,
-            beta1: 0.9,
-            beta2,
-            eps: 1e-8,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
-    }
-
-    /// The moments and the step count (for a checkpoint).
-    pub fn state(&self) -> (&[f32], &[f32], i32) {
-        (&self.m, &self.v, self.t)
-    }
-
-    /// Restores [`AdamVec::state`]; the lengths must match.
-    pub fn set_state(&mut self, m: &[f32], v: &[f32], t: i32) -> crate::Result<()> {
-        if m.len() != self.m.len() || v.len() != self.v.len() {
-            return Err("Adam state of another size".into());
-        }
-        self.m.copy_from_slice(m);
-        self.v.copy_from_slice(v);
-        self.t = t;
-        Ok(())
-    }
-
-    /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
-    /// changes nothing.
-    pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
-        // No early exit, so the check vectorises.
-        if !grad.iter().fold(true, |ok, g| ok & g.is_finite()) {
-            return false;
-        }
-        self.t += 1;
-        let bc1 = 1.0 - self.beta1.powi(self.t);
-        let bc2 = 1.0 - self.beta2.powi(self.t);
-        let step = self.lr * bc2.sqrt() / bc1;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let eps = self.eps * bc2.sqrt();
-        let n = params.len();
-        let (p, g, m, v) = (
-            &mut params[..n],
-            &grad[..n],
-            &mut self.m[..n],
-            &mut self.v[..n],
-        );
-        // Branch-free (selects, not jumps) over equal-length slices, so the compiler
-        // vectorises it: the same operations on each element in the same order as a scalar
-        // loop, so the same bits, four elements at a time.
-        for i in 0..n {
-            // g^2 of a gradient below 1e-19 is subnormal, and subnormal arithmetic is tens
-            // of times slower; such a gradient is rounding noise next to any other term.
-            let gi = if g[i].abs() < 1e-19 { 0.0 } else { g[i] };
-            let mi = b1 * m[i] + (1.0 - b1) * gi;
-            let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-            let pi = p[i] - step * mi / (vi.sqrt() + eps);
-            // Flush what decays towards zero before it turns subnormal: a first moment
-            // that shrinks by beta1 every step reaches 1e-38 in ~800 steps, and subnormal
-            // arithmetic (here and in the matrix products) is tens of times slower.
-            m[i] = if mi.abs() < TINY { 0.0 } else { mi };
-            v[i] = if vi < TINY { 0.0 } else { vi };
-            // A weight under weight decay can shrink towards zero for thousands of steps
-            // (RELAX's network does during pre-training); products of two such values are
-            // subnormal and made RELAX's matrix products four times slower. 1e-12 is zero
-            // for any weight here.
-            p[i] = if pi.abs() < TINY_PARAM { 0.0 } else { pi };
-        }
-        true
     }
 }

@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
-//! | [`linalg`], [`layers`] | batched matrix products, dense layers with FD-checked derivatives |
+//! | [`linalg`], [`layers`], [`adam`] | batched matrix products (split over threads), dense layers with FD-checked derivatives, Adam |
 //! | [`model`] | the three architectures and the (relaxed) negative ELBO |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
@@ -15,6 +15,7 @@
 // as arguments, as the core does.
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 
+pub mod adam;
 pub mod amat;
 pub mod checkpoint;
 pub mod cli;
