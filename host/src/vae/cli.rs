@@ -126,6 +126,11 @@ pub struct VaeArgs {
     /// --jobs threads and each run's products take one.
     #[arg(long, value_parser = crate::args::count::<1, 256>)]
     pub threads: Option<usize>,
+    /// After each run, print one `speed:` line: iterations/s, the matrix products' FLOPs per
+    /// training iteration (counted from their shapes), the achieved GFLOP/s, the GEMM peak on
+    /// the same shapes (each timed alone, hot, with the same threads) and the fraction of it.
+    #[arg(long)]
+    pub speed: bool,
     /// Write the whole training state to <out>/vae-<data>-<model>/checkpoint-<estimator>.bin
     /// every N training iterations (e.g. 5000) or epochs (e.g. 2epochs), and when the run
     /// ends or is stopped by Ctrl-C; atomically (never half-written).
@@ -201,6 +206,34 @@ fn check_gathered(dir: &Path, a: &VaeArgs, seed: u64, runs: &[RunResult]) -> Res
         }
     }
     Ok(())
+}
+
+/// `--speed`: the run's rate against the GEMM peak on its own product shapes.
+fn speed_line(run: &RunResult, threads: usize) {
+    let shapes = super::linalg::take_shapes();
+    let iters = run.iters_per_epoch * run.records.len();
+    let secs = super::linalg::time_shapes(&shapes, 0.05);
+    // Per training iteration: the products' FLOPs and the time they take at peak.
+    let (mut flops, mut mix) = (0.0f64, 0.0f64);
+    for (s @ &(m, n, k, _, _), &count) in &shapes {
+        let per_iter = count as f64 / iters.max(1) as f64;
+        flops += per_iter * 2.0 * (m * n * k) as f64;
+        mix += per_iter * secs[s];
+    }
+    let peak = flops / mix.max(1e-12) / 1e9;
+    let achieved = run.flops_per_iter * run.iters_per_s / 1e9;
+    println!(
+        "speed: {} {} threads {threads} iters/s {:.1} MFLOP/iter {:.2} GFLOP/s {:.2} peak {:.2} fraction {:.3} products {} shapes {}",
+        run.config.model.label(),
+        run.config.estimator.kind.label(),
+        run.iters_per_s,
+        run.flops_per_iter / 1e6,
+        achieved,
+        peak,
+        achieved / peak,
+        shapes.values().sum::<u64>() / iters.max(1) as u64,
+        shapes.len(),
+    );
 }
 
 /// What identifies the training data in a checkpoint: set, binarization and a hash of the
@@ -351,7 +384,12 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
             stop_after: a.stop_after,
             data: data_id(&data),
         };
+        super::linalg::take_shapes();
+        super::linalg::record_shapes(a.speed);
         let run = train_with::<LATENTS>(&data, c, &ck, &|k| pb.inc(k), &mut on_epoch)?;
+        if a.speed {
+            speed_line(&run, cores);
+        }
         let path = rdir.join(format!("summary-{label}.json"));
         crate::output::write_json(&path, &run)?;
         report::complete_curves(&rdir, label)?;

@@ -5,9 +5,63 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
+static FLOPS: AtomicU64 = AtomicU64::new(0);
+static RECORDING: AtomicBool = AtomicBool::new(false);
+static SHAPES: Mutex<BTreeMap<Shape, u64>> = Mutex::new(BTreeMap::new());
+
+/// A product's shape: `m, n, k, a_t, b_t` as [`gemm`] takes them.
+pub type Shape = (usize, usize, usize, bool, bool);
+
+/// Floating-point operations (`2 m n k` per product) of every [`gemm`] so far, all threads.
+pub fn flops() -> u64 {
+    FLOPS.load(Ordering::Relaxed)
+}
+
+/// Starts or stops counting the products by shape ([`take_shapes`]).
+pub fn record_shapes(on: bool) {
+    RECORDING.store(on, Ordering::Relaxed);
+}
+
+/// Stops counting by shape; returns whether it was on (for [`record_shapes`] to restore).
+pub fn pause_shapes() -> bool {
+    RECORDING.swap(false, Ordering::Relaxed)
+}
+
+/// The products counted by shape since the last call, and resets the count.
+pub fn take_shapes() -> BTreeMap<Shape, u64> {
+    std::mem::take(&mut *SHAPES.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Seconds per product of each shape, timed alone (hot caches, [`threads`] tasks, at least
+/// `seconds` each): the ceiling the training's products could reach on this machine.
+pub fn time_shapes(shapes: &BTreeMap<Shape, u64>, seconds: f64) -> BTreeMap<Shape, f64> {
+    let mut out = BTreeMap::new();
+    for &(m, n, k, a_t, b_t) in shapes.keys() {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 97) as f32 - 48.0) * 0.01)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i % 89) as f32 - 44.0) * 0.01)
+            .collect();
+        let mut c = vec![0.0f32; m * n];
+        let t0 = std::time::Instant::now();
+        let mut reps = 0u64;
+        while reps < 3 || t0.elapsed().as_secs_f64() < seconds {
+            gemm(m, n, k, 1.0, &a, a_t, &b, b_t, 0.0, &mut c);
+            reps += 1;
+        }
+        out.insert(
+            (m, n, k, a_t, b_t),
+            t0.elapsed().as_secs_f64() / reps as f64,
+        );
+    }
+    out
+}
 
 /// Products with fewer multiply-adds than this are not split (a rayon task costs a few
 /// microseconds; this is about 50 of them).
@@ -43,6 +97,11 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    if RECORDING.load(Ordering::Relaxed) {
+        let mut s = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        *s.entry((m, n, k, a_t, b_t)).or_insert(0) += 1;
+    }
     let av = op(a, m, k, a_t, "gemm: a");
     let bv = op(b, k, n, b_t, "gemm: b");
     let cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");

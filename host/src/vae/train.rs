@@ -8,6 +8,7 @@ use super::checkpoint::{self, Checkpointing, Progress};
 use super::data::{shuffle, Data, Split};
 use super::estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
 use super::layers::AdamVec;
+use super::linalg;
 use super::model::sigmoid;
 use super::model::{Chain, ModelKind, Vae};
 use crate::Result;
@@ -117,6 +118,10 @@ pub struct RunResult {
     /// The best-validation parameters.
     #[serde(skip)]
     pub best_params: Vec<f32>,
+    /// Floating-point operations of the matrix products per training iteration (`2 m n k`
+    /// each; the element-wise work is not counted).
+    #[serde(skip)]
+    pub flops_per_iter: f64,
 }
 
 /// Trains one model with one estimator; `progress(k)` is called every `k` iterations and
@@ -182,6 +187,7 @@ pub fn train_with<const N: usize>(
         }
         l.progress
     } else {
+        let recording = linalg::pause_shapes();
         if matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax) {
             for _ in 0..cfg.pretrain_steps {
                 let idx: Vec<usize> = (0..cfg.batch)
@@ -191,6 +197,7 @@ pub fn train_with<const N: usize>(
                 est.step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)?;
             }
         }
+        linalg::record_shapes(recording);
         Progress {
             shuffled: false,
             it_done: 0,
@@ -213,6 +220,7 @@ pub fn train_with<const N: usize>(
         Some(p) => checkpoint::save(p, cfg, &ck.data, st, theta, adam, est),
         None => Ok(()),
     };
+    let (mut train_flops, mut counted) = (0.0f64, 0u64);
     while st.records.len() < cfg.epochs {
         let epoch = st.records.len() + 1;
         if !st.shuffled {
@@ -222,6 +230,8 @@ pub fn train_with<const N: usize>(
         }
         let mut t0 = Instant::now();
         let mut stop_after_epoch = None;
+        let f0 = linalg::flops();
+        let done0 = st.iters_total;
         while st.it_done < iters {
             let it = st.it_done;
             if it % 16 == 0 {
@@ -267,8 +277,12 @@ pub fn train_with<const N: usize>(
         }
         progress((iters % 50) as u64);
         st.epoch_seconds += t0.elapsed().as_secs_f64();
+        // (Counted over this process's iterations; with --jobs > 1 other runs add theirs.)
+        train_flops += (linalg::flops() - f0) as f64;
+        counted += st.iters_total - done0;
         st.train_seconds += st.epoch_seconds;
         st.eval_rng_seed = crate::seed::splitmix64(st.eval_rng_seed);
+        let recording = linalg::pause_shapes();
         let valid = neg_iwae::<N>(
             &model,
             &theta,
@@ -277,6 +291,7 @@ pub fn train_with<const N: usize>(
             cfg.iwae_samples,
             st.eval_rng_seed,
         )?;
+        linalg::record_shapes(recording);
         if st.best_valid.is_none_or(|b| valid < b) {
             st.best_valid = Some(valid);
             st.best_epoch = epoch;
@@ -304,6 +319,7 @@ pub fn train_with<const N: usize>(
     if ck.path.is_some() && !ck.due(st.iters_total, iters as u64) {
         save(&st, &theta, &adam, &est)?;
     }
+    linalg::pause_shapes();
     let test_iwae = if cfg.test && data.test.n > 0 {
         Some(-neg_iwae::<N>(
             &model,
@@ -338,6 +354,7 @@ pub fn train_with<const N: usize>(
         temperatures: est.cv.temperatures(),
         records: st.records,
         best_params: st.best_params,
+        flops_per_iter: train_flops / counted.max(1) as f64,
     })
 }
 
