@@ -120,13 +120,18 @@ fn exp_nonpos(y: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to integer
     let y = y.clamp(-87.0, 0.0);
-    let k = (y * LOG2E + ROUND) - ROUND;
+    let t = y * LOG2E + ROUND;
+    let k = t - ROUND;
+    // The integer k is in t's low mantissa bits (t = 1.5 * 2^23 + k, one unit per integer):
+    // integer arithmetic the compiler vectorises, where `k as i32` (a saturating conversion)
+    // kept the loops scalar. The same k, so the same value.
+    let ki = t.to_bits() as i32 - ROUND.to_bits() as i32;
     let r = y - k * LN2_HI - k * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+    p * f32::from_bits(((ki + 127) as u32) << 23)
 }
 
 /// `ln(1 + e)` for `e` in [0, 1]: `2 atanh(t)`, `t = e / (2 + e) <= 1/3`, by its series to
@@ -365,12 +370,19 @@ impl Vae {
             }
         }
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
-        for r in 0..rows {
-            for i in r * p..(r + 1) * p {
-                let v = w[r] * (sigmoid(pass.dec_c[0].out[i]) - pass.x[i]);
+        // Row slices zipped, not indexed: no bounds checks, so the loop vectorises (the same
+        // operations per pixel, so the same bits).
+        for (((dst, out), x), &wr) in pass.scratch_p[..rows * p]
+            .chunks_exact_mut(p)
+            .zip(pass.dec_c[0].out[..rows * p].chunks_exact(p))
+            .zip(pass.x[..rows * p].chunks_exact(p))
+            .zip(&w[..rows])
+        {
+            for ((d, &a), &xi) in dst.iter_mut().zip(out).zip(x) {
+                let v = wr * (sigmoid(a) - xi);
                 // Pixels that are always off drive their logits far below zero, where this
                 // is subnormal and slows the matrix products below: flush it.
-                pass.scratch_p[i] = if v.abs() < 1e-30 { 0.0 } else { v };
+                *d = if v.abs() < 1e-30 { 0.0 } else { v };
             }
         }
         let dx = if need(0) {
