@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
 //! | [`linalg`], [`layers`], [`adam`] | batched matrix products (split over threads), dense layers with FD-checked derivatives, Adam |
-//! | [`model`] | the three architectures and the (relaxed) negative ELBO |
+//! | [`model`], [`fastmath`] | the three architectures and the (relaxed) negative ELBO; vectorisable exp, sigmoid, softplus |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
 //! | [`report`] | CSV, JSON summary, Figure 4-style plot, the results table |
@@ -21,6 +21,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod estimators;
+pub mod fastmath;
 pub mod idx;
 pub mod layers;
 pub mod linalg;

@@ -238,6 +238,9 @@ pub fn train_with<const N: usize>(
                 if let Err(e) = crate::interrupt::check() {
                     st.epoch_seconds += t0.elapsed().as_secs_f64();
                     save(&st, &theta, &adam, &est)?;
+                    if let Some(p) = &ck.path {
+                        eprintln!("state saved in {} (--resume continues)", p.display());
+                    }
                     return Err(e);
                 }
             }
