@@ -268,6 +268,9 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
                 .ok_or_else(|| format!("--estimator {id}: the VAE has no implementation of it"))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    if a.speed && a.jobs > 1 {
+        return Err("--speed counts one run's products at a time: use it with --jobs 1".into());
+    }
     let set = set_of(a.data);
     if set == DataSet::BinarizedMnist && a.binarization == BinarizationArg::Dynamic {
         return Err(super::data::DYNAMIC_REFUSED.into());
