@@ -96,7 +96,16 @@ fn net_backward_and_mixed_backward_match_finite_differences() {
             };
             net.forward(&p, &x, rows, &mut cache);
             let mut gm = vec![0.0f32; p.len()];
-            net.mixed_backward(&p, &x, &u, &alpha, rows, &mut cache, &mut gm);
+            net.mixed_backward(
+                &p,
+                &x,
+                &u,
+                0..net.inputs(),
+                &alpha,
+                rows,
+                &mut cache,
+                &mut gm,
+            );
             // Q contains J m, which jumps where a ReLU unit switches: a difference that
             // straddles a switch disagrees with its half-step twin and is skipped.
             let mut checked = 0;
@@ -114,6 +123,49 @@ fn net_backward_and_mixed_backward_match_finite_differences() {
                 "only {checked} of {} checked",
                 p.len()
             );
+            // A tangent zero outside inputs 2..4, given on those columns only (as RELAX gives
+            // its z columns): the same bits as the full tangent; and the input gradient's
+            // columns 2..4 alone are those columns of the full one.
+            let cols = 2..4;
+            let mut uz = u.clone();
+            let mut u_cols = Vec::new();
+            for i in 0..rows {
+                for j in 0..5 {
+                    if cols.contains(&j) {
+                        u_cols.push(u[i * 5 + j]);
+                    } else {
+                        uz[i * 5 + j] = 0.0;
+                    }
+                }
+            }
+            let mut full = vec![0.0f32; p.len()];
+            let mut part = vec![0.0f32; p.len()];
+            net.forward(&p, &x, rows, &mut cache);
+            net.mixed_backward(&p, &x, &uz, 0..5, &alpha, rows, &mut cache, &mut full);
+            net.forward(&p, &x, rows, &mut cache);
+            net.mixed_backward(
+                &p,
+                &x,
+                &u_cols,
+                cols.clone(),
+                &alpha,
+                rows,
+                &mut cache,
+                &mut part,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&full), bits(&part), "restricted tangent");
+            net.forward(&p, &x, rows, &mut cache);
+            let mut din = vec![0.0f32; rows * 5];
+            net.backward(&p, &x, rows, &mut cache, &dout, None, Some(&mut din));
+            let mut dcols = vec![0.0f32; rows * 2];
+            net.input_grad_cols(&p, rows, &cache, cols.clone(), &mut dcols);
+            for i in 0..rows {
+                assert_eq!(
+                    bits(&din[i * 5 + 2..i * 5 + 4]),
+                    bits(&dcols[i * 2..i * 2 + 2])
+                );
+            }
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The `relax vae` subcommand: arguments and the runner `main.rs` calls.
 
+use super::checkpoint::{Checkpointing, Every};
 use super::data::{Binarization, Data, DataSet};
 use super::estimators::EstimatorKind;
 use super::model::ModelKind;
 use super::report;
-use super::train::{train, RunResult, TrainConfig};
+use super::train::{train_with, RunResult, TrainConfig};
 use super::LATENTS;
 use crate::estimators::{parser, EstimatorId, Menu};
 use crate::Result;
@@ -119,6 +120,30 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
+    /// Threads of a run (default: all cores): its matrix products and Adam's step are split
+    /// over them, and its evaluations use them. The numbers do not depend on it (each
+    /// product's element is the same sum in the same order). With --jobs > 1, the runs share
+    /// --jobs threads and each run's products take one.
+    #[arg(long, value_parser = crate::args::count::<1, 256>)]
+    pub threads: Option<usize>,
+    /// After each run, print one `speed:` line: iterations/s, the matrix products' FLOPs per
+    /// training iteration (counted from their shapes), the achieved GFLOP/s, the GEMM peak on
+    /// the same shapes (each timed alone, hot, with the same threads) and the fraction of it.
+    #[arg(long)]
+    pub speed: bool,
+    /// Write the whole training state to <out>/vae-<data>-<model>/checkpoint-<estimator>.bin
+    /// every N training iterations (e.g. 5000) or epochs (e.g. 2epochs), and when the run
+    /// ends or is stopped by Ctrl-C; atomically (never half-written).
+    #[arg(long, value_name = "N|Nepochs")]
+    pub checkpoint_every: Option<Every>,
+    /// Continue each run from DIR/checkpoint-<estimator>.bin (the results directory of an
+    /// interrupted run; same flags, --epochs may be larger): the curves are exactly those of
+    /// an uninterrupted run. A checkpoint made with other settings is refused.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many training iterations in all, with a checkpoint (tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
     /// One run per estimator: --run-index I trains estimator I alone (its curves-*.csv and
     /// summary-*.json); --report-only with the same options merges (docs/cluster.md).
     #[command(flatten)]
@@ -183,6 +208,51 @@ fn check_gathered(dir: &Path, a: &VaeArgs, seed: u64, runs: &[RunResult]) -> Res
     Ok(())
 }
 
+/// `--speed`: the run's rate against the GEMM peak on its own product shapes.
+fn speed_line(run: &RunResult, threads: usize) {
+    let shapes = super::linalg::take_shapes();
+    let iters = run.iters_per_epoch * run.records.len();
+    let secs = super::linalg::time_shapes(&shapes, 0.05);
+    // Per training iteration: the products' FLOPs and the time they take at peak.
+    let (mut flops, mut mix) = (0.0f64, 0.0f64);
+    for (s @ &(m, n, k, _, _), &count) in &shapes {
+        let per_iter = count as f64 / iters.max(1) as f64;
+        flops += per_iter * 2.0 * (m * n * k) as f64;
+        mix += per_iter * secs[s];
+    }
+    let peak = flops / mix.max(1e-12) / 1e9;
+    let achieved = run.flops_per_iter * run.iters_per_s / 1e9;
+    println!(
+        "speed: {} {} threads {threads} iters/s {:.1} MFLOP/iter {:.2} GFLOP/s {:.2} peak {:.2} fraction {:.3} products {} shapes {}",
+        run.config.model.label(),
+        run.config.estimator.kind.label(),
+        run.iters_per_s,
+        run.flops_per_iter / 1e6,
+        achieved,
+        peak,
+        achieved / peak,
+        shapes.values().sum::<u64>() / iters.max(1) as u64,
+        shapes.len(),
+    );
+}
+
+/// What identifies the training data in a checkpoint: set, binarization and a hash of the
+/// training bits (FNV-1a).
+fn data_id(d: &Data) -> serde_json::Value {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for &b in &d.train.bits {
+        h = (h ^ b.to_bits() as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    serde_json::json!({
+        "set": d.set.label(),
+        "binarization": d.binarization,
+        "binarization_seed": d.binarization_seed,
+        "train_images": d.train.n,
+        "pixels": d.pixels,
+        "train_bits_fnv": format!("{h:016x}"),
+    })
+}
+
 /// `relax vae` with the global flags.
 pub fn run(a: VaeArgs, ctx: &crate::Ctx) -> Result<()> {
     run_cli(ctx.seed, &ctx.out, a)
@@ -210,6 +280,9 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
             )
             .into());
         }
+    }
+    if a.speed && a.jobs > 1 {
+        return Err("--speed counts one run's products at a time: use it with --jobs 1".into());
     }
     let set = set_of(a.data);
     if set == DataSet::BinarizedMnist && a.binarization == BinarizationArg::Dynamic {
@@ -292,8 +365,11 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let log = Mutex::new(());
     // With --jobs 1 the runs go one after another and the evaluation of each uses every
     // core; with more jobs, the runs share a pool of that many threads.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let jobs = a.jobs.max(1);
+    super::linalg::set_threads(if jobs == 1 { cores } else { 1 });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(if jobs == 1 { cores } else { jobs })
         .build()?;
@@ -315,7 +391,21 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
                 eprintln!("could not write curves-{label}.csv: {e}");
             }
         };
-        let run = train::<LATENTS>(&data, c, &|k| pb.inc(k), &mut on_epoch)?;
+        let file = format!("checkpoint-{label}.bin");
+        let ck = Checkpointing {
+            path: (a.checkpoint_every.is_some() || a.resume.is_some() || a.stop_after.is_some())
+                .then(|| rdir.join(&file)),
+            every: a.checkpoint_every,
+            resume: a.resume.as_ref().map(|d| d.join(&file)),
+            stop_after: a.stop_after,
+            data: data_id(&data),
+        };
+        super::linalg::take_shapes();
+        super::linalg::record_shapes(a.speed);
+        let run = train_with::<LATENTS>(&data, c, &ck, &|k| pb.inc(k), &mut on_epoch)?;
+        if a.speed {
+            speed_line(&run, cores);
+        }
         let path = rdir.join(format!("summary-{label}.json"));
         crate::output::write_json(&path, &run)?;
         report::complete_curves(&rdir, label)?;

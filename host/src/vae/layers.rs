@@ -6,9 +6,11 @@
 //! Row-major everywhere: a batch is `rows x width`; a weight matrix is `in x out`, so a
 //! layer is `y = x W + b`.
 
+pub use super::adam::AdamVec;
 use super::linalg::gemm;
 use rand_core::Rng;
 use relax_core::math::uniform_open;
+use std::ops::Range;
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,8 +143,23 @@ impl Dense {
 
     /// `dx = dy W^T` (overwrites `dx`).
     pub fn input_grad(&self, p: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
-        let (i, o) = (self.inputs, self.outputs);
-        gemm(rows, i, o, 1.0, dy, false, &p[self.w..], true, 0.0, dx);
+        self.input_grad_cols(p, dy, rows, 0..self.inputs, dx);
+    }
+
+    /// The columns `cols` of `dy W^T` into `dx` (`rows x cols.len()`): the same numbers as
+    /// those columns of [`Dense::input_grad`] (each is the same sum in the same order), for
+    /// a fraction of the work when only some inputs' gradients are needed.
+    pub fn input_grad_cols(
+        &self,
+        p: &[f32],
+        dy: &[f32],
+        rows: usize,
+        cols: Range<usize>,
+        dx: &mut [f32],
+    ) {
+        let o = self.outputs;
+        let w = &p[self.w + cols.start * o..self.w + cols.end * o];
+        gemm(rows, cols.len(), o, 1.0, dy, false, w, true, 0.0, dx);
     }
 }
 
@@ -284,16 +301,32 @@ impl Net {
         }
     }
 
+    /// After [`Net::backward`]: the columns `cols` of the input gradient (`rows x
+    /// cols.len()`), the same numbers as those columns of `backward`'s `dx`.
+    pub fn input_grad_cols(
+        &self,
+        p: &[f32],
+        rows: usize,
+        cache: &NetCache,
+        cols: Range<usize>,
+        dx: &mut [f32],
+    ) {
+        self.layers[0].input_grad_cols(p, &cache.d[0], rows, cols, dx);
+    }
+
     /// For a one-output ReLU network after [`Net::forward`] on `x`: adds to `grad` the
     /// parameter gradient of `sum_r alpha_r m(x_r) + (J_x m(x_r)) u_r`, the mixed second
     /// derivative (forward-over-reverse) that the control variate's variance loss needs.
-    /// `u` is `rows x inputs` (the input tangent). ReLU's second derivative is zero almost
-    /// everywhere, so the tangent does not feed back into the primal pre-activations.
+    /// The input tangent is zero but in the input columns `u_cols`, where it is `u` (`rows x
+    /// u_cols.len()`): the products with it skip the zero columns (RELAX's tangent is in `z`
+    /// only, 200 of `r`'s 984 inputs). ReLU's second derivative is zero almost everywhere, so
+    /// the tangent does not feed back into the primal pre-activations.
     pub fn mixed_backward(
         &self,
         p: &[f32],
         x: &[f32],
         u: &[f32],
+        u_cols: Range<usize>,
         alpha: &[f32],
         rows: usize,
         cache: &mut NetCache,
@@ -308,14 +341,15 @@ impl Net {
             let (before, rest) = cache.t_pre.split_at_mut(k);
             let dst = &mut rest[0];
             if k == 0 {
+                let o = l.outputs;
                 gemm(
                     rows,
-                    l.outputs,
-                    l.inputs,
+                    o,
+                    u_cols.len(),
                     1.0,
                     u,
                     false,
-                    &p[l.w..],
+                    &p[l.w + u_cols.start * o..l.w + u_cols.end * o],
                     false,
                     0.0,
                     dst,
@@ -353,9 +387,10 @@ impl Net {
             // Weight gradient: h_in^T d + h_in_dot^T dt; bias gets d only.
             if k == 0 {
                 l.param_grad(x, &cache.d[0], rows, grad);
+                let o = l.outputs;
                 gemm(
-                    l.inputs,
-                    l.outputs,
+                    u_cols.len(),
+                    o,
                     rows,
                     1.0,
                     u,
@@ -363,7 +398,7 @@ impl Net {
                     &cache.dt[0],
                     false,
                     1.0,
-                    &mut grad[l.w..l.w + l.inputs * l.outputs],
+                    &mut grad[l.w + u_cols.start * o..l.w + u_cols.end * o],
                 );
             } else {
                 l.param_grad(&cache.post[k - 1], &cache.d[k], rows, grad);
@@ -399,82 +434,5 @@ impl Net {
                 }
             }
         }
-    }
-}
-
-/// Values below this are flushed to zero by [`AdamVec::step`].
-const TINY: f32 = 1e-30;
-/// Parameters below this are flushed to zero by [`AdamVec::step`].
-const TINY_PARAM: f32 = 1e-12;
-
-/// Adam over a flat parameter vector (the core's `Adam` keeps fixed-size arrays, fine on a
-/// chip, not for 300k VAE parameters).
-#[derive(Debug, Clone)]
-pub struct AdamVec {
-    /// Step size.
-    pub lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-}
-
-impl AdamVec {
-    /// Adam with `beta1 = 0.9`, the given `beta2` and `eps = 1e-8`.
-    pub fn new(n: usize, lr: f32, beta2: f32) -> Self {
-        Self {
-            lr,
-            beta1: 0.9,
-            beta2,
-            eps: 1e-8,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
-    }
-
-    /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
-    /// changes nothing.
-    pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
-        if !grad.iter().all(|g| g.is_finite()) {
-            return false;
-        }
-        self.t += 1;
-        let bc1 = 1.0 - self.beta1.powi(self.t);
-        let bc2 = 1.0 - self.beta2.powi(self.t);
-        let step = self.lr * bc2.sqrt() / bc1;
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        for (((p, &g), m), v) in params
-            .iter_mut()
-            .zip(grad)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            // g^2 of a gradient below 1e-19 is subnormal, and subnormal arithmetic is tens
-            // of times slower; such a gradient is rounding noise next to any other term.
-            let g = if g.abs() < 1e-19 { 0.0 } else { g };
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            *p -= step * *m / (v.sqrt() + eps * bc2.sqrt());
-            // Flush what decays towards zero before it turns subnormal: a first moment
-            // that shrinks by beta1 every step reaches 1e-38 in ~800 steps, and subnormal
-            // arithmetic (here and in the matrix products) is tens of times slower.
-            if m.abs() < TINY {
-                *m = 0.0;
-            }
-            if *v < TINY {
-                *v = 0.0;
-            }
-            // A weight under weight decay can shrink towards zero for thousands of steps
-            // (RELAX's network does during pre-training); products of two such values are
-            // subnormal and made RELAX's matrix products four times slower. 1e-12 is zero
-            // for any weight here.
-            if p.abs() < TINY_PARAM {
-                *p = 0.0;
-            }
-        }
-        true
     }
 }

@@ -1,8 +1,85 @@
 //! Batched matrix products on row-major `f32` slices, through `matrixmultiply` (by way of
-//! ndarray's safe `general_mat_mul`, so the harness keeps `forbid(unsafe_code)`).
+//! ndarray's safe `general_mat_mul`, so the harness keeps `forbid(unsafe_code)`), split over
+//! [`threads`] rayon tasks by blocks of rows or columns of the result: each element is still
+//! the same sum in the same order, so the numbers do not depend on the number of threads.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+static FLOPS: AtomicU64 = AtomicU64::new(0);
+static RECORDING: AtomicBool = AtomicBool::new(false);
+static SHAPES: Mutex<BTreeMap<Shape, u64>> = Mutex::new(BTreeMap::new());
+
+/// A product's shape: `m, n, k, a_t, b_t` as [`gemm`] takes them.
+pub type Shape = (usize, usize, usize, bool, bool);
+
+/// Floating-point operations (`2 m n k` per product) of every [`gemm`] so far, all threads.
+pub fn flops() -> u64 {
+    FLOPS.load(Ordering::Relaxed)
+}
+
+/// Starts or stops counting the products by shape ([`take_shapes`]).
+pub fn record_shapes(on: bool) {
+    RECORDING.store(on, Ordering::Relaxed);
+}
+
+/// Stops counting by shape; returns whether it was on (for [`record_shapes`] to restore).
+pub fn pause_shapes() -> bool {
+    RECORDING.swap(false, Ordering::Relaxed)
+}
+
+/// The products counted by shape since the last call, and resets the count.
+pub fn take_shapes() -> BTreeMap<Shape, u64> {
+    std::mem::take(&mut *SHAPES.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Seconds per product of each shape, timed alone (hot caches, [`threads`] tasks, at least
+/// `seconds` each): the ceiling the training's products could reach on this machine.
+pub fn time_shapes(shapes: &BTreeMap<Shape, u64>, seconds: f64) -> BTreeMap<Shape, f64> {
+    let mut out = BTreeMap::new();
+    for &(m, n, k, a_t, b_t) in shapes.keys() {
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i % 97) as f32 - 48.0) * 0.01)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i % 89) as f32 - 44.0) * 0.01)
+            .collect();
+        let mut c = vec![0.0f32; m * n];
+        let t0 = std::time::Instant::now();
+        let mut reps = 0u64;
+        while reps < 3 || t0.elapsed().as_secs_f64() < seconds {
+            gemm(m, n, k, 1.0, &a, a_t, &b, b_t, 0.0, &mut c);
+            reps += 1;
+        }
+        out.insert(
+            (m, n, k, a_t, b_t),
+            t0.elapsed().as_secs_f64() / reps as f64,
+        );
+    }
+    out
+}
+
+/// Products with fewer multiply-adds than this are not split (a rayon task costs a few
+/// microseconds; this is about 50 of them).
+const MIN_SPLIT: usize = 1 << 18;
+
+/// Blocks are cut at multiples of this (the kernels' tile: no partial tiles added).
+const ALIGN: usize = 16;
+
+/// Sets how many rayon tasks a product (and Adam's step) is split into (at least 1); the
+/// calling thread's rayon pool runs them.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// See [`set_threads`].
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
 
 /// `c = alpha op(a) op(b) + beta c` with `c` an `m x n` row-major matrix, `op(a)` `m x k` and
 /// `op(b)` `k x n`. `a` is stored `m x k` (or `k x m` when `a_t`), `b` `k x n` (or `n x k`
@@ -20,10 +97,52 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    if RECORDING.load(Ordering::Relaxed) {
+        let mut s = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        *s.entry((m, n, k, a_t, b_t)).or_insert(0) += 1;
+    }
     let av = op(a, m, k, a_t, "gemm: a");
     let bv = op(b, k, n, b_t, "gemm: b");
-    let mut cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");
-    general_mat_mul(alpha, &av, &bv, beta, &mut cv);
+    let cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");
+    split(alpha, av, bv, beta, cv, threads());
+}
+
+/// The product in `parts` blocks of the larger dimension of `c`, halving recursively.
+fn split(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+    parts: usize,
+) {
+    let (m, n) = c.dim();
+    let work = m * n * a.ncols();
+    let rows = m >= n;
+    let len = if rows { m } else { n };
+    if parts <= 1 || work < MIN_SPLIT || len < 2 * ALIGN {
+        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        return;
+    }
+    let left = parts / 2;
+    let cut = (len * left / parts).div_ceil(ALIGN) * ALIGN;
+    let cut = cut.clamp(ALIGN, len - ALIGN);
+    if rows {
+        let (a0, a1) = a.split_at(Axis(0), cut);
+        let (c0, c1) = c.split_at(Axis(0), cut);
+        rayon::join(
+            || split(alpha, a0, b, beta, c0, left),
+            || split(alpha, a1, b, beta, c1, parts - left),
+        );
+    } else {
+        let (b0, b1) = b.split_at(Axis(1), cut);
+        let (c0, c1) = c.split_at(Axis(1), cut);
+        rayon::join(
+            || split(alpha, a, b0, beta, c0, left),
+            || split(alpha, a, b1, beta, c1, parts - left),
+        );
+    }
 }
 
 /// The `rows x cols` matrix `op(x)`: `x` stored row-major as `rows x cols`, or as
@@ -47,6 +166,33 @@ fn op<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_product_has_the_bits_of_the_whole() {
+        let (m, n, k) = (97, 130, 40);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut want = vec![0.5f32; m * n];
+            let (av, bv) = (op(&a, m, k, a_t, "a"), op(&b, k, n, b_t, "b"));
+            let cv = ArrayViewMut2::from_shape((m, n), &mut want[..]).unwrap();
+            split(1.0, av.view(), bv.view(), 0.5, cv, 1);
+            for parts in [2, 3, 5] {
+                let mut got = vec![0.5f32; m * n];
+                let cv = ArrayViewMut2::from_shape((m, n), &mut got[..]).unwrap();
+                pool.install(|| split(1.0, av.view(), bv.view(), 0.5, cv, parts));
+                let same = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{a_t} {b_t} {parts}");
+            }
+        }
+    }
 
     #[test]
     fn all_four_transpositions_match_the_naive_product() {

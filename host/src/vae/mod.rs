@@ -5,20 +5,23 @@
 //! | module | what |
 //! |---|---|
 //! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
-//! | [`linalg`], [`layers`] | batched matrix products, dense layers with FD-checked derivatives |
-//! | [`model`] | the three architectures and the (relaxed) negative ELBO |
+//! | [`linalg`], [`layers`], [`adam`] | batched matrix products (split over threads), dense layers with FD-checked derivatives, Adam |
+//! | [`model`], [`fastmath`] | the three architectures and the (relaxed) negative ELBO; vectorisable exp, sigmoid, softplus |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
-//! | [`train`] | training loop, IWAE evaluation, best-validation parameters |
+//! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
 //! | [`report`] | CSV, JSON summary, Figure 4-style plot, the results table |
 
 // Index loops mirror the formulas (rows r, latents j) and batched layers take their shapes
 // as arguments, as the core does.
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 
+pub mod adam;
 pub mod amat;
+pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod estimators;
+pub mod fastmath;
 pub mod idx;
 pub mod layers;
 pub mod linalg;
@@ -32,7 +35,7 @@ pub use cli::{run_cli, VaeArgs};
 pub use data::{Binarization, Data, DataSet};
 pub use estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
 pub use model::{ModelKind, Vae};
-pub use train::{neg_iwae, train, EpochRecord, RunResult, TrainConfig};
+pub use train::{neg_iwae, train, train_with, EpochRecord, RunResult, TrainConfig};
 
 /// Latents per stochastic layer in the paper's models.
 pub const LATENTS: usize = 200;

@@ -110,56 +110,7 @@ pub struct Pass {
     pub dec_c: Vec<NetCache>,
 }
 
-/// `e^y` for `y <= 0` (clamped at -87, where it is 1.6e-38) by range reduction and a
-/// degree-6 polynomial: branch-free arithmetic the compiler vectorises, where a call to the
-/// C library's `expf` per pixel dominated the evaluation. Relative error below 3e-7.
-#[inline]
-fn exp_nonpos(y: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting rounds to integer
-    let y = y.clamp(-87.0, 0.0);
-    let k = (y * LOG2E + ROUND) - ROUND;
-    let r = y - k * LN2_HI - k * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
-}
-
-/// `ln(1 + e)` for `e` in [0, 1]: `2 atanh(t)`, `t = e / (2 + e) <= 1/3`, by its series to
-/// `t^13` (absolute error below 1e-7).
-#[inline]
-fn ln_1p_unit(e: f32) -> f32 {
-    let t = e / (2.0 + e);
-    let t2 = t * t;
-    2.0 * t
-        * (1.0
-            + t2 * (1.0 / 3.0
-                + t2 * (1.0 / 5.0
-                    + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0 + t2 * (1.0 / 11.0 + t2 / 13.0))))))
-}
-
-/// The logistic sigmoid, branch-free on [`exp_nonpos`] (absolute error below 1e-7).
-#[inline]
-pub fn sigmoid(x: f32) -> f32 {
-    let e = exp_nonpos(-x.abs());
-    let s = 1.0 / (1.0 + e);
-    if x >= 0.0 {
-        s
-    } else {
-        e * s
-    }
-}
-
-/// `log(1 + e^x) = max(x, 0) + ln(1 + e^-|x|)` without overflow (absolute error below
-/// 2e-7). The harness's hot loops take one per pixel per sample.
-#[inline]
-pub fn softplus(x: f32) -> f32 {
-    x.max(0.0) + ln_1p_unit(exp_nonpos(-x.abs()))
-}
+pub use super::fastmath::{sigmoid, softplus};
 
 fn ll(s: &[f32], a: &[f32]) -> f32 {
     // Eight running sums, so the compiler may vectorise (a single f32 sum is a strict
@@ -365,12 +316,19 @@ impl Vae {
             }
         }
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
-        for r in 0..rows {
-            for i in r * p..(r + 1) * p {
-                let v = w[r] * (sigmoid(pass.dec_c[0].out[i]) - pass.x[i]);
+        // Row slices zipped, not indexed: no bounds checks, so the loop vectorises (the same
+        // operations per pixel, so the same bits).
+        for (((dst, out), x), &wr) in pass.scratch_p[..rows * p]
+            .chunks_exact_mut(p)
+            .zip(pass.dec_c[0].out[..rows * p].chunks_exact(p))
+            .zip(pass.x[..rows * p].chunks_exact(p))
+            .zip(&w[..rows])
+        {
+            for ((d, &a), &xi) in dst.iter_mut().zip(out).zip(x) {
+                let v = wr * (sigmoid(a) - xi);
                 // Pixels that are always off drive their logits far below zero, where this
                 // is subnormal and slows the matrix products below: flush it.
-                pass.scratch_p[i] = if v.abs() < 1e-30 { 0.0 } else { v };
+                *d = if v.abs() < 1e-30 { 0.0 } else { v };
             }
         }
         let dx = if need(0) {

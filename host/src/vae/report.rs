@@ -315,6 +315,7 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
             temperatures: Vec::new(),
             records,
             best_params: Vec::new(),
+            flops_per_iter: 0.0,
         });
     }
     if runs.is_empty() {

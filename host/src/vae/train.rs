@@ -4,9 +4,11 @@
 //! after each epoch the mean training -ELBO and the 100-sample importance-weighted bound on
 //! validation; the best-validation parameters are kept and evaluated on test at the end.
 
+use super::checkpoint::{self, Checkpointing, Progress};
 use super::data::{shuffle, Data, Split};
 use super::estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
 use super::layers::AdamVec;
+use super::linalg;
 use super::model::sigmoid;
 use super::model::{Chain, ModelKind, Vae};
 use crate::Result;
@@ -116,6 +118,10 @@ pub struct RunResult {
     /// The best-validation parameters.
     #[serde(skip)]
     pub best_params: Vec<f32>,
+    /// Floating-point operations of the matrix products per training iteration (`2 m n k`
+    /// each; the element-wise work is not counted).
+    #[serde(skip)]
+    pub flops_per_iter: f64,
 }
 
 /// Trains one model with one estimator; `progress(k)` is called every `k` iterations and
@@ -123,6 +129,18 @@ pub struct RunResult {
 pub fn train<const N: usize>(
     data: &Data,
     cfg: &TrainConfig,
+    progress: &(dyn Fn(u64) + Sync),
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<RunResult> {
+    train_with::<N>(data, cfg, &Checkpointing::default(), progress, on_epoch)
+}
+
+/// [`train`] with checkpoints: written as `ck` says (and when interrupted), or continued
+/// from one (`ck.resume`; then `on_epoch` is first called again for the epochs it holds).
+pub fn train_with<const N: usize>(
+    data: &Data,
+    cfg: &TrainConfig,
+    ck: &Checkpointing,
     progress: &(dyn Fn(u64) + Sync),
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<RunResult> {
@@ -148,7 +166,6 @@ pub fn train<const N: usize>(
     let mut grad = vec![0.0f32; model.n_params];
     let mut xb = vec![0.0f32; cfg.batch * data.pixels];
     let n = data.train.n;
-    let mut order: Vec<usize> = (0..n).collect();
     let mut iters = n / cfg.batch;
     if let Some(m) = cfg.max_iters_per_epoch {
         iters = iters.min(m);
@@ -157,35 +174,81 @@ pub fn train<const N: usize>(
         return Err("fewer training images than one batch".into());
     }
     let kind = cfg.estimator.kind;
-    if matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax) {
-        for _ in 0..cfg.pretrain_steps {
-            let idx: Vec<usize> = (0..cfg.batch)
-                .map(|_| (rng.next_u64() % n as u64) as usize)
-                .collect();
-            data.train_batch(&idx, &mut rng, &mut xb);
-            est.step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)?;
+    let mut st = if let Some(path) = &ck.resume {
+        let l = checkpoint::load(path, cfg, &ck.data)?;
+        if l.theta.len() != theta.len() || l.progress.order.len() != n {
+            return Err(format!("{}: sizes differ from this model", path.display()).into());
         }
-        grad.fill(0.0);
-    }
-    let mut records = Vec::with_capacity(cfg.epochs);
-    let mut best_params = theta.clone();
-    let mut best_valid = f64::INFINITY;
-    let mut best_epoch = 0;
-    let mut train_seconds = 0.0;
-    let mut eval_rng_seed = crate::seed::splitmix64(cfg.seed ^ 0xe7a1);
-    for epoch in 1..=cfg.epochs {
-        shuffle(&mut order, &mut rng);
-        let t0 = Instant::now();
-        let (mut sum_f, mut sum_v) = (0.0f64, 0.0f64);
-        for it in 0..iters {
-            if it % 16 == 0 {
-                crate::interrupt::check()?;
+        theta.copy_from_slice(&l.theta);
+        adam.set_state(&l.adam.0, &l.adam.1, l.adam.2)?;
+        est.set_state(&l.phi, (&l.cv_adam.0, &l.cv_adam.1, l.cv_adam.2), l.centre)?;
+        for r in &l.progress.records {
+            on_epoch(r);
+        }
+        l.progress
+    } else {
+        let recording = linalg::pause_shapes();
+        if matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax) {
+            for _ in 0..cfg.pretrain_steps {
+                let idx: Vec<usize> = (0..cfg.batch)
+                    .map(|_| (rng.next_u64() % n as u64) as usize)
+                    .collect();
+                data.train_batch(&idx, &mut rng, &mut xb);
+                est.step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)?;
             }
-            let idx = &order[it * cfg.batch..(it + 1) * cfg.batch];
-            data.train_batch(idx, &mut rng, &mut xb);
+        }
+        linalg::record_shapes(recording);
+        Progress {
+            shuffled: false,
+            it_done: 0,
+            iters_total: 0,
+            rng,
+            records: Vec::with_capacity(cfg.epochs),
+            best_valid: None,
+            best_epoch: 0,
+            train_seconds: 0.0,
+            epoch_seconds: 0.0,
+            eval_rng_seed: crate::seed::splitmix64(cfg.seed ^ 0xe7a1),
+            sum_f: 0.0,
+            sum_v: 0.0,
+            order: (0..n).collect(),
+            best_params: theta.clone(),
+        }
+    };
+    let save = |st: &Progress, theta: &[f32], adam: &AdamVec, est: &VaeEstimator<N>| match &ck.path
+    {
+        Some(p) => checkpoint::save(p, cfg, &ck.data, st, theta, adam, est),
+        None => Ok(()),
+    };
+    let (mut train_flops, mut counted) = (0.0f64, 0u64);
+    while st.records.len() < cfg.epochs {
+        let epoch = st.records.len() + 1;
+        if !st.shuffled {
+            shuffle(&mut st.order, &mut st.rng);
+            st.shuffled = true;
+            (st.sum_f, st.sum_v, st.epoch_seconds) = (0.0, 0.0, 0.0);
+        }
+        let mut t0 = Instant::now();
+        let mut stop_after_epoch = None;
+        let f0 = linalg::flops();
+        let done0 = st.iters_total;
+        while st.it_done < iters {
+            let it = st.it_done;
+            if it % 16 == 0 {
+                if let Err(e) = crate::interrupt::check() {
+                    st.epoch_seconds += t0.elapsed().as_secs_f64();
+                    save(&st, &theta, &adam, &est)?;
+                    if let Some(p) = &ck.path {
+                        eprintln!("state saved in {} (--resume continues)", p.display());
+                    }
+                    return Err(e);
+                }
+            }
+            let idx = &st.order[it * cfg.batch..(it + 1) * cfg.batch];
+            data.train_batch(idx, &mut st.rng, &mut xb);
             grad.fill(0.0);
-            let st = est
-                .step(&model, &theta, &xb, cfg.batch, &mut rng, &mut grad, true)
+            let s = est
+                .step(&model, &theta, &xb, cfg.batch, &mut st.rng, &mut grad, true)
                 .map_err(|e| format!("{} epoch {epoch} iteration {it}: {e}", kind.label()))?;
             if !adam.step(&mut theta, &grad) {
                 return Err(format!(
@@ -194,44 +257,76 @@ pub fn train<const N: usize>(
                 )
                 .into());
             }
-            sum_f += st.neg_elbo;
-            sum_v += st.variance_loss;
+            st.sum_f += s.neg_elbo;
+            st.sum_v += s.variance_loss;
+            st.it_done += 1;
+            st.iters_total += 1;
             if it % 50 == 49 {
                 progress(50);
             }
+            let stop = ck.stop_after == Some(st.iters_total);
+            if stop || ck.due(st.iters_total, iters as u64) {
+                if st.it_done < iters {
+                    st.epoch_seconds += t0.elapsed().as_secs_f64();
+                    t0 = Instant::now();
+                    save(&st, &theta, &adam, &est)?;
+                    if stop {
+                        return Err(checkpoint::STOPPED.into());
+                    }
+                } else {
+                    stop_after_epoch = Some(stop);
+                }
+            }
         }
         progress((iters % 50) as u64);
-        let dt = t0.elapsed().as_secs_f64();
-        train_seconds += dt;
-        eval_rng_seed = crate::seed::splitmix64(eval_rng_seed);
+        st.epoch_seconds += t0.elapsed().as_secs_f64();
+        // (Counted over this process's iterations; with --jobs > 1 other runs add theirs.)
+        train_flops += (linalg::flops() - f0) as f64;
+        counted += st.iters_total - done0;
+        st.train_seconds += st.epoch_seconds;
+        st.eval_rng_seed = crate::seed::splitmix64(st.eval_rng_seed);
+        let recording = linalg::pause_shapes();
         let valid = neg_iwae::<N>(
             &model,
             &theta,
             &data.valid,
             cfg.valid_limit,
             cfg.iwae_samples,
-            eval_rng_seed,
+            st.eval_rng_seed,
         )?;
-        if valid < best_valid {
-            best_valid = valid;
-            best_epoch = epoch;
-            best_params.copy_from_slice(&theta);
+        linalg::record_shapes(recording);
+        if st.best_valid.is_none_or(|b| valid < b) {
+            st.best_valid = Some(valid);
+            st.best_epoch = epoch;
+            st.best_params.copy_from_slice(&theta);
         }
         let rec = EpochRecord {
             epoch,
-            train_neg_elbo: sum_f / iters as f64,
+            train_neg_elbo: st.sum_f / iters as f64,
             valid_neg_iwae: valid,
-            variance_loss: sum_v / iters as f64,
-            train_seconds,
-            iters_per_s: iters as f64 / dt,
+            variance_loss: st.sum_v / iters as f64,
+            train_seconds: st.train_seconds,
+            iters_per_s: iters as f64 / st.epoch_seconds,
         };
         on_epoch(&rec);
-        records.push(rec);
+        st.records.push(rec);
+        (st.it_done, st.shuffled) = (0, false);
+        if let Some(stop) = stop_after_epoch {
+            save(&st, &theta, &adam, &est)?;
+            if stop {
+                return Err(checkpoint::STOPPED.into());
+            }
+        }
     }
+    // The end state too, so that a longer --epochs can continue from it.
+    if ck.path.is_some() && !ck.due(st.iters_total, iters as u64) {
+        save(&st, &theta, &adam, &est)?;
+    }
+    linalg::pause_shapes();
     let test_iwae = if cfg.test && data.test.n > 0 {
         Some(-neg_iwae::<N>(
             &model,
-            &best_params,
+            &st.best_params,
             &data.test,
             None,
             cfg.iwae_samples,
@@ -240,17 +335,18 @@ pub fn train<const N: usize>(
     } else {
         None
     };
-    let best_train = records
+    let best_train = st
+        .records
         .iter()
         .map(|r| r.train_neg_elbo)
         .fold(f64::INFINITY, f64::min);
     Ok(RunResult {
         config: cfg.clone(),
         best_train_elbo: -best_train,
-        best_valid_iwae: -best_valid,
-        best_epoch,
+        best_valid_iwae: -st.best_valid.unwrap_or(f64::INFINITY),
+        best_epoch: st.best_epoch,
         test_iwae,
-        iters_per_s: (iters * cfg.epochs) as f64 / train_seconds.max(1e-9),
+        iters_per_s: (iters * cfg.epochs) as f64 / st.train_seconds.max(1e-9),
         iters_per_epoch: iters,
         wall_seconds: start.elapsed().as_secs_f64(),
         etas: if est.cv.log_temp.is_empty() {
@@ -259,8 +355,9 @@ pub fn train<const N: usize>(
             est.cv.etas()
         },
         temperatures: est.cv.temperatures(),
-        records,
-        best_params,
+        records: st.records,
+        best_params: st.best_params,
+        flops_per_iter: train_flops / counted.max(1) as f64,
     })
 }
 

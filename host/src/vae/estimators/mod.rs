@@ -234,8 +234,8 @@ impl<const N: usize> VaeEstimator<N> {
             ones: vec![1.0; cap],
             dbase: vec![0.0; cap],
             rin: vec![0.0; cap * r_in],
-            rdx: vec![0.0; cap * r_in],
-            ru: vec![0.0; cap * r_in],
+            rdx: vec![0.0; cap * N],
+            ru: vec![0.0; cap * N],
             r_cache: r.iter().map(|n| n.cache(cap)).collect(),
             b_cache: baseline.as_ref().map(|b| b.cache(cap)),
             grad_phi: vec![0.0; phi.len()],
@@ -249,6 +249,34 @@ impl<const N: usize> VaeEstimator<N> {
             xrep: vec![0.0; cap * p],
             batch,
         })
+    }
+
+    /// The state carried from step to step (a checkpoint's part): the variance parameters,
+    /// their Adam and the running centre (`None` before its first value).
+    pub fn state(&self) -> (&[f32], &AdamVec, Option<f32>) {
+        let fresh = MovingAverage::new(0.99).expect("decay");
+        let centre = (self.centre != fresh).then(|| self.centre.value());
+        (&self.cv.phi, &self.adam, centre)
+    }
+
+    /// Restores [`VaeEstimator::state`].
+    pub fn set_state(
+        &mut self,
+        phi: &[f32],
+        adam: (&[f32], &[f32], i32),
+        centre: Option<f32>,
+    ) -> Result<()> {
+        if phi.len() != self.cv.phi.len() {
+            return Err("control-variate parameters of another size".into());
+        }
+        self.cv.phi.copy_from_slice(phi);
+        self.adam.set_state(adam.0, adam.1, adam.2)?;
+        self.centre = MovingAverage::new(0.99).map_err(|e| e.to_string())?;
+        if let Some(c) = centre {
+            // The first value starts the average at exactly that value.
+            self.centre.update(c);
+        }
+        Ok(())
     }
 
     /// Adds to `grad` the estimate of the gradient of the batch's mean negative ELBO w.r.t.

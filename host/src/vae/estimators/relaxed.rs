@@ -93,9 +93,11 @@ impl<const N: usize> VaeEstimator<N> {
                 &mut self.r_cache[k],
                 &self.ones[..b],
                 None,
-                Some(&mut self.rdx),
+                None,
             );
-            flush(&mut self.rdx[..b * r_in]);
+            // dr/dz only: the z columns of the input gradient.
+            net.input_grad_cols(&self.cv.phi, b, &self.r_cache[k], p..p + N, &mut self.rdx);
+            flush(&mut self.rdx[..b * N]);
         }
         // The reference's variance loss is kappa sum_r |g_r|^2 with kappa = 1 / (B^3 N) (the
         // mean over batch and latents of (g / B)^2), plus wd/2 |rho|^2. Its gradient is
@@ -116,11 +118,7 @@ impl<const N: usize> VaeEstimator<N> {
             // graw = dF/dz + dr/dz, so that dc/dz = eta graw.
             let mut graw = [0.0f32; N];
             for j in 0..N {
-                let gr = if is_relax {
-                    self.rdx[r * r_in + p + j]
-                } else {
-                    0.0
-                };
+                let gr = if is_relax { self.rdx[r * N + j] } else { 0.0 };
                 graw[j] = self.gc[r * N + j] + gr;
             }
             let gcz: [f32; N] = core::array::from_fn(|j| eta * graw[j]);
@@ -154,20 +152,20 @@ impl<const N: usize> VaeEstimator<N> {
         // RELAX's network: the mixed second derivative, scaled by kappa eta.
         if is_relax {
             let s = kappa * eta;
-            self.ru[..b * r_in].fill(0.0);
             for r in 0..b {
                 self.alpha[r] = s * self.a[r];
                 for j in 0..N {
-                    self.ru[r * r_in + p + j] = s * self.u[r * N + j];
+                    self.ru[r * N + j] = s * self.u[r * N + j];
                 }
             }
-            flush(&mut self.ru[..b * r_in]);
+            flush(&mut self.ru[..b * N]);
             flush(&mut self.alpha[..b]);
             let net = &self.cv.r[k];
             net.mixed_backward(
                 &self.cv.phi,
                 &self.rin,
                 &self.ru,
+                p..p + N,
                 &self.alpha,
                 b,
                 &mut self.r_cache[k],

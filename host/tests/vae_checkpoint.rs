@@ -1,0 +1,203 @@
+//! Checkpoints and resume on a tiny synthetic data set (16 pixels, 6 latents per layer): a
+//! run stopped after k iterations (mid-epoch and at an epoch's end) and resumed gives every
+//! number of the uninterrupted run bit for bit (curves, best parameters, test bound), for
+//! every estimator; a checkpoint of another configuration is refused with the differing
+//! settings named; no temporary file is left behind.
+
+use host::vae::checkpoint::{Checkpointing, Every, STOPPED};
+use host::vae::data::{Binarization, Data, DataSet};
+use host::vae::estimators::EstimatorKind;
+use host::vae::model::ModelKind;
+use host::vae::{train_with, RunResult, TrainConfig};
+use std::path::{Path, PathBuf};
+
+const N: usize = 6;
+const P: usize = 16;
+
+fn data() -> Data {
+    let mut rng = host::seed::rng(5, 0);
+    let mut img = |n: usize| -> Vec<f32> {
+        (0..n * P)
+            .map(|i| {
+                let (k, p) = (i / P, i % P);
+                let on = if k % 2 == 0 {
+                    p / 4 == k % 4
+                } else {
+                    p % 4 == k % 4
+                };
+                let u = relax_core::math::uniform_open(&mut rng);
+                if on {
+                    0.9 - 0.2 * u
+                } else {
+                    0.1 * u
+                }
+            })
+            .collect()
+    };
+    let train = img(72);
+    let test = img(12);
+    // Dynamic binarization: the batches draw from the run's generator too.
+    Data::from_gray(DataSet::Mnist, P, train, 12, test, Binarization::Dynamic, 1).unwrap()
+}
+
+fn config(kind: EstimatorKind, epochs: usize) -> TrainConfig {
+    // ARMS and Double CV take one-layer models; the others the two-layer one.
+    let model = if matches!(kind, EstimatorKind::Arms | EstimatorKind::DoubleCv) {
+        ModelKind::Linear1
+    } else {
+        ModelKind::Linear2
+    };
+    let mut c = TrainConfig::paper(model, kind, epochs);
+    c.batch = 4;
+    c.pretrain_steps = 5;
+    c.iwae_samples = 8;
+    c.estimator.cv_width = 8;
+    c.hidden = 8;
+    c
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("relax-vae-ck-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(d: &Data, c: &TrainConfig, ck: &Checkpointing) -> Result<(RunResult, Vec<u64>), String> {
+    let mut seen = Vec::new();
+    let r = train_with::<N>(d, c, ck, &|_| {}, &mut |r| {
+        seen.push(r.epoch as u64);
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((r, seen))
+}
+
+/// Every number of a run that does not depend on the clock, as bits.
+fn numbers(r: &RunResult) -> Vec<u64> {
+    let mut v: Vec<u64> = r
+        .records
+        .iter()
+        .flat_map(|e| {
+            [
+                e.epoch as u64,
+                e.train_neg_elbo.to_bits(),
+                e.valid_neg_iwae.to_bits(),
+                e.variance_loss.to_bits(),
+            ]
+        })
+        .collect();
+    v.extend(r.best_params.iter().map(|p| p.to_bits() as u64));
+    v.extend([
+        r.best_train_elbo.to_bits(),
+        r.best_valid_iwae.to_bits(),
+        r.best_epoch as u64,
+        r.test_iwae.unwrap().to_bits(),
+    ]);
+    v.extend(
+        r.etas
+            .iter()
+            .chain(&r.temperatures)
+            .map(|p| p.to_bits() as u64),
+    );
+    v
+}
+
+fn no_temporaries(d: &Path) {
+    for e in std::fs::read_dir(d).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp"), "left behind: {name}");
+    }
+}
+
+#[test]
+fn a_resumed_run_gives_the_uninterrupted_numbers_bit_for_bit() {
+    let d = data();
+    for kind in EstimatorKind::all() {
+        let c = config(kind, 3);
+        let whole = run(&d, &c, &Checkpointing::default()).unwrap().0;
+        let want = numbers(&whole);
+        // 15 iterations an epoch: stop mid-epoch (7, 22), at an epoch's end (15), after
+        // the last iteration (45).
+        for k in [7u64, 15, 22, 45] {
+            let dd = dir(&format!("{}-{k}", kind.label()));
+            let path = dd.join("checkpoint.bin");
+            let mut ck = Checkpointing {
+                path: Some(path.clone()),
+                every: Some(Every::Iters(4)),
+                stop_after: Some(k),
+                ..Default::default()
+            };
+            let err = run(&d, &c, &ck).unwrap_err();
+            assert_eq!(err, STOPPED, "{kind:?} k={k}");
+            assert!(path.exists());
+            ck.stop_after = None;
+            ck.resume = Some(path.clone());
+            let (resumed, seen) = run(&d, &c, &ck).unwrap();
+            assert_eq!(
+                seen,
+                vec![1, 2, 3],
+                "every epoch reported, the resumed ones first"
+            );
+            assert_eq!(numbers(&resumed), want, "{kind:?} stopped after {k}");
+            no_temporaries(&dd);
+            std::fs::remove_dir_all(&dd).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_finished_run_continues_to_more_epochs_as_if_run_longer() {
+    let d = data();
+    let kind = EstimatorKind::Relax;
+    let long = run(&d, &config(kind, 3), &Checkpointing::default())
+        .unwrap()
+        .0;
+    let dd = dir("longer");
+    let path = dd.join("checkpoint.bin");
+    let mut ck = Checkpointing {
+        path: Some(path.clone()),
+        every: Some(Every::Epochs(1)),
+        ..Default::default()
+    };
+    run(&d, &config(kind, 2), &ck).unwrap();
+    ck.resume = Some(path);
+    let (more, _) = run(&d, &config(kind, 3), &ck).unwrap();
+    assert_eq!(numbers(&more), numbers(&long));
+    std::fs::remove_dir_all(&dd).unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_another_configuration_is_refused_naming_the_fields() {
+    let d = data();
+    let dd = dir("other");
+    let path = dd.join("checkpoint.bin");
+    let c = config(EstimatorKind::Rebar, 2);
+    let mut ck = Checkpointing {
+        path: Some(path.clone()),
+        stop_after: Some(5),
+        data: serde_json::json!({"set": "tiny"}),
+        ..Default::default()
+    };
+    assert_eq!(run(&d, &c, &ck).unwrap_err(), STOPPED);
+    ck.stop_after = None;
+    ck.resume = Some(path.clone());
+    let mut other = c.clone();
+    other.lr = 2e-3;
+    other.batch = 6;
+    let err = run(&d, &other, &ck).unwrap_err();
+    assert!(err.contains("another run"), "{err}");
+    assert!(err.contains("lr: file 0.001, now 0.002"), "{err}");
+    assert!(err.contains("batch: file 4, now 6"), "{err}");
+    let mut ck2 = ck.clone();
+    ck2.data = serde_json::json!({"set": "other"});
+    let err = run(&d, &c, &ck2).unwrap_err();
+    assert!(
+        err.contains("data set: file \"tiny\", now \"other\""),
+        "{err}"
+    );
+    // Fewer epochs than the checkpoint holds, or a file that is not a checkpoint.
+    std::fs::write(&path, b"RELAXVAE\xff\xff").unwrap();
+    let err = run(&d, &c, &ck).unwrap_err();
+    assert!(err.contains("not a VAE checkpoint"), "{err}");
+    std::fs::remove_dir_all(&dd).unwrap();
+}
