@@ -143,7 +143,7 @@ fn numeric_flags_at_their_edges_are_refused_before_any_work() {
         (&["rl", "inverted-pendulum-cv"], "--measure", &["0", "1"]),
         (&["vae"], "--batch", &["0", "-1", "100000000"]),
         (&["vae"], "--lr", &bad),
-        (&["vae"], "--rloo-k", &["0", "1", "1000000"]),
+        (&["vae"], "--samples", &["0", "1", "1000000"]),
         (&["vae"], "--concrete-temperature", &["0", "-1", "NaN"]),
         (&["vae"], "--max-iters", &["0", "-1"]),
         (&["vae"], "--epochs", &["0"]),
