@@ -54,29 +54,6 @@ pub fn multi<const N: usize>(name: &'static str, budget: u32, build: Build<N>) -
     }
 }
 
-/// RLOO with `K = budget` (2, 3 or 4) samples of the distribution `D`.
-macro_rules! rloo {
-    ($d:ty, $n:expr, $budget:expr) => {
-        match $budget {
-            2 => multi(
-                "rloo",
-                2,
-                Box::new(|_| Ok(plain(Rloo::<$d, $n, 2>::new()?))),
-            ),
-            3 => multi(
-                "rloo",
-                3,
-                Box::new(|_| Ok(plain(Rloo::<$d, $n, 3>::new()?))),
-            ),
-            _ => multi(
-                "rloo",
-                4,
-                Box::new(|_| Ok(plain(Rloo::<$d, $n, 4>::new()?))),
-            ),
-        }
-    };
-}
-
 /// A multi-sample estimator with `K = budget` (2, 3 or 4): `$make` gives the case for a
 /// const `K` (`$k` names it inside).
 macro_rules! per_k {
@@ -124,7 +101,12 @@ pub fn bernoulli<const N: usize, const H: usize, const P: usize>(budget: u32) ->
     let s = spec();
     let v: Vec<Option<Case<N>>> = vec![
         reinforce::<N, Bernoulli<N>>(budget),
-        Some(rloo!(Bernoulli<N>, N, budget)),
+        Some(per_k!("rloo", budget, |K| Box::new(|_| Ok(plain(Rloo::<
+            Bernoulli<N>,
+            N,
+            K,
+        >::new(
+        )?))))),
         averaged(
             "disarm",
             2,
@@ -185,7 +167,12 @@ pub fn categorical(budget: u32) -> Vec<Case<K>> {
     let s = spec();
     let v: Vec<Option<Case<K>>> = vec![
         reinforce::<K, Categorical<K>>(budget),
-        Some(rloo!(Categorical<K>, K, budget)),
+        Some(per_k!("rloo", budget, |S| Box::new(|_| Ok(plain(Rloo::<
+            Categorical<K>,
+            K,
+            S,
+        >::new(
+        )?))))),
         averaged(
             "rebar",
             3,

@@ -326,11 +326,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         }
         let runs = report::gather(&rdir, a.model)?;
         check_gathered(&rdir, &a, seed, &runs)?;
-        let title = format!(
-            "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
-            set.label(),
-            a.model.label()
-        );
+        let title = super::sweep::title(set.label(), a.model);
         let files = report::write_all(&rdir, &title, &"gathered from curves-*.csv", &runs)?;
         let table = report::table(&runs);
         std::fs::write(rdir.join("table.txt"), &table)?;
@@ -424,11 +420,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         runs.push(r?);
     }
     let command: String = std::env::args().collect::<Vec<_>>().join(" ");
-    let title = format!(
-        "{} {}: -ELBO (train, solid) and -IWAE-100 (valid, dashed)",
-        set.label(),
-        a.model.label()
-    );
+    let title = super::sweep::title(set.label(), a.model);
     let settings = super::sweep::Settings {
         data: set.label().to_string(),
         data_dir: dir.display().to_string(),
