@@ -2,6 +2,8 @@
 //! tests start (127.0.0.1, canned responses, bounded by deadlines), with the hash table
 //! given by the test. And `relax vae --data binarized-mnist` on small `.amat` files.
 
+mod common;
+
 use host::datasets::catalog;
 use host::datasets::fetch::{fetch_all, fetch_one, git_blob_file, Expect, Fetched, FileSpec, Net};
 use sha2::{Digest, Sha256};
@@ -420,23 +422,6 @@ fn list_shows_what_is_missing() {
     );
 }
 
-/// Writes 60 / 12 / 12 random binary images in the `.amat` layout under `dir`.
-fn write_amat(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut state = 12345u64;
-    for (name, n) in host::vae::amat::FILES.iter().zip([60, 12, 12]) {
-        let bits: Vec<u8> = (0..n * 784)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 33).is_multiple_of(3) as u8
-            })
-            .collect();
-        host::vae::amat::write(&dir.join(name), &bits).unwrap();
-    }
-}
-
 #[test]
 fn amat_parses_and_refuses_bad_lines() {
     let ok = format!(
@@ -456,7 +441,7 @@ fn amat_parses_and_refuses_bad_lines() {
 fn vae_trains_on_binarized_mnist_from_the_flag_and_from_relax_data() {
     let root = tmp("bmnist");
     let data = root.join("binarized-mnist");
-    write_amat(&data);
+    common::write_amat(&data, [60, 12, 12], 12345);
     let quick = [
         "--model",
         "linear1",

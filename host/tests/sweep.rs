@@ -5,6 +5,8 @@
 //! same index are refused.
 //! scripts/test-slurm.sh does the same through a real Slurm job array.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -321,28 +323,11 @@ fn rl_runs_merged_by_report_equal_one_machine() {
     let _ = std::fs::remove_dir_all(&many);
 }
 
-/// Writes 40 / 8 / 8 random binary images in the `.amat` layout under `dir`.
-fn write_amat(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut state = 777u64;
-    for (name, n) in host::vae::amat::FILES.iter().zip([40, 8, 8]) {
-        let bits: Vec<u8> = (0..n * 784)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (state >> 33).is_multiple_of(3) as u8
-            })
-            .collect();
-        host::vae::amat::write(&dir.join(name), &bits).unwrap();
-    }
-}
-
 #[test]
 fn vae_runs_merged_by_report_equal_one_machine() {
     let (one, many) = (tmp("vae-one"), tmp("vae-many"));
     let data = tmp("vae-data");
-    write_amat(&data);
+    common::write_amat(&data, [40, 8, 8], 777);
     let d = data.display().to_string();
     let vae = [
         "vae",

@@ -4,40 +4,20 @@
 //! every estimator; a checkpoint of another configuration is refused with the differing
 //! settings named; no temporary file is left behind.
 
+mod common;
+
 use host::vae::checkpoint::{Checkpointing, Every, STOPPED};
-use host::vae::data::{Binarization, Data, DataSet};
+use host::vae::data::{Binarization, Data};
 use host::vae::estimators::EstimatorKind;
 use host::vae::model::ModelKind;
 use host::vae::{train_with, RunResult, TrainConfig};
 use std::path::{Path, PathBuf};
 
 const N: usize = 6;
-const P: usize = 16;
 
+/// The shared bar images, dynamically binarized: the batches draw from the run's generator too.
 fn data() -> Data {
-    let mut rng = host::seed::rng(5, 0);
-    let mut img = |n: usize| -> Vec<f32> {
-        (0..n * P)
-            .map(|i| {
-                let (k, p) = (i / P, i % P);
-                let on = if k % 2 == 0 {
-                    p / 4 == k % 4
-                } else {
-                    p % 4 == k % 4
-                };
-                let u = relax_core::math::uniform_open(&mut rng);
-                if on {
-                    0.9 - 0.2 * u
-                } else {
-                    0.1 * u
-                }
-            })
-            .collect()
-    };
-    let train = img(72);
-    let test = img(12);
-    // Dynamic binarization: the batches draw from the run's generator too.
-    Data::from_gray(DataSet::Mnist, P, train, 12, test, Binarization::Dynamic, 1).unwrap()
+    common::bars(Binarization::Dynamic)
 }
 
 fn config(kind: EstimatorKind, epochs: usize) -> TrainConfig {

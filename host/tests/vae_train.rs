@@ -3,39 +3,20 @@
 //! evaluator converges to the exact log-likelihood found by enumeration, and the outputs
 //! are written.
 
-use host::vae::data::{Binarization, Data, DataSet};
+mod common;
+
+use host::vae::data::{Binarization, Data};
 use host::vae::estimators::EstimatorKind;
 use host::vae::model::{Chain, ModelKind, Vae};
 use host::vae::{neg_iwae, report, train, TrainConfig};
 use relax_core::dist::{Bernoulli, Relaxed};
 
 const N: usize = 6;
-const P: usize = 16;
+use common::P;
 
-/// Two kinds of 4 x 4 image (horizontal and vertical bars) with noise in the intensities.
+/// The shared bar images, binarized once.
 fn data() -> Data {
-    let mut rng = host::seed::rng(5, 0);
-    let mut img = |n: usize| -> Vec<f32> {
-        (0..n * P)
-            .map(|i| {
-                let (k, p) = (i / P, i % P);
-                let on = if k % 2 == 0 {
-                    p / 4 == k % 4
-                } else {
-                    p % 4 == k % 4
-                };
-                let u = relax_core::math::uniform_open(&mut rng);
-                if on {
-                    0.9 - 0.2 * u
-                } else {
-                    0.1 * u
-                }
-            })
-            .collect()
-    };
-    let train = img(72);
-    let test = img(12);
-    Data::from_gray(DataSet::Mnist, P, train, 12, test, Binarization::Fixed, 1).unwrap()
+    common::bars(Binarization::Fixed)
 }
 
 #[test]
