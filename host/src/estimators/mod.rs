@@ -14,7 +14,7 @@ use build::{concrete, disarm, lax, reinforce, rloo, straight_through};
 pub use build::{
     learning, plain, rebar, relax, relax_net_cv, relax_rebar, BernoulliBuilder, BernoulliBuilders,
     BernoulliEstimator, BernoulliSpec, GaussianBuilder, GaussianBuilders, GaussianEstimator,
-    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, WIDE,
+    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, RODEO_HIDDEN, WIDE,
 };
 use relax_core::nn::mlp_param_count;
 
@@ -309,7 +309,7 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "K with gradient (2)",
         stream: 43,
-        menus: &[Toy, Bench],
+        menus: &[Toy, Bench, Vae],
         build: Build::Bernoulli(builders!(rodeo)),
     },
     Entry {
