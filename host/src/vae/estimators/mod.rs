@@ -195,7 +195,7 @@ impl<const N: usize> VaeEstimator<N> {
                 1.0
             };
             if cfg.kind == EstimatorKind::Rodeo {
-                let net = multi::RodeoNet::new_random(relax_core::nn::Activation::Tanh, 1.0, rng);
+                let net = multi::RodeoNet::new_random(multi::RODEO_ACTIVATION, 1.0, rng);
                 phi[o + 2..o + 2 + multi::RODEO_PARAMS].copy_from_slice(net.params());
             }
             if cfg.kind == EstimatorKind::Muprop {

@@ -9,10 +9,13 @@
 //! batch's mean `|g|^2` with the control-variate Adam. RODEO takes the same `df/db` and
 //! learns its `(alpha, beta)` and its network the same way: once per minibatch, on the batch
 //! mean of `d|g|^2/d(alpha, beta, weights)`, all kept in the control-variate parameters (so
-//! the checkpoint holds them and their Adam state). Its network is the registry's: 2 inputs,
-//! [`RODEO_HIDDEN`] tanh units, 2 outputs (the RODEO authors' code has 100 LeakyReLU units on
-//! each input, summed; the core has no LeakyReLU, and 100 units cost ten times the
-//! `K (K-1) (N+1)` network evaluations per example, more than the VAE's own passes here).
+//! the checkpoint holds them and their Adam state). Its network: 2 inputs, [`RODEO_HIDDEN`]
+//! (the registry's 10) ELU units, 2 outputs. The RODEO authors' code has 100 LeakyReLU(0.3)
+//! units; the core has no LeakyReLU, and ELU is the closest it has: the tanh of the toy and
+//! the bench would saturate here, where the network's second input is `f`, the negative
+//! ELBO (about 100 to 200), leaving every unit's derivative at 0 and the Stein control
+//! variates of a constant `h`, zero: RLOO. 100 units would cost ten times the
+//! `K (K-1) (N+1)` network evaluations per example, more than the VAE's own passes here.
 
 use super::*;
 use crate::estimators::RODEO_HIDDEN;
@@ -22,6 +25,8 @@ use relax_core::nn::{mlp_param_count, Activation, Mlp};
 /// The largest `K` of ARMS, Double CV and RODEO.
 pub const MAX_SAMPLES: usize = 4;
 
+/// The hidden units' activation of RODEO's control-variate network (see the module docs).
+pub const RODEO_ACTIVATION: Activation = Activation::Elu;
 /// Parameters of RODEO's control-variate network.
 pub const RODEO_PARAMS: usize = mlp_param_count(2, RODEO_HIDDEN, 2, 1);
 /// RODEO's control-variate network: `(nabla . (y - b), f) -> (h_0, h_1)`.
@@ -181,7 +186,7 @@ impl<const N: usize> VaeEstimator<N> {
         let inv = 1.0 / b;
         let o = self.cv.eta[0];
         let coef = [self.cv.phi[o], self.cv.phi[o + 1]];
-        let mut net = RodeoNet::zeros(Activation::Tanh);
+        let mut net = RodeoNet::zeros(RODEO_ACTIVATION);
         let params: &[f32; RODEO_PARAMS] = self.cv.phi[o + 2..o + 2 + RODEO_PARAMS]
             .try_into()
             .expect("RODEO's network parameters");
