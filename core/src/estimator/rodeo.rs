@@ -302,7 +302,8 @@ impl<const N: usize, const K: usize> Samples<'_, N, K> {
 /// `|g|^2`). With `net_grad`, also the variance-loss gradient: `d|g|^2/d(alpha, beta)` in
 /// the result and `d|g|^2/d(weights)` *added* into `net_grad` (so a caller can sum over a
 /// batch); without it the coefficient gradient is zero and only the estimate is computed.
-/// Allocation-free; `K (K-1) (N+1)` network evaluations, three times that with `net_grad`.
+/// Allocation-free; `K (K-1) (N+1)` network evaluations, plus as many forward and backward
+/// passes with `net_grad`.
 ///
 /// Refuses non-finite input ([`Error::NonFiniteInput`] for `logits`, `coef` and the network,
 /// [`Error::NonFiniteObjective`] for `fs` and `grads`), `K < 2` or `N = 0`

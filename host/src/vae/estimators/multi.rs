@@ -13,8 +13,10 @@
 //! (the registry's 10) ELU units, 2 outputs. The RODEO authors' code has 100 LeakyReLU(0.3)
 //! units; the core has no LeakyReLU, and ELU is the closest it has: the tanh of the toy and
 //! the bench would saturate here, where the network's second input is `f`, the negative
-//! ELBO (about 100 to 200), leaving every unit's derivative at 0 and the Stein control
-//! variates of a constant `h`, zero: RLOO. 100 units would cost ten times the
+//! ELBO (about 100 to 200), leaving about 98% of the units with a derivative below 1e-3 at
+//! initialisation (weights uniform in +-sqrt(3/2)): a nearly constant `h`, whose Stein
+//! control variates are nearly zero, and no gradient to learn from (RLOO, in effect). 100
+//! units would cost ten times the
 //! `K (K-1) (N+1)` network evaluations per example, more than the VAE's own passes here.
 
 use super::*;
