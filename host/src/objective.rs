@@ -73,6 +73,12 @@ impl<const N: usize> RelaxedObjective<N> for Quadratic<N> {
     }
 }
 
+/// Targets of the categorical problem (`relax compare`, `relax bench`): one 4-way
+/// categorical, `f(b) = sum_j (b_j - t_j)^2` of the one-hot `b`.
+pub const CATEGORICAL_TARGET: [f32; 4] = [0.1, 0.6, 0.3, 0.9];
+/// Logits of the categorical problem.
+pub const CATEGORICAL_LOGITS: [f32; 4] = [0.4, -0.2, 0.1, -0.6];
+
 /// The toy's exact expected loss `L(theta) = theta (1 - t)^2 + (1 - theta) t^2`, in `f64`.
 pub fn toy_exact_loss(theta: f64, target: f64) -> f64 {
     theta * (1.0 - target).powi(2) + (1.0 - theta) * target.powi(2)

@@ -432,15 +432,20 @@ fn every_estimator_matches_the_exact_elbo_gradient() {
     {
         let (vae, theta, x) = tiny(kind, 11 + mi as u64);
         let exact = exact_gradient(&vae, &theta, &x);
-        // ARMS and Double CV with K = 2 and 3 (the one-layer model only: they refuse more).
+        // ARMS, Double CV and RODEO with K = 2 and 3 (the one-layer model only: they refuse
+        // more).
         let mut cases: Vec<(EstimatorKind, usize)> =
             EstimatorKind::all().into_iter().map(|e| (e, 2)).collect();
-        cases.extend([(EstimatorKind::Arms, 3), (EstimatorKind::DoubleCv, 3)]);
+        cases.extend([
+            (EstimatorKind::Arms, 3),
+            (EstimatorKind::DoubleCv, 3),
+            (EstimatorKind::Rodeo, 3),
+        ]);
         for (ei, (est, k)) in cases.into_iter().enumerate() {
             let mut cfg = EstimatorConfig::new(est);
             cfg.cv_width = 16;
             cfg.rloo_k = k;
-            if vae.layers > 1 && matches!(est, EstimatorKind::Arms | EstimatorKind::DoubleCv) {
+            if vae.layers > 1 && est.one_layer_only() {
                 let e = VaeEstimator::<N>::new(cfg, &vae, 1, 1e-2, 0.999, &mut rng(0))
                     .unwrap_err()
                     .to_string();

@@ -26,8 +26,8 @@ fn every_estimator_trains_and_the_report_is_written() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut runs = Vec::new();
     for kind in EstimatorKind::all() {
-        // ARMS and Double CV are for one-layer models.
-        let model = if matches!(kind, EstimatorKind::Arms | EstimatorKind::DoubleCv) {
+        // ARMS, Double CV and RODEO are for one-layer models.
+        let model = if kind.one_layer_only() {
             ModelKind::Linear1
         } else {
             ModelKind::Linear2

@@ -14,7 +14,7 @@
 //! | [`Lax`] (Gaussian) | yes | 1 | `f(b)` |
 //! | [`Arms`] (Bernoulli; `S` copula-antithetic samples, `S = 2` is DisARM) | yes | S | `f(b)` |
 //! | [`DoubleCv`] (Bernoulli; RLOO + a learned-scale Taylor control variate) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
-//! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
+//! | [`Rodeo`] (Bernoulli; RLOO + discrete-Stein control variates from a learned network; [`rodeo_combine`] for the step level) | yes | K with gradient | `f(x)`, `df/dx` at `x = b` |
 //! | [`ReinMax`] (Bernoulli, categorical; second-order straight-through) | **no** | 1 relaxed at `b` | `f(x)`, `df/dx` |
 //! | [`CoupledDisArm`] (`D` categoricals of `K` classes; stick-breaking; importance-weighted, or [`CoupledVariant::StickBreaking`]) | yes | 2 | `f(b)` |
 //! | [`IndeCateR`] (`D` categoricals of `K` classes; exact for `D = 1`) | yes | 1 + D (K - 1) | `f(b)` |
@@ -56,7 +56,7 @@ pub use relax::{
     relax_combine, relax_variance_directions, Coupling, Draw, Rebar, Relax, VarianceDirections,
 };
 pub use rloo::Rloo;
-pub use rodeo::Rodeo;
+pub use rodeo::{rodeo_combine, Rodeo, RodeoStep};
 
 pub use carms::Carms;
 pub use coupled_disarm::{CoupledDisArm, CoupledPair, CoupledVariant};

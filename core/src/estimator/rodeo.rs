@@ -89,12 +89,25 @@ pub struct Rodeo<const N: usize, const K: usize, const H: usize, const L: usize,
     training: bool,
 }
 
-/// What one evaluation of the estimator gives (and, when asked, the variance-loss gradient).
+/// What one evaluation of the estimator gives (and, when asked, the variance-loss gradient);
+/// the struct-level view of [`rodeo_combine`] the tests use.
 pub(crate) struct RodeoEval<const N: usize, const P: usize> {
     pub grad: [f32; N],
     pub loss: f32,
     pub coef_grad: [f32; 2],
     pub net_grad: [f32; P],
+}
+
+/// One RODEO combination: the gradient, `|g|^2` and its derivative in `(alpha, beta)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RodeoStep<const N: usize> {
+    /// The estimate of `d/dl E[f(b)]`.
+    pub grad: [f32; N],
+    /// `|g|^2`.
+    pub variance_loss: f32,
+    /// `d |g|^2 / d (alpha, beta)` (zero unless the network's gradient was asked for).
+    pub coef_grad: [f32; 2],
 }
 
 impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: usize>
@@ -147,9 +160,9 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
 
     /// The step level, for callers that draw and evaluate themselves: the estimate from `K`
     /// independent Bernoulli samples `bs` at `logits`, their values `fs` and the gradients
-    /// `grads` of `f` at them, then (in training mode) the learning step. Returns the
-    /// gradient and, when it trained, `|g|^2`. Refuses non-finite input, samples that are not
-    /// bits ([`Error::InvalidAction`]) and overflow, changing nothing.
+    /// `grads` of `f` at them ([`rodeo_combine`]), then (in training mode) the learning step.
+    /// Returns the gradient and, when it trained, `|g|^2`. Refuses non-finite input, samples
+    /// that are not bits ([`Error::InvalidAction`]) and overflow, changing nothing.
     pub fn step(
         &mut self,
         logits: &[f32; N],
@@ -157,17 +170,6 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
         fs: &[f32; K],
         grads: &[[f32; N]; K],
     ) -> Result<([f32; N], Option<f32>), Error> {
-        crate::check_finite(logits, Error::NonFiniteInput)?;
-        if K < 2 || N == 0 {
-            return Err(Error::InvalidHyperparameter);
-        }
-        crate::check_finite(fs, Error::NonFiniteObjective)?;
-        for g in grads {
-            crate::check_finite(g, Error::NonFiniteObjective)?;
-        }
-        if !bs.iter().all(Bernoulli::<N>::is_valid_hard) {
-            return Err(Error::InvalidAction);
-        }
         let e = self.eval(logits, bs, fs, grads, self.training)?;
         if !self.training {
             return Ok((e.grad, None));
@@ -180,33 +182,80 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
         Ok((e.grad, Some(e.loss)))
     }
 
-    /// The network input for the expansion around sample `j` evaluated at `y`:
-    /// `(nabla_j . (y - b_j), f_j)`, with `y = b_k` (`flip = None`) or `b_k^(i)`.
-    fn input(bk: &[f32; N], flip: Option<usize>, gj: &[f32; N], fj: f32, base: f32) -> [f32; 2] {
-        let mut lin = base;
-        if let Some(i) = flip {
-            lin += gj[i] * (1.0 - 2.0 * bk[i]);
-        }
-        [lin, fj]
-    }
-
-    /// `h_k(y)`: the mean of the network over the other samples.
-    fn h(
+    /// The estimate and, when `want_grad`, the gradient of `|g|^2` in `(alpha, beta)` and in
+    /// the network's weights ([`rodeo_combine`] with this estimator's state).
+    pub(crate) fn eval(
         &self,
-        k: usize,
-        flip: Option<usize>,
+        logits: &[f32; N],
         bs: &[[f32; N]; K],
         fs: &[f32; K],
         grads: &[[f32; N]; K],
-        base: &[[f32; K]; K],
+        want_grad: bool,
+    ) -> Result<RodeoEval<N, P>, Error> {
+        let mut net_grad = [0.0f32; P];
+        let s = rodeo_combine(
+            logits,
+            bs,
+            fs,
+            grads,
+            &self.net,
+            self.coef,
+            want_grad.then_some(&mut net_grad),
+        )?;
+        Ok(RodeoEval {
+            grad: s.grad,
+            loss: s.variance_loss,
+            coef_grad: s.coef_grad,
+            net_grad,
+        })
+    }
+}
+
+/// The network input for the expansion around sample `j` evaluated at `y`:
+/// `(nabla_j . (y - b_j), f_j)`, with `y = b_k` (`flip = None`) or `b_k^(i)`.
+fn input<const N: usize>(
+    bk: &[f32; N],
+    flip: Option<usize>,
+    gj: &[f32; N],
+    fj: f32,
+    base: f32,
+) -> [f32; 2] {
+    let mut lin = base;
+    if let Some(i) = flip {
+        lin += gj[i] * (1.0 - 2.0 * bk[i]);
+    }
+    [lin, fj]
+}
+
+/// The samples, their values and gradients, and `base[k][j] = nabla_j . (b_k - b_j)`.
+struct Samples<'a, const N: usize, const K: usize> {
+    bs: &'a [[f32; N]; K],
+    fs: &'a [f32; K],
+    grads: &'a [[f32; N]; K],
+    base: [[f32; K]; K],
+}
+
+impl<const N: usize, const K: usize> Samples<'_, N, K> {
+    /// `h_k(y)`: the mean of the network over the other samples.
+    fn h<const H: usize, const L: usize, const P: usize>(
+        &self,
+        net: &Mlp<2, H, 2, L, P>,
+        k: usize,
+        flip: Option<usize>,
     ) -> [f32; 2] {
         let mut out = [0.0f32; 2];
         for j in 0..K {
             if j == k {
                 continue;
             }
-            let x = Self::input(&bs[k], flip, &grads[j], fs[j], base[k][j]);
-            let y = self.net.forward(&x);
+            let x = input(
+                &self.bs[k],
+                flip,
+                &self.grads[j],
+                self.fs[j],
+                self.base[k][j],
+            );
+            let y = net.forward(&x);
             out[0] += y[0];
             out[1] += y[1];
         }
@@ -215,15 +264,11 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
     }
 
     /// Adds the weight gradient of `cot . h_k(y)` into `grad`.
-    #[allow(clippy::too_many_arguments)]
-    fn h_backward(
+    fn h_backward<const H: usize, const L: usize, const P: usize>(
         &self,
+        net: &Mlp<2, H, 2, L, P>,
         k: usize,
         flip: Option<usize>,
-        bs: &[[f32; N]; K],
-        fs: &[f32; K],
-        grads: &[[f32; N]; K],
-        base: &[[f32; K]; K],
         cot: [f32; 2],
         grad: &mut [f32; P],
     ) {
@@ -237,129 +282,173 @@ impl<const N: usize, const K: usize, const H: usize, const L: usize, const P: us
             if j == k {
                 continue;
             }
-            let x = Self::input(&bs[k], flip, &grads[j], fs[j], base[k][j]);
-            self.net.forward_cached(&x, &mut cache);
-            self.net.backward(&x, &cache, &cot, grad);
+            let x = input(
+                &self.bs[k],
+                flip,
+                &self.grads[j],
+                self.fs[j],
+                self.base[k][j],
+            );
+            net.forward_cached(&x, &mut cache);
+            net.backward(&x, &cache, &cot, grad);
         }
     }
+}
 
-    /// The estimate and, when `want_grad`, the gradient of `|g|^2` in `(alpha, beta)` and in
-    /// the network's weights. Inputs are assumed checked.
-    pub(crate) fn eval(
-        &self,
-        logits: &[f32; N],
-        bs: &[[f32; N]; K],
-        fs: &[f32; K],
-        grads: &[[f32; N]; K],
-        want_grad: bool,
-    ) -> Result<RodeoEval<N, P>, Error> {
-        let inv_n = 1.0 / N as f32;
-        let inv_k = 1.0 / K as f32;
-        let inv_k1 = 1.0 / (K - 1) as f32;
-        let [alpha, beta] = self.coef;
-        let scores: [[f32; N]; K] = core::array::from_fn(|k| Bernoulli::<N>::score(logits, &bs[k]));
-        // w_{k,i} = q(not b_{k,i}); W_k = sum_i w_{k,i}.
-        let w: [[f32; N]; K] = core::array::from_fn(|k| {
-            core::array::from_fn(|i| {
-                if bs[k][i] > 0.5 {
-                    sigmoid(-logits[i])
-                } else {
-                    sigmoid(logits[i])
-                }
-            })
-        });
-        // base[k][j] = nabla_j . (b_k - b_j)
-        let base: [[f32; K]; K] = core::array::from_fn(|k| {
-            core::array::from_fn(|j| {
-                let mut d = 0.0;
-                for i in 0..N {
-                    d += grads[j][i] * (bs[k][i] - bs[j][i]);
-                }
-                d
-            })
-        });
-        let mut s_cv = [0.0f32; K];
-        let mut c_cv = [[0.0f32; N]; K];
-        // Per sample: h at b_k and at its N neighbours.
-        let mut h_nbr_w1 = [[0.0f32; N]; K]; // w_i h1(b^(i)), kept for the backward pass
-        for k in 0..K {
-            let hb = self.h(k, None, bs, fs, grads, &base);
-            let wsum: f32 = w[k].iter().sum();
-            let mut s = 0.0f32;
-            let mut t = 0.0f32; // sum_i w_i h1(b^(i))
-            for i in 0..N {
-                let hn = self.h(k, Some(i), bs, fs, grads, &base);
-                s += w[k][i] * (hn[0] - hb[0]);
-                h_nbr_w1[k][i] = w[k][i] * hn[1];
-                t += h_nbr_w1[k][i];
-            }
-            s_cv[k] = s * inv_n;
-            let common = (t - wsum * hb[1]) * inv_n;
-            for m in 0..N {
-                let flip = 1.0 - 2.0 * bs[k][m];
-                c_cv[k][m] = common * scores[k][m] + h_nbr_w1[k][m] * flip * inv_n;
-            }
-        }
-        let fsum: f32 = fs.iter().sum();
-        let ssum: f32 = s_cv.iter().sum();
-        let mut grad = [0.0f32; N];
-        let mut dalpha = [0.0f32; N];
-        let mut dbeta = [0.0f32; N];
-        for k in 0..K {
-            let rl = fs[k] - (fsum - fs[k]) * inv_k1;
-            let sa = -(ssum - s_cv[k]) * inv_k1;
-            for i in 0..N {
-                dalpha[i] += sa * scores[k][i] * inv_k;
-                dbeta[i] += c_cv[k][i] * inv_k;
-                grad[i] += rl * scores[k][i] * inv_k;
-            }
-        }
-        for i in 0..N {
-            grad[i] += alpha * dalpha[i] + beta * dbeta[i];
-        }
-        crate::check_finite(&grad, Error::NonFiniteGradient)?;
-        let loss: f32 = grad.iter().map(|g| g * g).sum();
-        let mut out = RodeoEval {
-            grad,
-            loss,
-            coef_grad: [0.0; 2],
-            net_grad: [0.0; P],
-        };
-        if !want_grad {
-            return Ok(out);
-        }
-        let u: [f32; N] = core::array::from_fn(|i| 2.0 * grad[i]);
-        out.coef_grad = [dot(&u, &dalpha), dot(&u, &dbeta)];
-        let mut score_sum = [0.0f32; N];
-        for s in &scores {
-            for i in 0..N {
-                score_sum[i] += s[i];
-            }
-        }
-        for k in 0..K {
-            // dL/dS_k = -alpha / (K (K-1)) u . (sum_{m != k} s_m)
-            let mut us = 0.0f32;
-            for i in 0..N {
-                us += u[i] * (score_sum[i] - scores[k][i]);
-            }
-            let a_k = -alpha * inv_k * inv_k1 * us;
-            // dL/dC_k = beta / K u
-            let v: [f32; N] = core::array::from_fn(|i| beta * inv_k * u[i]);
-            let vs = dot(&v, &scores[k]);
-            let wsum: f32 = w[k].iter().sum();
-            let cot_b = [-a_k * wsum * inv_n, -wsum * vs * inv_n];
-            self.h_backward(k, None, bs, fs, grads, &base, cot_b, &mut out.net_grad);
-            for i in 0..N {
-                let flip = 1.0 - 2.0 * bs[k][i];
-                let cot = [a_k * w[k][i] * inv_n, w[k][i] * (vs + v[i] * flip) * inv_n];
-                self.h_backward(k, Some(i), bs, fs, grads, &base, cot, &mut out.net_grad);
-            }
-        }
-        crate::check_finite(&[out.loss], Error::NonFiniteGradient)?;
-        crate::check_finite(&out.coef_grad, Error::NonFiniteGradient)?;
-        crate::check_finite(&out.net_grad, Error::NonFiniteGradient)?;
-        Ok(out)
+/// The RODEO estimate ([`Rodeo`]'s equation) from `K` samples `bs` at `logits`, their values
+/// `fs`, the gradients `grads` of `f` at them, the control-variate network `net` and
+/// `coef = [alpha, beta]`: the step level of [`Rodeo`], for callers that keep the learned
+/// parts themselves (a VAE that updates them once per minibatch on the batch's mean
+/// `|g|^2`). With `net_grad`, also the variance-loss gradient: `d|g|^2/d(alpha, beta)` in
+/// the result and `d|g|^2/d(weights)` *added* into `net_grad` (so a caller can sum over a
+/// batch); without it the coefficient gradient is zero and only the estimate is computed.
+/// Allocation-free; `K (K-1) (N+1)` network evaluations, plus as many forward and backward
+/// passes with `net_grad`.
+///
+/// Refuses non-finite input ([`Error::NonFiniteInput`] for `logits`, `coef` and the network,
+/// [`Error::NonFiniteObjective`] for `fs` and `grads`), `K < 2` or `N = 0`
+/// ([`Error::InvalidHyperparameter`]), samples that are not bits ([`Error::InvalidAction`])
+/// and results that overflow ([`Error::NonFiniteGradient`]). On an error `net_grad` may hold
+/// part of this call's sum: discard it (every `Ok` leaves it finite if it was).
+pub fn rodeo_combine<
+    const N: usize,
+    const K: usize,
+    const H: usize,
+    const L: usize,
+    const P: usize,
+>(
+    logits: &[f32; N],
+    bs: &[[f32; N]; K],
+    fs: &[f32; K],
+    grads: &[[f32; N]; K],
+    net: &Mlp<2, H, 2, L, P>,
+    coef: [f32; 2],
+    net_grad: Option<&mut [f32; P]>,
+) -> Result<RodeoStep<N>, Error> {
+    crate::check_finite(logits, Error::NonFiniteInput)?;
+    if K < 2 || N == 0 {
+        return Err(Error::InvalidHyperparameter);
     }
+    crate::check_finite(fs, Error::NonFiniteObjective)?;
+    for g in grads {
+        crate::check_finite(g, Error::NonFiniteObjective)?;
+    }
+    if !bs.iter().all(Bernoulli::<N>::is_valid_hard) {
+        return Err(Error::InvalidAction);
+    }
+    crate::check_finite(&coef, Error::NonFiniteInput)?;
+    crate::check_finite(net.params(), Error::NonFiniteInput)?;
+    let inv_n = 1.0 / N as f32;
+    let inv_k = 1.0 / K as f32;
+    let inv_k1 = 1.0 / (K - 1) as f32;
+    let [alpha, beta] = coef;
+    let scores: [[f32; N]; K] = core::array::from_fn(|k| Bernoulli::<N>::score(logits, &bs[k]));
+    // w_{k,i} = q(not b_{k,i}); W_k = sum_i w_{k,i}.
+    let w: [[f32; N]; K] = core::array::from_fn(|k| {
+        core::array::from_fn(|i| {
+            if bs[k][i] > 0.5 {
+                sigmoid(-logits[i])
+            } else {
+                sigmoid(logits[i])
+            }
+        })
+    });
+    // base[k][j] = nabla_j . (b_k - b_j)
+    let base: [[f32; K]; K] = core::array::from_fn(|k| {
+        core::array::from_fn(|j| {
+            let mut d = 0.0;
+            for i in 0..N {
+                d += grads[j][i] * (bs[k][i] - bs[j][i]);
+            }
+            d
+        })
+    });
+    let sm = Samples {
+        bs,
+        fs,
+        grads,
+        base,
+    };
+    let mut s_cv = [0.0f32; K];
+    let mut c_cv = [[0.0f32; N]; K];
+    // Per sample: h at b_k and at its N neighbours.
+    let mut h_nbr_w1 = [[0.0f32; N]; K]; // w_i h1(b^(i)), kept for the backward pass
+    for k in 0..K {
+        let hb = sm.h(net, k, None);
+        let wsum: f32 = w[k].iter().sum();
+        let mut s = 0.0f32;
+        let mut t = 0.0f32; // sum_i w_i h1(b^(i))
+        for i in 0..N {
+            let hn = sm.h(net, k, Some(i));
+            s += w[k][i] * (hn[0] - hb[0]);
+            h_nbr_w1[k][i] = w[k][i] * hn[1];
+            t += h_nbr_w1[k][i];
+        }
+        s_cv[k] = s * inv_n;
+        let common = (t - wsum * hb[1]) * inv_n;
+        for m in 0..N {
+            let flip = 1.0 - 2.0 * bs[k][m];
+            c_cv[k][m] = common * scores[k][m] + h_nbr_w1[k][m] * flip * inv_n;
+        }
+    }
+    let fsum: f32 = fs.iter().sum();
+    let ssum: f32 = s_cv.iter().sum();
+    let mut grad = [0.0f32; N];
+    let mut dalpha = [0.0f32; N];
+    let mut dbeta = [0.0f32; N];
+    for k in 0..K {
+        let rl = fs[k] - (fsum - fs[k]) * inv_k1;
+        let sa = -(ssum - s_cv[k]) * inv_k1;
+        for i in 0..N {
+            dalpha[i] += sa * scores[k][i] * inv_k;
+            dbeta[i] += c_cv[k][i] * inv_k;
+            grad[i] += rl * scores[k][i] * inv_k;
+        }
+    }
+    for i in 0..N {
+        grad[i] += alpha * dalpha[i] + beta * dbeta[i];
+    }
+    crate::check_finite(&grad, Error::NonFiniteGradient)?;
+    let loss: f32 = grad.iter().map(|g| g * g).sum();
+    let mut out = RodeoStep {
+        grad,
+        variance_loss: loss,
+        coef_grad: [0.0; 2],
+    };
+    let Some(net_grad) = net_grad else {
+        return Ok(out);
+    };
+    let u: [f32; N] = core::array::from_fn(|i| 2.0 * grad[i]);
+    out.coef_grad = [dot(&u, &dalpha), dot(&u, &dbeta)];
+    let mut score_sum = [0.0f32; N];
+    for s in &scores {
+        for i in 0..N {
+            score_sum[i] += s[i];
+        }
+    }
+    for k in 0..K {
+        // dL/dS_k = -alpha / (K (K-1)) u . (sum_{m != k} s_m)
+        let mut us = 0.0f32;
+        for i in 0..N {
+            us += u[i] * (score_sum[i] - scores[k][i]);
+        }
+        let a_k = -alpha * inv_k * inv_k1 * us;
+        // dL/dC_k = beta / K u
+        let v: [f32; N] = core::array::from_fn(|i| beta * inv_k * u[i]);
+        let vs = dot(&v, &scores[k]);
+        let wsum: f32 = w[k].iter().sum();
+        let cot_b = [-a_k * wsum * inv_n, -wsum * vs * inv_n];
+        sm.h_backward(net, k, None, cot_b, net_grad);
+        for i in 0..N {
+            let flip = 1.0 - 2.0 * bs[k][i];
+            let cot = [a_k * w[k][i] * inv_n, w[k][i] * (vs + v[i] * flip) * inv_n];
+            sm.h_backward(net, k, Some(i), cot, net_grad);
+        }
+    }
+    crate::check_finite(&[out.variance_loss], Error::NonFiniteGradient)?;
+    crate::check_finite(&out.coef_grad, Error::NonFiniteGradient)?;
+    crate::check_finite(net_grad, Error::NonFiniteGradient)?;
+    Ok(out)
 }
 
 impl<

@@ -1,12 +1,13 @@
 //! `relax bench`: its command-line options, and the CSV, JSON and table it writes.
 
-use super::{case_names, run_bench, table, BenchConfig, BenchRow};
+use super::{case_names, categorical_case_names, run_bench, table, BenchConfig, BenchRow};
 use crate::output::{print_written, write_json, CsvWriter};
 use crate::{progress, Ctx, Result};
 use clap::Args;
 use std::time::Instant;
 
-/// Cost per estimate of every estimator at N = 1 (the toy) and N = 200 bits.
+/// Cost per estimate of every estimator at N = 1 (the toy) and N = 200 bits, and of the
+/// categorical estimators on one 4-way categorical (relax compare's problem; N = 4 rows).
 ///
 /// f(b) = sum_i (b_i - t_i)^2 with t_i spaced over [0, 1]. Each case runs alone on one
 /// thread for --seconds after a warm-up; evaluations of f are counted by the estimator
@@ -41,7 +42,7 @@ pub fn run(a: BenchArgs, ctx: &Ctx) -> Result<()> {
     };
     let claim = crate::output::claim(&ctx.out, "bench")?;
     let start = Instant::now();
-    let total = 2 * case_names().len() as u64;
+    let total = (2 * case_names().len() + categorical_case_names().len()) as u64;
     let pb = progress::bar(total, "bench", "cases");
     let rows = run_bench(&cfg, &mut |row| {
         pb.set_message(format!("bench: {} at N = {}", row.estimator, row.n));

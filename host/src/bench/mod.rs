@@ -1,22 +1,24 @@
 //! Cost of one gradient estimate for every estimator of the core, at `N = 1` (the toy) and at
 //! `N = 200` bits (a 200-dimensional quadratic `f(b) = sum_i (b_i - t_i)^2`, the size of one
-//! stochastic layer of the paper's VAE).
+//! stochastic layer of the paper's VAE); then the categorical estimators on the categorical
+//! problem of `relax compare` (one 4-way categorical, `n = 4` in the rows, the one-hot's size).
 //!
 //! Each estimator runs alone on one thread for a fixed time budget after a warm-up, so the
 //! numbers are single-core throughput (running them in parallel would make them compete for
 //! the two cores). Evaluations of `f` are counted twice, by the estimator ([`Estimate`]'s
 //! `f_evals` and `relaxed_evals`) and by the objective itself, and the two counts must agree.
 //!
-//! The cases are the registry's Bench menu ([`crate::estimators`]). Estimators with a
+//! The cases are the registry's Bench menu ([`crate::estimators`]), then its Categorical
+//! menu (rows named `<label> (categorical)`). Estimators with a
 //! learned control variate (REBAR, RELAX) are measured in training mode (each estimate also takes the Adam step on
 //! the control variate, Algorithm 2's real cost) and frozen (the estimate alone). LAX is the
 //! Gaussian estimator: same `f`, continuous `b`.
 
 use crate::estimators::{
     menu, BernoulliBuilder, BernoulliBuilders, BernoulliEstimator, BernoulliSpec, Build,
-    EstimatorId, GaussianBuilder, GaussianBuilders, Menu, WIDE,
+    EstimatorId, GaussianBuilder, GaussianBuilders, Menu, CLASSES, WIDE,
 };
-use crate::objective::Quadratic;
+use crate::objective::{Quadratic, CATEGORICAL_LOGITS, CATEGORICAL_TARGET};
 use crate::seed;
 use crate::Result;
 use relax_core::estimator::{Coupling, Estimate};
@@ -141,6 +143,65 @@ pub fn case_names() -> Vec<String> {
     names
 }
 
+/// Names of the categorical cases, in the order they run after the Bernoulli sizes: every
+/// estimator of the registry's Categorical menu that it can build, those with a learned
+/// control variate in training mode and then frozen.
+pub fn categorical_case_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for id in menu(Menu::Categorical) {
+        let Some(b) = id.entry().categorical else {
+            continue;
+        };
+        if b(&spec(), &mut seed::rng(0, 0)).is_ok_and(|e| e.learns()) {
+            names.push(format!("{} (categorical, training)", id.label()));
+            names.push(format!("{} (categorical, frozen)", id.label()));
+        } else {
+            names.push(format!("{} (categorical)", id.label()));
+        }
+    }
+    names
+}
+
+/// Every categorical case on the categorical problem of `relax compare`, at its logits.
+fn bench_categorical(cfg: &BenchConfig, done: &mut dyn FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
+    let budget = Duration::from_secs_f64(cfg.seconds_per_case.max(1e-3));
+    let logits: [f32; CLASSES] = CATEGORICAL_LOGITS;
+    let mut rng = seed::rng(cfg.seed, 2000 + CLASSES as u64);
+    let r = &mut rng;
+    let mut rows = Vec::new();
+    let mut f = Quadratic::<CLASSES>::new(CATEGORICAL_TARGET);
+    for id in menu(Menu::Categorical) {
+        let Some(build) = id.entry().categorical else {
+            continue;
+        };
+        let mut est = build(&spec(), r)?;
+        let mut case = |name: String, est: &mut Box<dyn BernoulliEstimator<CLASSES>>| {
+            let r = &mut *r;
+            time_case(&name, budget, &mut f, |f| {
+                Ok(counts(&est.estimate(&logits, f, r)?))
+            })
+        };
+        let mut push = |row: BenchRow| {
+            done(&row);
+            rows.push(row);
+        };
+        if est.learns() {
+            push(case(
+                format!("{} (categorical, training)", id.label()),
+                &mut est,
+            )?);
+            est.set_training(false);
+            push(case(
+                format!("{} (categorical, frozen)", id.label()),
+                &mut est,
+            )?);
+        } else {
+            push(case(format!("{} (categorical)", id.label()), &mut est)?);
+        }
+    }
+    Ok(rows)
+}
+
 /// Whether the registry's one-bit build of `id` learns a control variate.
 fn learns(id: EstimatorId) -> bool {
     match id.entry().build {
@@ -212,7 +273,7 @@ fn bench_size<const N: usize>(
     Ok(rows)
 }
 
-/// Runs every case at `N = 1` and `N = 200`. Runs on a thread of its own with a 256 MiB stack:
+/// Runs every case at `N = 1` and `N = 200`, then the categorical cases. Runs on a thread of its own with a 256 MiB stack:
 /// the `N = 200` estimators keep their networks, gradients and Adam moments in fixed-size
 /// arrays, and the core's passes put arrays of that size on the stack.
 pub fn run_bench(
@@ -226,6 +287,7 @@ pub fn run_bench(
             .spawn_scoped(s, || -> Result<Vec<BenchRow>> {
                 let mut rows = bench_size::<1>(cfg, |b| b.one, |g| g.one, done)?;
                 rows.extend(bench_size::<WIDE>(cfg, |b| b.wide, |g| g.wide, done)?);
+                rows.extend(bench_categorical(cfg, done)?);
                 Ok(rows)
             })
             .map_err(|e| format!("spawning the bench thread: {e}"))?

@@ -6,7 +6,7 @@ use super::{
     exact_bernoulli, exact_categorical, measure, Case, CompareConfig, Row, BUDGETS, PROBLEMS,
 };
 use crate::estimators::{EstimatorId, HIDDEN_WIDE, WIDE};
-use crate::objective::Quadratic;
+use crate::objective::{Quadratic, CATEGORICAL_LOGITS, CATEGORICAL_TARGET};
 use crate::output::{print_written, write_atomic, write_json, CsvWriter};
 use crate::{progress, seed, Ctx, Result};
 use clap::Args;
@@ -101,8 +101,8 @@ pub fn compare_all(cfg: &CompareConfig, done: &(dyn Fn(&Row) + Sync)) -> Result<
                     cfg,
                     done,
                 )?);
-                let cat = Quadratic::<K>::new([0.1, 0.6, 0.3, 0.9]);
-                let lc = [0.4, -0.2, 0.1, -0.6];
+                let cat = Quadratic::<K>::new(CATEGORICAL_TARGET);
+                let lc = CATEGORICAL_LOGITS;
                 rows.extend(rows_for(
                     "categorical",
                     cat,

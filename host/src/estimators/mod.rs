@@ -8,14 +8,16 @@
 //! renumbered), so that adding or reordering entries changes no other estimator's results.
 
 mod build;
+mod categorical;
 
 use build::{arms, double_cv, reinmax, rodeo};
 use build::{concrete, disarm, lax, reinforce, rloo, straight_through};
 pub use build::{
     learning, plain, rebar, relax, relax_net_cv, relax_rebar, BernoulliBuilder, BernoulliBuilders,
     BernoulliEstimator, BernoulliSpec, GaussianBuilder, GaussianBuilders, GaussianEstimator,
-    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, WIDE,
+    RelaxNet, RelaxNetCv, Wrapped, HIDDEN_WIDE, RLOO_K, RODEO_HIDDEN, WIDE,
 };
+pub use categorical::{CategoricalBuilder, CLASSES};
 use relax_core::nn::mlp_param_count;
 
 macro_rules! builders {
@@ -38,9 +40,9 @@ pub enum Menu {
     Rl,
     /// `relax vae` (discrete VAEs).
     Vae,
-    /// Categorical problems (`D` categoricals of `K` classes): no experiment offers this menu
-    /// yet; the categorical comparison will. The toy, the bench and the VAE are Bernoulli, and
-    /// their default runs take their whole menus (`scripts/check-refactor.sh` pins them).
+    /// Categorical problems (one [`CLASSES`]-way categorical): the bench's categorical rows,
+    /// built by [`Entry::categorical`] (`relax compare` builds its categorical cases itself,
+    /// at each budget). The toy and the VAE are Bernoulli.
     Categorical,
 }
 
@@ -135,6 +137,8 @@ pub struct Entry {
     pub menus: &'static [Menu],
     /// How to build it on the quadratic objective (toy, bench).
     pub build: Build,
+    /// How to build it for one [`CLASSES`]-way categorical (the Categorical menu's entries).
+    pub categorical: Option<CategoricalBuilder>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -157,6 +161,7 @@ macro_rules! registry {
         f_evals: "0 (closed form)",
         stream: 1,
         menus: &[Toy],
+        categorical: None,
         build: Build::None,
     },
     Entry {
@@ -166,7 +171,8 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "1",
         stream: 2,
-        menus: &[Toy, Bench, Rl],
+        menus: &[Toy, Bench, Rl, Categorical],
+        categorical: Some(categorical::reinforce),
         build: Build::Bernoulli(builders!(reinforce)),
     },
     Entry {
@@ -177,6 +183,7 @@ macro_rules! registry {
         f_evals: "1",
         stream: 10,
         menus: &[Vae],
+        categorical: None,
         build: Build::None,
     },
     Entry {
@@ -187,6 +194,7 @@ macro_rules! registry {
         f_evals: "1 + 1 mean-field",
         stream: 11,
         menus: &[Vae],
+        categorical: None,
         build: Build::None,
     },
     Entry {
@@ -197,6 +205,7 @@ macro_rules! registry {
         f_evals: "1 relaxed",
         stream: 3,
         menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(concrete)),
     },
     Entry {
@@ -207,6 +216,7 @@ macro_rules! registry {
         f_evals: "1 relaxed",
         stream: 12,
         menus: &[Bench],
+        categorical: None,
         build: Build::Bernoulli(builders!(straight_through)),
     },
     Entry {
@@ -217,6 +227,7 @@ macro_rules! registry {
         f_evals: "1 + 2 relaxed (+2 for the variance step)",
         stream: 4,
         menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(rebar)),
     },
     Entry {
@@ -227,6 +238,7 @@ macro_rules! registry {
         f_evals: "1",
         stream: 5,
         menus: &[Toy, Bench, Rl, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(relax)),
     },
     Entry {
@@ -237,6 +249,7 @@ macro_rules! registry {
         f_evals: "1 + 2 relaxed (+2 for the variance step)",
         stream: 13,
         menus: &[Bench],
+        categorical: None,
         build: Build::Bernoulli(builders!(relax_rebar)),
     },
     Entry {
@@ -246,7 +259,8 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "K",
         stream: 6,
-        menus: &[Toy, Bench, Vae],
+        menus: &[Toy, Bench, Vae, Categorical],
+        categorical: Some(categorical::rloo),
         build: Build::Bernoulli(builders!(rloo)),
     },
     Entry {
@@ -257,6 +271,7 @@ macro_rules! registry {
         f_evals: "2",
         stream: 7,
         menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(disarm)),
     },
     Entry {
@@ -267,6 +282,7 @@ macro_rules! registry {
         f_evals: "1",
         stream: 14,
         menus: &[Bench, Rl],
+        categorical: None,
         build: Build::Gaussian(GaussianBuilders {
             one: lax::<1, 10, { mlp_param_count(1, 10, 1, 1) }>,
             wide: lax::<WIDE, HIDDEN_WIDE, { mlp_param_count(WIDE, HIDDEN_WIDE, 1, 1) }>,
@@ -280,6 +296,7 @@ macro_rules! registry {
         f_evals: "1 (a learned state-value baseline)",
         stream: 15,
         menus: &[Rl],
+        categorical: None,
         build: Build::None,
     },
     Entry {
@@ -290,6 +307,7 @@ macro_rules! registry {
         f_evals: "S (3)",
         stream: 41,
         menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(arms)),
     },
     Entry {
@@ -300,6 +318,7 @@ macro_rules! registry {
         f_evals: "K with gradient (2)",
         stream: 42,
         menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(double_cv)),
     },
     Entry {
@@ -309,7 +328,8 @@ macro_rules! registry {
         unbiased: true,
         f_evals: "K with gradient (2)",
         stream: 43,
-        menus: &[Toy, Bench],
+        menus: &[Toy, Bench, Vae],
+        categorical: None,
         build: Build::Bernoulli(builders!(rodeo)),
     },
     Entry {
@@ -320,6 +340,7 @@ macro_rules! registry {
         f_evals: "1 relaxed",
         stream: 44,
         menus: &[Toy, Bench],
+        categorical: None,
         build: Build::Bernoulli(builders!(reinmax)),
     },
     Entry {
@@ -330,6 +351,7 @@ macro_rules! registry {
         f_evals: "2",
         stream: 50,
         menus: &[Categorical],
+        categorical: Some(categorical::coupled_disarm),
         build: Build::None,
     },
     Entry {
@@ -340,6 +362,7 @@ macro_rules! registry {
         f_evals: "1 + D (K - 1)",
         stream: 51,
         menus: &[Categorical],
+        categorical: Some(categorical::indecater),
         build: Build::None,
     },
     Entry {
@@ -350,6 +373,7 @@ macro_rules! registry {
         f_evals: "S",
         stream: 52,
         menus: &[Categorical],
+        categorical: Some(categorical::carms),
         build: Build::None,
     },
     $($extra),*
@@ -371,6 +395,7 @@ pub static REGISTRY: &[Entry] = registry!(Entry {
     f_evals: "1",
     stream: 99,
     menus: &[Toy, Bench],
+    categorical: None,
     build: Build::Bernoulli(builders!(reinforce)),
 });
 
@@ -446,5 +471,20 @@ mod tests {
         let rows = crate::bench::run_bench(&cfg, &mut |_| {}).expect("the bench runs");
         let row = rows.iter().find(|r| r.estimator == "Dummy" && r.n == 1);
         assert_eq!(row.map(|r| r.f_evals_per_estimate), Some(1.0));
+        // The Categorical menu's entries follow, on one 4-way categorical.
+        for (name, evals) in [
+            ("REINFORCE (categorical)", 1.0),
+            ("RLOO (K=2) (categorical)", 2.0),
+            ("Coupled DisARM (categorical)", 2.0),
+            ("IndeCateR (categorical)", 4.0),
+            ("CARMS (stick-breaking) (categorical)", 3.0),
+        ] {
+            let row = rows.iter().find(|r| r.estimator == name && r.n == CLASSES);
+            assert_eq!(row.map(|r| r.f_evals_per_estimate), Some(evals), "{name}");
+        }
+        assert_eq!(
+            crate::bench::categorical_case_names().len(),
+            rows.iter().filter(|r| r.n == CLASSES).count()
+        );
     }
 }

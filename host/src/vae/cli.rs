@@ -93,7 +93,7 @@ pub struct VaeArgs {
     /// Concrete's temperature.
     #[arg(long, default_value_t = 0.5, value_parser = crate::args::positive)]
     pub concrete_temperature: f32,
-    /// Samples per example (evaluations of f) of RLOO, ARMS (2 to 4) and Double CV (2 to 4).
+    /// Samples per example (evaluations of f) of RLOO, ARMS, Double CV and RODEO (2 to 4).
     #[arg(long = "samples", alias = "rloo-k", value_name = "K", default_value_t = 2, value_parser = crate::args::count::<2, 64>)]
     pub rloo_k: usize,
     /// Minibatch size.
@@ -269,10 +269,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     if a.model == ModelKind::Linear2 {
-        if let Some(k) = kinds
-            .iter()
-            .find(|k| matches!(k, EstimatorKind::Arms | EstimatorKind::DoubleCv))
-        {
+        if let Some(k) = kinds.iter().find(|k| k.one_layer_only()) {
             return Err(format!(
                 "--estimator {}: implemented for the one-layer models (--model linear1 or \
                  nonlinear), not linear2",

@@ -249,3 +249,83 @@ fn equal_cost_variance_table() {
     v("4 evals: ARMS S=4", var!(Arms::<3, 4>::new().unwrap()));
     v("4 evals: RODEO K=4", var!(trained::<4>(&l, 7, [0.0, 0.0])));
 }
+
+/// The step-level function is the struct's step: the same estimate, loss and, after one
+/// Adam step on each part from its gradients, the same learned state, bit for bit; and it
+/// adds the network's gradient into the caller's buffer.
+#[test]
+fn rodeo_combine_equals_the_struct_step() {
+    let l = [0.3f32, -1.1, 2.0];
+    let mut f = Quad { t: TARGET };
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(21);
+    for seed in 0..8u64 {
+        let mut r = rodeo::<3>(60 + seed, [0.4, -0.3]);
+        for round in 0..5 {
+            let bs: [[f32; 3]; 3] = core::array::from_fn(|_| {
+                Bernoulli::<3>::harden(&Bernoulli::<3>::sample_z(&l, &mut rng))
+            });
+            let mut fs = [0.0; 3];
+            let mut gs = [[0.0; 3]; 3];
+            for k in 0..3 {
+                fs[k] = f.relaxed(&bs[k], &mut gs[k]);
+            }
+            let (net0, coef0) = (r.net().clone(), r.coefficients());
+            let (mut adam_net, mut adam_coef) = (r.adam_net.clone(), r.adam_coef.clone());
+            let (g, loss) = r.step(&l, &bs, &fs, &gs).unwrap();
+
+            let prior = [0.25f32; NP];
+            let mut acc = prior;
+            let s = rodeo_combine(&l, &bs, &fs, &gs, &net0, coef0, Some(&mut acc)).unwrap();
+            assert_eq!(s.grad, g, "seed {seed} round {round}");
+            assert_eq!(Some(s.variance_loss), loss);
+            let mut net_grad = [0.0f32; NP];
+            for i in 0..NP {
+                net_grad[i] = acc[i] - prior[i];
+            }
+            let mut fresh = [0.0f32; NP];
+            rodeo_combine(&l, &bs, &fs, &gs, &net0, coef0, Some(&mut fresh)).unwrap();
+            for i in 0..NP {
+                assert!((net_grad[i] - fresh[i]).abs() <= 1e-6 * (1.0 + fresh[i].abs()));
+            }
+            let mut net = net0.clone();
+            let mut coef = coef0;
+            adam_coef.step(&mut coef, &s.coef_grad).unwrap();
+            adam_net.step(net.params_mut(), &fresh).unwrap();
+            assert_eq!(coef, r.coefficients());
+            assert_eq!(net.params(), r.net().params());
+
+            let plain = rodeo_combine(&l, &bs, &fs, &gs, &net0, coef0, None).unwrap();
+            assert_eq!((plain.grad, plain.variance_loss), (s.grad, s.variance_loss));
+            assert_eq!(plain.coef_grad, [0.0, 0.0]);
+        }
+    }
+}
+
+/// The step-level function refuses what the struct cannot hold: non-finite coefficients or
+/// network weights.
+#[test]
+fn rodeo_combine_refuses_non_finite_state() {
+    let mut net = Net::zeros(Activation::Tanh);
+    let bs = [[0.0f32, 1.0, 1.0]; 2];
+    let args = (&[0.0f32; 3], &bs, &[1.0f32; 2], &[[0.5f32; 3]; 2]);
+    assert_eq!(
+        rodeo_combine(args.0, args.1, args.2, args.3, &net, [f32::NAN, 0.0], None).err(),
+        Some(Error::NonFiniteInput)
+    );
+    net.params_mut()[3] = f32::INFINITY;
+    let mut acc = [0.0f32; NP];
+    assert_eq!(
+        rodeo_combine(
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            &net,
+            [0.0, 0.0],
+            Some(&mut acc)
+        )
+        .err(),
+        Some(Error::NonFiniteInput)
+    );
+    assert_eq!(acc, [0.0; NP]);
+}

@@ -27,6 +27,9 @@ pub enum EstimatorKind {
     /// Double control variates: RLOO with `K` samples and a Taylor control variate from
     /// `df/db`, its coefficient learned (one-layer models).
     DoubleCv,
+    /// RODEO: RLOO with `K` samples and discrete-Stein control variates from `df/db` and a
+    /// small learned network (one-layer models).
+    Rodeo,
 }
 
 impl EstimatorKind {
@@ -42,6 +45,7 @@ impl EstimatorKind {
             "disarm" => EstimatorKind::Disarm,
             "arms" => EstimatorKind::Arms,
             "double-cv" => EstimatorKind::DoubleCv,
+            "rodeo" => EstimatorKind::Rodeo,
             _ => return None,
         })
     }
@@ -66,6 +70,7 @@ impl EstimatorKind {
             EstimatorKind::Disarm => "disarm",
             EstimatorKind::Arms => "arms",
             EstimatorKind::DoubleCv => "double-cv",
+            EstimatorKind::Rodeo => "rodeo",
         })
     }
 
@@ -83,6 +88,7 @@ impl EstimatorKind {
                 | EstimatorKind::Rebar
                 | EstimatorKind::Relax
                 | EstimatorKind::DoubleCv
+                | EstimatorKind::Rodeo
         )
     }
 
@@ -90,7 +96,19 @@ impl EstimatorKind {
     pub fn multi_sample(self) -> bool {
         matches!(
             self,
-            EstimatorKind::Rloo | EstimatorKind::Arms | EstimatorKind::DoubleCv
+            EstimatorKind::Rloo
+                | EstimatorKind::Arms
+                | EstimatorKind::DoubleCv
+                | EstimatorKind::Rodeo
+        )
+    }
+
+    /// Whether it is implemented for the one-layer models only (`K` samples of the single
+    /// layer combined per example: ARMS, Double CV, RODEO).
+    pub fn one_layer_only(self) -> bool {
+        matches!(
+            self,
+            EstimatorKind::Arms | EstimatorKind::DoubleCv | EstimatorKind::Rodeo
         )
     }
 }
@@ -102,7 +120,7 @@ pub struct EstimatorConfig {
     pub kind: EstimatorKind,
     /// Concrete's temperature.
     pub concrete_temperature: f32,
-    /// Samples per example of RLOO, ARMS and Double CV (named for RLOO, the first).
+    /// Samples per example of RLOO, ARMS, Double CV and RODEO (named for RLOO, the first).
     pub rloo_k: usize,
     /// Hidden ReLU layers (of 200) in RELAX's `r_rho`: 2 or 4.
     pub cv_depth: usize,

@@ -126,7 +126,7 @@ impl<const N: usize> VaeEstimator<N> {
         if cfg.kind == EstimatorKind::Rloo && cfg.rloo_k < 2 {
             return Err("RLOO needs at least 2 samples".into());
         }
-        if matches!(cfg.kind, EstimatorKind::Arms | EstimatorKind::DoubleCv) {
+        if cfg.kind.one_layer_only() {
             if !(2..=multi::MAX_SAMPLES).contains(&cfg.rloo_k) {
                 return Err(format!(
                     "--samples {}: {} takes 2 to {} samples",
@@ -178,6 +178,8 @@ impl<const N: usize> VaeEstimator<N> {
                 }
             }
             EstimatorKind::DoubleCv => eta.push(lay.vector(1)),
+            // [alpha, beta, the network's parameters]
+            EstimatorKind::Rodeo => eta.push(lay.vector(2 + multi::RODEO_PARAMS)),
             _ => {}
         }
         let mut phi = vec![0.0f32; lay.len];
@@ -186,11 +188,16 @@ impl<const N: usize> VaeEstimator<N> {
         }
         for &o in &eta {
             // Double CV's alpha starts at 0 (plain RLOO), as in the reference code.
-            phi[o] = if cfg.kind == EstimatorKind::DoubleCv {
+            // RODEO's alpha and beta too (plain RLOO until they learn).
+            phi[o] = if matches!(cfg.kind, EstimatorKind::DoubleCv | EstimatorKind::Rodeo) {
                 0.0
             } else {
                 1.0
             };
+            if cfg.kind == EstimatorKind::Rodeo {
+                let net = multi::RodeoNet::new_random(multi::RODEO_ACTIVATION, 1.0, rng);
+                phi[o + 2..o + 2 + multi::RODEO_PARAMS].copy_from_slice(net.params());
+            }
             if cfg.kind == EstimatorKind::Muprop {
                 phi[o + 1] = 1.0;
             }
@@ -325,8 +332,8 @@ impl<const N: usize> VaeEstimator<N> {
         if kind == EstimatorKind::Concrete {
             self.concrete(model, theta, rows, grad)?;
         } else {
-            // Double CV also needs df/db: the backward pass leaves it from layer 0 on.
-            let f0 = if kind == EstimatorKind::DoubleCv {
+            // Double CV and RODEO also need df/db: the backward pass leaves it from layer 0 on.
+            let f0 = if matches!(kind, EstimatorKind::DoubleCv | EstimatorKind::Rodeo) {
                 0
             } else {
                 kk
@@ -418,6 +425,7 @@ impl<const N: usize> VaeEstimator<N> {
                 EstimatorKind::Disarm => self.disarm(model, theta, b)?,
                 EstimatorKind::Arms => self.arms(rows, reps)?,
                 EstimatorKind::DoubleCv => variance_loss += self.double_cv(rows, reps, train_cv)?,
+                EstimatorKind::Rodeo => variance_loss += self.rodeo(rows, reps, train_cv)?,
                 EstimatorKind::Concrete => unreachable!(),
             }
             for k in 0..kk {
