@@ -58,14 +58,7 @@ impl<const N: usize> VaeEstimator<N> {
     /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
     /// top layer `k` only: rows `i fr + r` hold row `r` at `lams[i]` (values in `soft.f`,
     /// `z_k`-gradients in `gc`).
-    fn soft_eval_pair(
-        &mut self,
-        model: &Vae,
-        theta: &[f32],
-        fr: usize,
-        k: usize,
-        lams: [f32; 2],
-    ) {
+    fn soft_eval_pair(&mut self, model: &Vae, theta: &[f32], fr: usize, k: usize, lams: [f32; 2]) {
         debug_assert!(k + 1 == model.layers && 2 * fr <= self.soft.cap);
         let rows = 2 * fr;
         self.prep_soft(fr, k, false);
