@@ -113,3 +113,23 @@ fn the_branch_free_expf_has_the_bits_of_libm() {
         libm::expf(-1.5).to_bits()
     );
 }
+
+#[test]
+fn sigmoid_has_the_bits_of_its_two_branch_form() {
+    // The x86-64 form (one exponential of -|x| and a select) against the two-branch form
+    // the microcontrollers run, on every 97th input.
+    for b in (0..u32::MAX).step_by(97) {
+        let x = f32::from_bits(b);
+        let want = if x >= 0.0 {
+            1.0 / (1.0 + libm::expf(-x))
+        } else {
+            let e = libm::expf(x);
+            e / (1.0 + e)
+        };
+        let got = sigmoid(x);
+        assert!(
+            got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+            "x = {x:e}: {got:e} against {want:e}"
+        );
+    }
+}
