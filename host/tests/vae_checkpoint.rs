@@ -61,7 +61,7 @@ fn numbers(r: &RunResult) -> Vec<u64> {
             [
                 e.epoch as u64,
                 e.train_neg_elbo.to_bits(),
-                e.valid_neg_iwae.to_bits(),
+                e.valid_neg_iwae.map_or(u64::MAX, f64::to_bits),
                 e.variance_loss.to_bits(),
             ]
         })
@@ -182,4 +182,51 @@ fn a_checkpoint_of_another_configuration_is_refused_naming_the_fields() {
     let err = run(&d, &c, &ck).unwrap_err();
     assert!(err.contains("not a VAE checkpoint"), "{err}");
     std::fs::remove_dir_all(&dd).unwrap();
+}
+
+#[test]
+fn validating_every_second_epoch_gives_the_same_numbers_on_those_epochs() {
+    let d = data();
+    let kind = EstimatorKind::Relax;
+    let every = config(kind, 3);
+    let mut sparse = every.clone();
+    sparse.valid_every = 2;
+    let a = run(&d, &every, &Checkpointing::default()).unwrap().0;
+    let b = run(&d, &sparse, &Checkpointing::default()).unwrap().0;
+    // Epoch 2 (a multiple of 2) and 3 (the last) validated, with the bits of the run that
+    // validates every epoch; epoch 1 not; training the same.
+    let valid: Vec<Option<u64>> = b
+        .records
+        .iter()
+        .map(|e| e.valid_neg_iwae.map(f64::to_bits))
+        .collect();
+    let want: Vec<Option<u64>> = a
+        .records
+        .iter()
+        .map(|e| (e.epoch != 1).then(|| e.valid_neg_iwae.unwrap().to_bits()))
+        .collect();
+    assert_eq!(valid, want);
+    for (x, y) in a.records.iter().zip(&b.records) {
+        assert_eq!(x.train_neg_elbo.to_bits(), y.train_neg_elbo.to_bits());
+    }
+    // Resumed from a checkpoint in the unvalidated epoch: the same numbers again.
+    let dd = dir("valid-every");
+    let path = dd.join("checkpoint.bin");
+    let mut ck = Checkpointing {
+        path: Some(path.clone()),
+        every: Some(Every::Iters(4)),
+        stop_after: Some(7),
+        ..Default::default()
+    };
+    assert_eq!(run(&d, &sparse, &ck).unwrap_err(), STOPPED);
+    ck.stop_after = None;
+    ck.resume = Some(path);
+    let c = run(&d, &sparse, &ck).unwrap().0;
+    assert_eq!(numbers(&c), numbers(&b));
+    // A checkpoint of another --valid-every is refused, naming the setting.
+    let mut other = sparse.clone();
+    other.valid_every = 3;
+    let err = run(&d, &other, &ck).unwrap_err();
+    assert!(err.contains("valid_every"), "{err}");
+    let _ = std::fs::remove_dir_all(&dd);
 }

@@ -36,10 +36,11 @@ pub fn append_epoch(dir: &Path, estimator: &str, r: &EpochRecord) -> Result<()> 
     }
     writeln!(
         f,
-        "{estimator},{},{:.4},{:.4},{:.6e},{:.2},{:.2}",
+        "{estimator},{},{:.4},{},{:.6e},{:.2},{:.2}",
         r.epoch,
         r.train_neg_elbo,
-        r.valid_neg_iwae,
+        r.valid_neg_iwae
+            .map_or(String::new(), |v| format!("{v:.4}")),
         r.variance_loss,
         r.train_seconds,
         r.iters_per_s
@@ -66,7 +67,7 @@ pub fn complete_curves(dir: &Path, estimator: &str) -> Result<()> {
 pub fn epochs_to_reach(run: &RunResult, target: f64) -> Option<usize> {
     run.records
         .iter()
-        .find(|r| -r.valid_neg_iwae >= target)
+        .find(|r| r.valid_neg_iwae.is_some_and(|v| -v >= target))
         .map(|r| r.epoch)
 }
 
@@ -131,7 +132,7 @@ pub fn write_all<S: serde::Serialize>(
                 &run.config.estimator.kind.label(),
                 &r.epoch,
                 &r.train_neg_elbo,
-                &r.valid_neg_iwae,
+                &r.valid_neg_iwae.map_or(String::new(), |v| v.to_string()),
                 &r.variance_loss,
                 &r.train_seconds,
                 &r.iters_per_s,
@@ -186,19 +187,21 @@ pub fn write_all<S: serde::Serialize>(
         series.push(
             Series::new(
                 format!("{name} train"),
-                x.clone(),
+                x,
                 run.records.iter().map(|r| r.train_neg_elbo).collect(),
             )
             .with_color(c),
         );
+        // The validated epochs only (all of them unless --valid-every).
+        let (vx, vy): (Vec<f64>, Vec<f64>) = run
+            .records
+            .iter()
+            .filter_map(|r| r.valid_neg_iwae.map(|v| (r.epoch as f64, v)))
+            .unzip();
         series.push(
-            Series::new(
-                format!("{name} valid (IWAE-100)"),
-                x,
-                run.records.iter().map(|r| r.valid_neg_iwae).collect(),
-            )
-            .with_color(c)
-            .dashed(),
+            Series::new(format!("{name} valid (IWAE-100)"), vx, vy)
+                .with_color(c)
+                .dashed(),
         );
     }
     if let Some(t) = rebar_best {
@@ -218,9 +221,10 @@ pub fn write_all<S: serde::Serialize>(
     let finals: Vec<f64> = runs
         .iter()
         .flat_map(|r| {
-            r.records
-                .iter()
-                .map(|e| e.train_neg_elbo.min(e.valid_neg_iwae))
+            r.records.iter().map(|e| {
+                e.valid_neg_iwae
+                    .map_or(e.train_neg_elbo, |v| e.train_neg_elbo.min(v))
+            })
         })
         .filter(|v| v.is_finite())
         .collect();
@@ -232,10 +236,10 @@ pub fn write_all<S: serde::Serialize>(
             .iter()
             .flat_map(|r| {
                 let skip = r.records.len() / 5;
-                r.records
-                    .iter()
-                    .skip(skip)
-                    .map(|e| e.train_neg_elbo.max(e.valid_neg_iwae))
+                r.records.iter().skip(skip).map(|e| {
+                    e.valid_neg_iwae
+                        .map_or(e.train_neg_elbo, |v| e.train_neg_elbo.max(v))
+                })
             })
             .collect();
         let hi = late.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -282,7 +286,7 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
             records.push(EpochRecord {
                 epoch: num(1)? as usize,
                 train_neg_elbo: num(2)?,
-                valid_neg_iwae: num(3)?,
+                valid_neg_iwae: if f[3].is_empty() { None } else { Some(num(3)?) },
                 variance_loss: num(4)?,
                 train_seconds: num(5)?,
                 iters_per_s: num(6)?,
@@ -291,11 +295,15 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
         let Some(last) = records.last().copied() else {
             continue;
         };
+        // The first of the best (as training keeps it), over the validated epochs.
         let best = records
             .iter()
-            .min_by(|a, b| a.valid_neg_iwae.total_cmp(&b.valid_neg_iwae))
-            .copied()
-            .expect("records");
+            .filter_map(|r| r.valid_neg_iwae.map(|v| (v, r.epoch)))
+            .fold(None, |b: Option<(f64, usize)>, (v, e)| match b {
+                Some((bv, _)) if bv <= v => b,
+                _ => Some((v, e)),
+            })
+            .ok_or_else(|| format!("{}: no validated epoch", path.display()))?;
         let best_train = records
             .iter()
             .map(|r| r.train_neg_elbo)
@@ -305,8 +313,8 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
         runs.push(RunResult {
             config: TrainConfig::paper(model, kind, records.len()),
             best_train_elbo: -best_train,
-            best_valid_iwae: -best.valid_neg_iwae,
-            best_epoch: best.epoch,
+            best_valid_iwae: -best.0,
+            best_epoch: best.1,
             test_iwae: None,
             iters_per_s: (iters_per_epoch * records.len()) as f64 / last.train_seconds.max(1e-9),
             iters_per_epoch,

@@ -42,6 +42,9 @@ pub struct TrainConfig {
     pub iwae_samples: usize,
     /// Use only the first this many validation images (None: all).
     pub valid_limit: Option<usize>,
+    /// Validate after every this many epochs (and after the last); 1: every epoch.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub valid_every: usize,
     /// Evaluate the best parameters on the test set at the end.
     pub test: bool,
     /// Hidden units of the nonlinear model's layers.
@@ -66,11 +69,20 @@ impl TrainConfig {
             pretrain_steps: 1000,
             iwae_samples: 100,
             valid_limit: None,
+            valid_every: 1,
             test: true,
             hidden: 200,
             seed: 0,
         }
     }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(v: &usize) -> bool {
+    *v == 1
 }
 
 /// One epoch's record.
@@ -80,8 +92,8 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// Mean single-sample -ELBO over the epoch's minibatches.
     pub train_neg_elbo: f64,
-    /// -(IWAE bound) on validation.
-    pub valid_neg_iwae: f64,
+    /// -(IWAE bound) on validation; `None` in an epoch without validation (`valid_every`).
+    pub valid_neg_iwae: Option<f64>,
     /// Mean variance loss of the control variates (0 without).
     pub variance_loss: f64,
     /// Training seconds so far (evaluation excluded).
@@ -284,22 +296,29 @@ pub fn train_with<const N: usize>(
         train_flops += (linalg::flops() - f0) as f64;
         counted += st.iters_total - done0;
         st.train_seconds += st.epoch_seconds;
+        // The validation seed moves on every epoch, validated or not, so a validated epoch
+        // has the bound of a run that validates every epoch.
         st.eval_rng_seed = crate::seed::splitmix64(st.eval_rng_seed);
-        let recording = linalg::pause_shapes();
-        let valid = neg_iwae::<N>(
-            &model,
-            &theta,
-            &data.valid,
-            cfg.valid_limit,
-            cfg.iwae_samples,
-            st.eval_rng_seed,
-        )?;
-        linalg::record_shapes(recording);
-        if st.best_valid.is_none_or(|b| valid < b) {
-            st.best_valid = Some(valid);
-            st.best_epoch = epoch;
-            st.best_params.copy_from_slice(&theta);
-        }
+        let valid = if epoch % cfg.valid_every.max(1) == 0 || epoch == cfg.epochs {
+            let recording = linalg::pause_shapes();
+            let v = neg_iwae::<N>(
+                &model,
+                &theta,
+                &data.valid,
+                cfg.valid_limit,
+                cfg.iwae_samples,
+                st.eval_rng_seed,
+            )?;
+            linalg::record_shapes(recording);
+            if st.best_valid.is_none_or(|b| v < b) {
+                st.best_valid = Some(v);
+                st.best_epoch = epoch;
+                st.best_params.copy_from_slice(&theta);
+            }
+            Some(v)
+        } else {
+            None
+        };
         let rec = EpochRecord {
             epoch,
             train_neg_elbo: st.sum_f / iters as f64,

@@ -439,8 +439,10 @@ impl<const N: usize> VaeEstimator<N> {
                 let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
                 for net in &self.cv.r {
                     let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
-                    for i in lo..hi {
-                        self.grad_phi[i] += wd * self.cv.phi[i];
+                    // Zipped slices, not indexing through self: the loop vectorises (the
+                    // same operation per element, so the same bits).
+                    for (g, &p) in self.grad_phi[lo..hi].iter_mut().zip(&self.cv.phi[lo..hi]) {
+                        *g += wd * p;
                     }
                 }
             }

@@ -55,6 +55,55 @@ impl<const N: usize> VaeEstimator<N> {
         flush(&mut self.gc[..b * N]);
     }
 
+    /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
+    /// top layer `k` only: rows `i fr + r` hold row `r` at `lams[i]` (values in `soft.f`,
+    /// `z_k`-gradients in `gc`).
+    fn soft_eval_pair(&mut self, model: &Vae, theta: &[f32], fr: usize, k: usize, lams: [f32; 2]) {
+        debug_assert!(k + 1 == model.layers && 2 * fr <= self.soft.cap);
+        let rows = 2 * fr;
+        self.prep_soft(fr, k, false);
+        let (p, m) = (model.pixels, fr * N);
+        self.soft.x.copy_within(..fr * p, fr * p);
+        self.soft.xc.copy_within(..fr * p, fr * p);
+        for j in 0..=k {
+            self.soft.l[j].copy_within(..m, m);
+            if j < k {
+                self.soft.s[j].copy_within(..m, m);
+            }
+        }
+        for (i, &lam) in lams.iter().enumerate() {
+            for r in 0..fr {
+                let x = Bernoulli::<N>::relax(&self.draws[k][r].z, lam);
+                let o = i * fr + r;
+                self.soft.s[k][o * N..(o + 1) * N].copy_from_slice(&x);
+            }
+        }
+        // The temperature of the chain is unused: no layer above k.
+        model.forward(theta, &mut self.soft, rows, k, Chain::Soft(lams[0]));
+        model.backward(
+            theta,
+            &mut self.soft,
+            rows,
+            k,
+            Chain::Soft(lams[0]),
+            &self.ones[..rows],
+            None,
+        );
+        for (i, &lam) in lams.iter().enumerate() {
+            for r in 0..fr {
+                let o = i * fr + r;
+                let gz = Bernoulli::<N>::relax_jvp(
+                    row(&self.soft.s[k], o),
+                    lam,
+                    row(&self.soft.ds[k], o),
+                );
+                let gz = Bernoulli::<N>::z_vjp(row(&self.hard.l[k], r), &gz);
+                self.gc[o * N..(o + 1) * N].copy_from_slice(&gz);
+            }
+        }
+        flush(&mut self.gc[..rows * N]);
+    }
+
     /// REBAR or RELAX for layer `k`: adds the estimate to `self.g[k]` and, in training, the
     /// variance gradient to `grad_phi`; returns the variance loss.
     pub(super) fn relax_layer(
@@ -177,16 +226,29 @@ impl<const N: usize> VaeEstimator<N> {
         // the first `fd_rows` rows of the (shuffled) batch, scaled up to the batch.
         let h = self.cfg.fd_step;
         let fr = self.cfg.fd_rows.clamp(1, b);
+        let lams = [(t + h).exp(), (t - h).exp()];
+        // Both temperatures in one pass where the layer is the top one (nothing above it is
+        // chained at a temperature): each row's products are the same sums, so the same
+        // bits, and the weights are packed once instead of twice.
+        let paired = k + 1 == model.layers && 2 * fr <= self.soft.cap;
+        if paired {
+            self.soft_eval_pair(model, theta, fr, k, lams);
+        }
         let mut q = [0.0f64; 2];
-        for (qi, sgn) in q.iter_mut().zip([1.0f32, -1.0]) {
-            self.soft_eval(model, theta, fr, k, (t + sgn * h).exp());
+        for (i, qi) in q.iter_mut().enumerate() {
+            let o = if paired {
+                i * fr
+            } else {
+                self.soft_eval(model, theta, fr, k, lams[i]);
+                0
+            };
             let mut acc = 0.0f64;
             for r in 0..fr {
                 let mut ug = 0.0f32;
                 for j in 0..N {
-                    ug += self.u[r * N + j] * self.gc[r * N + j];
+                    ug += self.u[r * N + j] * self.gc[(o + r) * N + j];
                 }
-                acc += (kappa * eta * (self.a[r] * self.soft.f[r] + ug)) as f64;
+                acc += (kappa * eta * (self.a[r] * self.soft.f[o + r] + ug)) as f64;
             }
             *qi = acc * b as f64 / fr as f64;
         }
