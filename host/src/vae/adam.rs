@@ -58,8 +58,7 @@ impl AdamVec {
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
         let parts = threads();
         let chunk = params.len().div_ceil(parts).div_ceil(64) * 64;
-        // No early exit, so the check vectorises.
-        let finite = |g: &[f32]| g.iter().fold(true, |ok, g| ok & g.is_finite());
+        let finite = all_finite;
         let ok = if parts > 1 {
             grad.par_chunks(chunk).all(finite)
         } else {
@@ -103,6 +102,14 @@ struct AdamConsts {
 impl AdamConsts {
     fn apply(self, params: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
         adam_apply(self, params, grad, m, v)
+    }
+}
+
+crate::wide_fn! {
+    /// Whether every element is finite; no early exit, so the check vectorises (compiled
+    /// for the widest vectors this CPU has, [`crate::simd`]).
+    fn all_finite(g: &[f32]) -> bool {
+        g.iter().fold(true, |ok, g| ok & g.is_finite())
     }
 }
 
