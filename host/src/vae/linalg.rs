@@ -1,5 +1,7 @@
 //! Batched matrix products on row-major `f32` slices, through `matrixmultiply` (by way of
-//! ndarray's safe `general_mat_mul`, so the harness keeps `forbid(unsafe_code)`), split over
+//! ndarray's safe `general_mat_mul`: no `unsafe` here; the host's only `unsafe` is the
+//! CPU-checked dispatch in [`crate::simd`]; matrixmultiply picks its AVX-512 kernel itself,
+//! the host enabling its `avx512` feature), split over
 //! [`threads`] rayon tasks by blocks of rows or columns of the result: each element is still
 //! the same sum in the same order, so the numbers do not depend on the number of threads.
 
