@@ -104,7 +104,10 @@ fn bench_counts_evaluations_at_both_sizes() {
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!(rows.len(), 2 * bench::case_names().len());
+    assert_eq!(
+        rows.len(),
+        2 * bench::case_names().len() + bench::categorical_case_names().len()
+    );
     let get = |name: &str, n: usize| {
         rows.iter()
             .find(|r| r.estimator == name && r.n == n)
@@ -125,6 +128,24 @@ fn bench_counts_evaluations_at_both_sizes() {
         ("RELAX eta f + net (training)", 1.0, 4.0),
         ("LAX Gaussian (training)", 1.0, 0.0),
     ];
+    // The categorical cases, on one 4-way categorical (n = 4, the one-hot's size).
+    let categorical = [
+        ("REINFORCE (categorical)", 1.0, 0.0),
+        ("RLOO (K=2) (categorical)", 2.0, 0.0),
+        ("Coupled DisARM (categorical)", 2.0, 0.0),
+        ("IndeCateR (categorical)", 4.0, 0.0),
+        ("CARMS (stick-breaking) (categorical)", 3.0, 0.0),
+    ];
+    assert_eq!(categorical.len(), bench::categorical_case_names().len());
+    for (name, fe, re) in categorical {
+        let r = get(name, 4);
+        assert!(r.estimates > 0 && r.estimates_per_s > 0.0, "{r:?}");
+        assert_eq!(
+            (r.f_evals_per_estimate, r.relaxed_evals_per_estimate),
+            (fe, re),
+            "{name}"
+        );
+    }
     for n in [1, 200] {
         for (name, fe, re) in expected {
             let r = get(name, n);
