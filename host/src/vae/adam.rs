@@ -58,11 +58,10 @@ impl AdamVec {
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
         let parts = threads();
         let chunk = params.len().div_ceil(parts).div_ceil(64) * 64;
-        let finite = all_finite;
         let ok = if parts > 1 {
-            grad.par_chunks(chunk).all(finite)
+            grad.par_chunks(chunk).all(all_finite)
         } else {
-            finite(grad)
+            all_finite(grad)
         };
         if !ok {
             return false;
@@ -82,9 +81,9 @@ impl AdamVec {
                 .zip(grad.par_chunks(chunk))
                 .zip(self.m.par_chunks_mut(chunk))
                 .zip(self.v.par_chunks_mut(chunk))
-                .for_each(|(((p, g), m), v)| c.apply(p, g, m, v));
+                .for_each(|(((p, g), m), v)| adam_apply(c, p, g, m, v));
         } else {
-            c.apply(params, grad, &mut self.m, &mut self.v);
+            adam_apply(c, params, grad, &mut self.m, &mut self.v);
         }
         true
     }
@@ -97,12 +96,6 @@ struct AdamConsts {
     b1: f32,
     b2: f32,
     eps: f32,
-}
-
-impl AdamConsts {
-    fn apply(self, params: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
-        adam_apply(self, params, grad, m, v)
-    }
 }
 
 crate::wide_fn! {
