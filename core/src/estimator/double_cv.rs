@@ -20,6 +20,24 @@ pub struct DoubleCvStep<const N: usize> {
     pub alpha_grad: f32,
 }
 
+/// The checks shared by the estimators that take `f` and its gradient at each of `K` hard
+/// samples (Double CV, RODEO): finite values ([`Error::NonFiniteObjective`]), finite
+/// gradients (the same), hard samples ([`Error::InvalidAction`]), in that order.
+pub(crate) fn check_samples_with_grads<const N: usize, const K: usize>(
+    bs: &[[f32; N]; K],
+    fs: &[f32; K],
+    grads: &[[f32; N]; K],
+) -> Result<(), Error> {
+    crate::check_finite(fs, Error::NonFiniteObjective)?;
+    for g in grads {
+        crate::check_finite(g, Error::NonFiniteObjective)?;
+    }
+    if !bs.iter().all(Bernoulli::<N>::is_valid_hard) {
+        return Err(Error::InvalidAction);
+    }
+    Ok(())
+}
+
 /// The Double CV estimate ([`DoubleCv`]'s equation) from `K` samples `bs`, their
 /// values `fs`, the gradients `grads` of `f` at them, and `alpha`. Refuses non-finite input
 /// ([`Error::NonFiniteInput`], [`Error::NonFiniteObjective`]), `K < 2`
@@ -39,13 +57,7 @@ pub fn double_cv_combine<const N: usize, const K: usize>(
     if K < 2 {
         return Err(Error::InvalidHyperparameter);
     }
-    crate::check_finite(fs, Error::NonFiniteObjective)?;
-    for g in grads {
-        crate::check_finite(g, Error::NonFiniteObjective)?;
-    }
-    if !bs.iter().all(Bernoulli::<N>::is_valid_hard) {
-        return Err(Error::InvalidAction);
-    }
+    check_samples_with_grads(bs, fs, grads)?;
     let inv_k = 1.0 / K as f32;
     let inv_k1 = 1.0 / (K - 1) as f32;
     let scores: [[f32; N]; K] = core::array::from_fn(|k| Bernoulli::<N>::score(logits, &bs[k]));

@@ -236,6 +236,20 @@ struct Samples<'a, const N: usize, const K: usize> {
 }
 
 impl<const N: usize, const K: usize> Samples<'_, N, K> {
+    /// The network's inputs for `h_k` at `y` (`b_k`, bit `flip` flipped): one per other
+    /// sample `j`, in the order of `j`.
+    fn inputs(&self, k: usize, flip: Option<usize>) -> impl Iterator<Item = [f32; 2]> + '_ {
+        (0..K).filter(move |&j| j != k).map(move |j| {
+            input(
+                &self.bs[k],
+                flip,
+                &self.grads[j],
+                self.fs[j],
+                self.base[k][j],
+            )
+        })
+    }
+
     /// `h_k(y)`: the mean of the network over the other samples.
     fn h<const H: usize, const L: usize, const P: usize>(
         &self,
@@ -244,17 +258,7 @@ impl<const N: usize, const K: usize> Samples<'_, N, K> {
         flip: Option<usize>,
     ) -> [f32; 2] {
         let mut out = [0.0f32; 2];
-        for j in 0..K {
-            if j == k {
-                continue;
-            }
-            let x = input(
-                &self.bs[k],
-                flip,
-                &self.grads[j],
-                self.fs[j],
-                self.base[k][j],
-            );
+        for x in self.inputs(k, flip) {
             let y = net.forward(&x);
             out[0] += y[0];
             out[1] += y[1];
@@ -278,17 +282,7 @@ impl<const N: usize, const K: usize> Samples<'_, N, K> {
         let inv = 1.0 / (K - 1) as f32;
         let cot = [cot[0] * inv, cot[1] * inv];
         let mut cache = MlpCache::<H, L>::default();
-        for j in 0..K {
-            if j == k {
-                continue;
-            }
-            let x = input(
-                &self.bs[k],
-                flip,
-                &self.grads[j],
-                self.fs[j],
-                self.base[k][j],
-            );
+        for x in self.inputs(k, flip) {
             net.forward_cached(&x, &mut cache);
             net.backward(&x, &cache, &cot, grad);
         }
@@ -329,13 +323,7 @@ pub fn rodeo_combine<
     if K < 2 || N == 0 {
         return Err(Error::InvalidHyperparameter);
     }
-    crate::check_finite(fs, Error::NonFiniteObjective)?;
-    for g in grads {
-        crate::check_finite(g, Error::NonFiniteObjective)?;
-    }
-    if !bs.iter().all(Bernoulli::<N>::is_valid_hard) {
-        return Err(Error::InvalidAction);
-    }
+    super::double_cv::check_samples_with_grads(bs, fs, grads)?;
     crate::check_finite(&coef, Error::NonFiniteInput)?;
     crate::check_finite(net.params(), Error::NonFiniteInput)?;
     let inv_n = 1.0 / N as f32;
