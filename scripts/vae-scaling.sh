@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# How much a second core gives the VAE's training on this machine: for each estimator, the
+# iterations/s of one run on one thread alone, of two such runs at once (their sum: the
+# machine's own two-core throughput on this work, the ceiling of any threading of one run)
+# and of one run with `--threads 2`. Interleaved REPEATS times; prints medians.
+#
+#   scripts/vae-scaling.sh            # this checkout's binary (cargo build --release)
+#   scripts/vae-scaling.sh BIN        # another binary
+#
+# Environment: ITERS (1500), REPEATS (3), PRETRAIN (300), MODEL (linear1), ESTS ("rebar
+# relax"). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist). Run it on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ITERS=${ITERS:-1500}
+REPEATS=${REPEATS:-3}
+PRETRAIN=${PRETRAIN:-300}
+MODEL=${MODEL:-linear1}
+ESTS=${ESTS:-rebar relax}
+if [ $# -ge 1 ]; then
+  BIN="$(realpath "$1")"
+else
+  cargo build --release -p host
+  BIN="$PWD/target/release/relax"
+fi
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# run DIR EST THREADS: one run's iterations/s (the timed iterations only)
+run() {
+  rm -rf "$out/$1"
+  "$BIN" --out "$out/$1" vae --model "$MODEL" --estimator "$2" --epochs 1 --max-iters "$ITERS" \
+    --pretrain "$PRETRAIN" --valid-limit 1 --no-test --threads "$3" >/dev/null 2>&1
+  tail -n 1 "$out/$1/vae-mnist-$MODEL/curves-$2.csv" | awk -F, '{print $NF}'
+}
+echo "| model | estimator | 1 run, 1 thread it/s | 2 runs at once, sum it/s | x | 1 run, --threads 2 it/s | x |"
+echo "|---|---|---|---|---|---|---|"
+for e in $ESTS; do
+  : >"$out/one"; : >"$out/pair"; : >"$out/two"
+  for _ in $(seq "$REPEATS"); do
+    run a "$e" 1 >>"$out/one"
+    run a "$e" 1 >"$out/pa" &
+    run b "$e" 1 >"$out/pb"
+    wait
+    awk '{s += $1} END {print s}' "$out/pa" "$out/pb" >>"$out/pair"
+    run a "$e" 2 >>"$out/two"
+  done
+  one=$(median <"$out/one"); pair=$(median <"$out/pair"); two=$(median <"$out/two")
+  echo "| $MODEL | $e | $(printf '%.0f' "$one") | $(printf '%.0f' "$pair") | $(awk -v a="$pair" -v b="$one" 'BEGIN{printf "%.2f", a/b}') | $(printf '%.0f' "$two") | $(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.2f", a/b}') |"
+done
