@@ -3,6 +3,16 @@
 use super::linalg::threads;
 use rayon::prelude::*;
 
+thread_local! {
+    static ADAM_SECONDS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+/// Wall seconds this thread has spent in [`AdamVec::step`] so far (the model's and the
+/// control variates' steps).
+pub fn thread_adam_seconds() -> f64 {
+    ADAM_SECONDS.with(|c| c.get())
+}
+
 /// Values below this are flushed to zero by [`AdamVec::step`].
 const TINY: f32 = 1e-30;
 /// Parameters below this are flushed to zero by [`AdamVec::step`].
@@ -56,6 +66,14 @@ impl AdamVec {
     /// changes nothing. Split over [`threads`] rayon tasks (each element's update alone, so
     /// the same bits).
     pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
+        let t0 = std::time::Instant::now();
+        let ok = self.step_timed(params, grad);
+        let dt = t0.elapsed().as_secs_f64();
+        ADAM_SECONDS.with(|c| c.set(c.get() + dt));
+        ok
+    }
+
+    fn step_timed(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
         let parts = threads();
         let chunk = params.len().div_ceil(parts).div_ceil(64) * 64;
         let ok = if parts > 1 {

@@ -324,6 +324,7 @@ pub fn gather(dir: &Path, model: super::model::ModelKind) -> Result<Vec<RunResul
             records,
             best_params: Vec::new(),
             flops_per_iter: 0.0,
+            time_split: Default::default(),
         });
     }
     if runs.is_empty() {
