@@ -423,12 +423,13 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
         report::complete_curves(&rdir, label)?;
         Ok(run)
     };
-    // One run at a time: its products' halves go to threads kept awake.
-    let results: Vec<Result<RunResult>> = if jobs == 1 {
-        super::linalg::with_hot_pool(&pool, || configs.iter().map(one).collect())
-    } else {
-        pool.install(|| configs.par_iter().map(one).collect())
-    };
+    let results: Vec<Result<RunResult>> = pool.install(|| {
+        if jobs == 1 {
+            configs.iter().map(one).collect()
+        } else {
+            configs.par_iter().map(one).collect()
+        }
+    });
     pb.finish_and_clear();
     let mut runs = Vec::new();
     for r in results {

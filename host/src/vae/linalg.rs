@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
-/// Helpers of [`with_hot_pool`] still spinning (all pools).
-static HOT_HELPERS: AtomicUsize = AtomicUsize::new(0);
 static FLOPS: AtomicU64 = AtomicU64::new(0);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 static SHAPES: Mutex<BTreeMap<Shape, u64>> = Mutex::new(BTreeMap::new());
@@ -93,59 +91,6 @@ pub fn set_threads(n: usize) {
 /// See [`set_threads`].
 pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
-}
-
-/// Runs `f` on `pool` with its other threads kept awake: each spins, taking the pool's
-/// pending jobs (the halves of the split products, [`gemm`]), until `f` returns. An idle
-/// rayon worker goes to sleep after some tens of microseconds without work, and the serial
-/// stretches between a step's products are longer than that: without this, a split product's
-/// second half waits for a wake-up (a futex and the scheduler, about a product's length) or
-/// runs on the calling thread after the first. The numbers do not change (the same blocks,
-/// each the same sum). The spinning threads use their cores fully while `f` runs; they stop
-/// when it returns, panics included, and a helper not started within a second spins on
-/// nothing: `f` never waits for one.
-pub fn with_hot_pool<R: Send>(pool: &rayon::ThreadPool, f: impl FnOnce() -> R + Send) -> R {
-    let helpers = pool.current_num_threads().saturating_sub(1);
-    if helpers == 0 {
-        return pool.install(f);
-    }
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let started = std::sync::Arc::new(AtomicBool::new(false));
-    for _ in 0..helpers {
-        let (stop, started) = (stop.clone(), started.clone());
-        HOT_HELPERS.fetch_add(1, Ordering::AcqRel);
-        // Queued before `f` (spawned from outside the pool: the global queue, first in first
-        // out), so each helper holds a worker of its own and `f` gets the one left.
-        pool.spawn(move || {
-            let t0 = std::time::Instant::now();
-            // Until `f` runs, take no job (that job could be `f` itself, whose stop this
-            // loop would then wait for below it on the same stack).
-            while !started.load(Ordering::Acquire)
-                && !stop.load(Ordering::Acquire)
-                && t0.elapsed().as_secs_f64() < 1.0
-            {
-                std::hint::spin_loop();
-            }
-            while !stop.load(Ordering::Acquire) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::hint::spin_loop();
-                }
-            }
-            HOT_HELPERS.fetch_sub(1, Ordering::AcqRel);
-        });
-    }
-    // Stops the helpers however `f` ends.
-    struct Stop(std::sync::Arc<AtomicBool>);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
-    let _stop = Stop(stop);
-    pool.install(move || {
-        started.store(true, Ordering::Release);
-        f()
-    })
 }
 
 /// `c = alpha op(a) op(b) + beta c` with `c` an `m x n` row-major matrix, `op(a)` `m x k` and
@@ -261,64 +206,6 @@ mod tests {
                     .all(|(x, y)| x.to_bits() == y.to_bits());
                 assert!(same, "{a_t} {b_t} {parts}");
             }
-        }
-    }
-
-    /// Waits (at most 10 s) for every helper of [`with_hot_pool`] to stop.
-    fn helpers_stopped() -> bool {
-        let t0 = std::time::Instant::now();
-        while HOT_HELPERS.load(Ordering::Acquire) != 0 {
-            if t0.elapsed().as_secs() >= 10 {
-                return false;
-            }
-            std::thread::yield_now();
-        }
-        true
-    }
-
-    #[test]
-    fn a_hot_pool_gives_the_same_bits_and_its_helpers_stop_however_it_ends() {
-        let (m, n, k) = (24, 200, 784);
-        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-        let mut want = vec![0.25f32; m * n];
-        let av = op(&a, m, k, false, "a");
-        let bv = op(&b, k, n, false, "b");
-        let cv = ArrayViewMut2::from_shape((m, n), &mut want[..]).unwrap();
-        split(1.0, av.view(), bv.view(), 1.0, cv, 1);
-        for threads in [1, 2, 3] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            let got = with_hot_pool(&pool, || {
-                let mut got = vec![0.25f32; m * n];
-                for _ in 0..20 {
-                    got.fill(0.25);
-                    let cv = ArrayViewMut2::from_shape((m, n), &mut got[..]).unwrap();
-                    split(1.0, av.view(), bv.view(), 1.0, cv, threads);
-                }
-                got
-            });
-            let same = got
-                .iter()
-                .zip(&want)
-                .all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{threads} threads");
-            assert!(
-                helpers_stopped(),
-                "{threads} threads: helpers still spinning"
-            );
-            // A panic in the work reaches the caller, and the helpers stop all the same.
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                with_hot_pool(&pool, || -> usize { panic!("work failed") })
-            }));
-            assert!(r.is_err(), "{threads} threads: the panic was lost");
-            assert!(
-                helpers_stopped(),
-                "{threads} threads: helpers left after a panic"
-            );
-            assert_eq!(with_hot_pool(&pool, || 7), 7);
         }
     }
 
