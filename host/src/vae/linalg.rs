@@ -1,4 +1,5 @@
-//! Batched matrix products on row-major `f32` slices, through `matrixmultiply` (by way of
+//! Batched matrix products on row-major `f32` slices: those of a few rows by
+//! [`super::skinny`] (the same bits), the others through `matrixmultiply` (by way of
 //! ndarray's safe `general_mat_mul`: no `unsafe` here; the host's only `unsafe` is the
 //! CPU-checked dispatch in [`crate::simd`]; matrixmultiply picks its AVX-512 kernel itself,
 //! the host enabling its `avx512` feature), split over
@@ -114,11 +115,17 @@ pub fn gemm(
         let mut s = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
         *s.entry((m, n, k, a_t, b_t)).or_insert(0) += 1;
     }
-    let av = op(a, m, k, a_t, "gemm: a");
-    let bv = op(b, k, n, b_t, "gemm: b");
-    let cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");
     let t0 = std::time::Instant::now();
-    split(alpha, av, bv, beta, cv, threads());
+    if super::skinny::takes(m, n, k, alpha, b_t, beta) {
+        // The batch's few-row products: the weights read in place, not packed.
+        let parts = if m * n * k < MIN_SPLIT { 1 } else { threads() };
+        super::skinny::product(m, n, k, a, a_t, &b[..k * n], beta, c, parts);
+    } else {
+        let av = op(a, m, k, a_t, "gemm: a");
+        let bv = op(b, k, n, b_t, "gemm: b");
+        let cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("gemm: c");
+        split(alpha, av, bv, beta, cv, threads());
+    }
     let dt = t0.elapsed().as_secs_f64();
     GEMM_SECONDS.with(|c| c.set(c.get() + dt));
 }

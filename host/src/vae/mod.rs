@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
-//! | [`linalg`], [`layers`], [`adam`] | batched matrix products (split over threads), dense layers with FD-checked derivatives, Adam |
+//! | [`linalg`], [`skinny`], [`layers`], [`adam`] | batched matrix products (split over threads; those of a few rows without packing the weights), dense layers with FD-checked derivatives, Adam |
 //! | [`model`], [`fastmath`] | the three architectures and the (relaxed) negative ELBO; vectorisable exp, sigmoid, softplus |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
@@ -28,6 +28,7 @@ pub mod linalg;
 pub mod model;
 pub mod omniglot;
 pub mod report;
+pub mod skinny;
 pub mod sweep;
 pub mod train;
 

@@ -1,0 +1,318 @@
+//! Products with a few rows (the batch's: 24 x 784 x 200 and the like) and a row-major right
+//! factor, without packing the right factor. `matrixmultiply` packs both factors for every
+//! product: at 24 rows, copying a 784 x 200 weight matrix into its panels costs about as much
+//! as the multiply-adds. Here only the left factor is packed (six rows at a time, a few
+//! kilobytes) and the weights' rows are read in place, 64 columns at a time, into 24 vector
+//! accumulators.
+//!
+//! The sums are `matrixmultiply`'s, bit for bit (for `alpha = 1`, `beta` 0 or 1): each element
+//! is a chain of fused multiply-adds from zero over each block of 256 of the inner dimension
+//! (its `KC`), in order, each block's chain added to the element (or stored, for the first
+//! block when `beta = 0`). The unit tests compare every shape class with `matrixmultiply`.
+//! Taken only on CPUs with AVX-512F, where `matrixmultiply` runs its fused AVX-512 kernel.
+
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// `matrixmultiply`'s block of the inner dimension (`S_KC`).
+const KC: usize = 256;
+/// Rows of the left factor a tile holds.
+const MR: usize = 6;
+/// Most rows this path takes (beyond, `matrixmultiply`'s packing pays for itself).
+pub const MAX_ROWS: usize = 32;
+
+thread_local! {
+    /// The packed rows of the left factor (per thread: no allocation per product).
+    static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether [`product`] computes `c = alpha op(a) b + beta c` of `m x n x k` (with `b` not
+/// transposed) on this CPU, with `matrixmultiply`'s bits.
+pub fn takes(m: usize, n: usize, k: usize, alpha: f32, b_t: bool, beta: f32) -> bool {
+    alpha == 1.0
+        && (beta == 0.0 || beta == 1.0)
+        && !b_t
+        && (1..=MAX_ROWS).contains(&m)
+        && n >= 16
+        && n.is_multiple_of(8)
+        && k >= 1
+        && avx512()
+}
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `c = op(a) b + beta c` (`beta` 0 or 1; `c` `m x n`, `op(a)` `m x k` stored `m x k`, or
+/// `k x m` when `a_t`; `b` `k x n`; all row-major), its columns cut in `parts` blocks of
+/// multiples of 16 run as rayon tasks. The bits do not depend on `parts`.
+#[allow(clippy::too_many_arguments)]
+pub fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    parts: usize,
+) {
+    let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
+    let parts = parts.clamp(1, (n / 16).max(1));
+    let mut cuts: Vec<usize> = (0..=parts)
+        .map(|i| ((n * i / parts).div_ceil(16) * 16).min(n))
+        .collect();
+    cuts[parts] = n;
+    // Each part's slices of the rows of c: its columns of every row.
+    let mut blocks: Vec<Vec<&mut [f32]>> = (0..parts).map(|_| Vec::with_capacity(m)).collect();
+    for row in c[..m * n].chunks_mut(n) {
+        let mut rest = row;
+        for (p, block) in blocks.iter_mut().enumerate() {
+            let (here, after) = rest.split_at_mut(cuts[p + 1] - cuts[p]);
+            block.push(here);
+            rest = after;
+        }
+    }
+    let beta0 = beta == 0.0;
+    let run = |(j0, mut rows): (usize, Vec<&mut [f32]>)| {
+        PACK.with(|pack| {
+            let mut pack = pack.borrow_mut();
+            pack.resize(k * MR, 0.0);
+            block(m, k, a, rsa, csa, b, n, j0, &mut rows, beta0, &mut pack);
+        })
+    };
+    let work: Vec<(usize, Vec<&mut [f32]>)> = cuts.iter().copied().zip(blocks).collect();
+    if parts == 1 {
+        work.into_iter().for_each(run);
+    } else {
+        work.into_par_iter().for_each(run);
+    }
+}
+
+crate::wide_fn! {
+    /// The columns `j0..j0 + rows[0].len()` of the product into `rows` (one slice a row of
+    /// `c`), compiled for the widest vectors this CPU has ([`crate::simd`]).
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        m: usize,
+        k: usize,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &[f32],
+        ldb: usize,
+        j0: usize,
+        rows: &mut [&mut [f32]],
+        beta0: bool,
+        pack: &mut [f32],
+    ) {
+        let mut i0 = 0;
+        while i0 + MR <= m {
+            panel::<MR>(i0, k, a, rsa, csa, b, ldb, j0, &mut rows[i0..i0 + MR], beta0, pack);
+            i0 += MR;
+        }
+        while i0 + 2 <= m {
+            panel::<2>(i0, k, a, rsa, csa, b, ldb, j0, &mut rows[i0..i0 + 2], beta0, pack);
+            i0 += 2;
+        }
+        if i0 < m {
+            panel::<1>(i0, k, a, rsa, csa, b, ldb, j0, &mut rows[i0..i0 + 1], beta0, pack);
+        }
+    }
+}
+
+/// Rows `i0..i0 + R` of the block: their left-factor rows packed (`pack[p R + r]`), then each
+/// 256-long stretch of `k` over all the block's columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn panel<const R: usize>(
+    i0: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    rows: &mut [&mut [f32]],
+    beta0: bool,
+    pack: &mut [f32],
+) {
+    for p in 0..k {
+        for r in 0..R {
+            pack[p * R + r] = a[(i0 + r) * rsa + p * csa];
+        }
+    }
+    let width = rows[0].len();
+    let mut p0 = 0;
+    while p0 < k {
+        let p1 = (p0 + KC).min(k);
+        let store = p0 == 0 && beta0;
+        let mut j = 0;
+        while j + 64 <= width {
+            tile::<R, 64>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            j += 64;
+        }
+        while j + 16 <= width {
+            tile::<R, 16>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            j += 16;
+        }
+        while j + 8 <= width {
+            tile::<R, 8>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            j += 8;
+        }
+        while j < width {
+            tile::<R, 1>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            j += 1;
+        }
+        p0 = p1;
+    }
+}
+
+/// An `R x W` tile at column `j` of the block over `p0..p1`: the accumulators start at zero,
+/// take one fused multiply-add per `p` in order, and are then stored or added to `c`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<const R: usize, const W: usize>(
+    p0: usize,
+    p1: usize,
+    pack: &[f32],
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    j: usize,
+    rows: &mut [&mut [f32]],
+    store: bool,
+) {
+    let mut acc = [[0.0f32; W]; R];
+    for p in p0..p1 {
+        let at = p * ldb + j0 + j;
+        let brow: &[f32; W] = b[at..at + W].try_into().expect("tile: b row");
+        let arow: &[f32; R] = pack[p * R..p * R + R].try_into().expect("tile: a");
+        for r in 0..R {
+            let av = arow[r];
+            for q in 0..W {
+                acc[r][q] = av.mul_add(brow[q], acc[r][q]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        let dst: &mut [f32; W] = (&mut rows[r][j..j + W]).try_into().expect("tile: c row");
+        if store {
+            *dst = *acc;
+        } else {
+            for q in 0..W {
+                dst[q] += acc[q];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{ArrayView2, ArrayViewMut2};
+
+    fn reference(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        a_t: bool,
+        b: &[f32],
+        beta: f32,
+        c: &mut [f32],
+    ) {
+        let av = if a_t {
+            ArrayView2::from_shape((k, m), a).unwrap().reversed_axes()
+        } else {
+            ArrayView2::from_shape((m, k), a).unwrap()
+        };
+        let bv = ArrayView2::from_shape((k, n), b).unwrap();
+        let mut cv = ArrayViewMut2::from_shape((m, n), c).unwrap();
+        general_mat_mul(1.0, &av, &bv, beta, &mut cv);
+    }
+
+    #[test]
+    fn the_products_have_the_bits_of_matrixmultiply() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let exact = avx512();
+        let mut checked = 0;
+        for &(m, n, k) in &[
+            (24, 200, 784),
+            (24, 784, 200),
+            (8, 784, 200),
+            (24, 200, 984),
+            (1, 16, 1),
+            (5, 24, 7),
+            (13, 72, 300),
+            (32, 136, 513),
+        ] {
+            // Zeros, negative zeros, tiny and large values: the sums' every rounding shows.
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| match i % 11 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => 1e-39,
+                    _ => (i as f32 * 0.37).sin() * 3.0,
+                })
+                .collect();
+            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos() * 1e3).collect();
+            for a_t in [false, true] {
+                for beta in [0.0f32, 1.0] {
+                    let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
+                    let mut want = c0.clone();
+                    reference(m, n, k, &a, a_t, &b, beta, &mut want);
+                    for parts in [1, 2, 3] {
+                        let mut got = c0.clone();
+                        pool.install(|| product(m, n, k, &a, a_t, &b, beta, &mut got, parts));
+                        for (i, (x, y)) in got.iter().zip(&want).enumerate() {
+                            let what =
+                                format!("{m}x{n}x{k} a_t {a_t} beta {beta} parts {parts} [{i}]");
+                            if exact {
+                                assert_eq!(x.to_bits(), y.to_bits(), "{what}: {x} != {y}");
+                            } else {
+                                // Without AVX-512 matrixmultiply may not fuse: rounding only.
+                                assert!(
+                                    (x - y).abs() <= 1e-4 * (1.0 + y.abs()) * k as f32,
+                                    "{what}"
+                                );
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        // 8 shapes x 2 layouts x 2 betas x 3 splits: 481,344 elements.
+        assert!(checked > 400_000, "{checked}");
+    }
+
+    #[test]
+    fn it_takes_only_what_it_computes_like_matrixmultiply() {
+        let on = avx512();
+        assert_eq!(takes(24, 200, 784, 1.0, false, 1.0), on);
+        assert_eq!(takes(24, 200, 784, 1.0, false, 0.0), on);
+        assert!(!takes(24, 200, 784, 2.0, false, 1.0), "alpha != 1");
+        assert!(!takes(24, 200, 784, 1.0, false, 0.5), "beta not 0 or 1");
+        assert!(!takes(24, 200, 784, 1.0, true, 1.0), "b transposed");
+        assert!(!takes(33, 200, 784, 1.0, false, 1.0), "too many rows");
+        assert!(!takes(24, 1, 200, 1.0, false, 1.0), "one column");
+        assert!(
+            !takes(24, 70, 200, 1.0, false, 1.0),
+            "columns not a multiple of 8"
+        );
+    }
+}
