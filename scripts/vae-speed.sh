@@ -13,7 +13,8 @@
 # table gives medians (iterations/s of the timed iterations only: REBAR's and RELAX's
 # pre-training and the one-image validation are not timed). Environment: ITERS (300),
 # REPEATS (3), PRETRAIN (1000), MODELS ("linear1 linear2 nonlinear"), ESTS ("nvil muprop
-# concrete rebar relax rloo disarm"). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist).
+# concrete rebar relax rloo disarm"), BEFORE_FLAGS (flags of BEFORE's runs, e.g. "--threads
+# 1" for a BEFORE that has --threads). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITERS=${ITERS:-300}
@@ -21,6 +22,7 @@ REPEATS=${REPEATS:-3}
 PRETRAIN=${PRETRAIN:-1000}
 MODELS=${MODELS:-linear1 linear2 nonlinear}
 ESTS=${ESTS:-nvil muprop concrete rebar relax rloo disarm}
+read -r -a BEFORE_FLAGS <<<"${BEFORE_FLAGS:-}"
 if [ $# -ge 2 ]; then
   BEFORE="$(realpath "$1")"
   AFTER="$(realpath "$2")"
@@ -39,7 +41,7 @@ run() {
   rm -rf "$out/r"
   "$bin" --out "$out/r" vae --model "$m" --estimator "$e" --epochs 1 --max-iters "$ITERS" \
     --pretrain "$PRETRAIN" --valid-limit 1 --no-test "$@" 2>/dev/null >"$out/log"
-  if [ $# -gt 0 ]; then
+  if [[ " $* " == *" --speed "* ]]; then
     grep '^speed:' "$out/log"
   else
     tail -n 1 "$out/r/vae-mnist-$m/curves-$e.csv" | awk -F, '{print $NF}'
@@ -57,7 +59,7 @@ for m in $MODELS; do
   for e in $ESTS; do
     : >"$out/b"; : >"$out/a1"; : >"$out/a2"
     for _ in $(seq "$REPEATS"); do
-      [ -n "$BEFORE" ] && run "$BEFORE" "$m" "$e" >>"$out/b"
+      [ -n "$BEFORE" ] && run "$BEFORE" "$m" "$e" "${BEFORE_FLAGS[@]}" >>"$out/b"
       run "$AFTER" "$m" "$e" --threads 1 --speed >>"$out/a1"
       run "$AFTER" "$m" "$e" --threads 2 --speed >>"$out/a2"
     done
