@@ -10,6 +10,7 @@
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
 //! | [`report`] | CSV, JSON summary, Figure 4-style plot, the results table |
+//! | [`timing`] | where a training iteration's time goes (`--speed`) |
 
 // Index loops mirror the formulas (rows r, latents j) and batched layers take their shapes
 // as arguments, as the core does.
@@ -30,6 +31,7 @@ pub mod omniglot;
 pub mod report;
 pub mod skinny;
 pub mod sweep;
+pub mod timing;
 pub mod train;
 
 pub use cli::{run_cli, VaeArgs};

@@ -4,7 +4,6 @@
 //! after each epoch the mean training -ELBO and the 100-sample importance-weighted bound on
 //! validation; the best-validation parameters are kept and evaluated on test at the end.
 
-use super::adam;
 use super::checkpoint::{self, Checkpointing, Progress};
 use super::data::{shuffle, Data, Split};
 use super::estimators::{EstimatorConfig, EstimatorKind, VaeEstimator};
@@ -12,6 +11,7 @@ use super::layers::AdamVec;
 use super::linalg;
 use super::model::sigmoid;
 use super::model::{Chain, ModelKind, Vae};
+use super::timing::{IterClock, TimeSplit};
 use crate::Result;
 use rayon::prelude::*;
 use relax_core::math::logsumexp;
@@ -140,20 +140,6 @@ pub struct RunResult {
     pub time_split: TimeSplit,
 }
 
-/// Where a training iteration's wall time goes, seen from the thread that runs it (seconds
-/// per iteration): in the matrix products (a split product counts for the time its caller
-/// waits), in Adam's steps (the model's and the control variates'), and the rest (sampling,
-/// the element-wise passes, the per-example estimator functions, copies).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TimeSplit {
-    /// Whole iterations (batch preparation to the model's Adam step).
-    pub total: f64,
-    /// In the matrix products.
-    pub products: f64,
-    /// In Adam's steps.
-    pub adam: f64,
-}
-
 /// Trains one model with one estimator; `progress(k)` is called every `k` iterations and
 /// `on_epoch` after each epoch.
 pub fn train<const N: usize>(
@@ -276,11 +262,7 @@ pub fn train_with<const N: usize>(
                     return Err(e);
                 }
             }
-            let (t_iter, g0, a0) = (
-                Instant::now(),
-                linalg::thread_gemm_seconds(),
-                adam::thread_adam_seconds(),
-            );
+            let clock = IterClock::start();
             let idx = &st.order[it * cfg.batch..(it + 1) * cfg.batch];
             data.train_batch(idx, &mut st.rng, &mut xb);
             grad.fill(0.0);
@@ -294,9 +276,7 @@ pub fn train_with<const N: usize>(
                 )
                 .into());
             }
-            split.total += t_iter.elapsed().as_secs_f64();
-            split.products += linalg::thread_gemm_seconds() - g0;
-            split.adam += adam::thread_adam_seconds() - a0;
+            clock.stop(&mut split);
             st.sum_f += s.neg_elbo;
             st.sum_v += s.variance_loss;
             st.it_done += 1;
@@ -405,14 +385,7 @@ pub fn train_with<const N: usize>(
         records: st.records,
         best_params: st.best_params,
         flops_per_iter: train_flops / counted.max(1) as f64,
-        time_split: {
-            let n = counted.max(1) as f64;
-            TimeSplit {
-                total: split.total / n,
-                products: split.products / n,
-                adam: split.adam / n,
-            }
-        },
+        time_split: split.per_iteration(counted),
     })
 }
 
