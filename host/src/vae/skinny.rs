@@ -51,8 +51,9 @@ fn avx512() -> bool {
 }
 
 /// `c = op(a) b + beta c` (`beta` 0 or 1; `c` `m x n`, `op(a)` `m x k` stored `m x k`, or
-/// `k x m` when `a_t`; `b` `k x n`; all row-major), its columns cut in `parts` blocks of
-/// multiples of 16 run as rayon tasks. The bits do not depend on `parts`.
+/// `k x m` when `a_t`; `b` `k x n`; all row-major), cut in `parts` rayon tasks: by blocks of
+/// rows (multiples of 6) when `a` is not transposed and there are at least 12, else by
+/// blocks of columns (multiples of 16). The bits do not depend on `parts`.
 #[allow(clippy::too_many_arguments)]
 pub fn product(
     m: usize,
@@ -65,6 +66,36 @@ pub fn product(
     c: &mut [f32],
     parts: usize,
 ) {
+    if parts > 1 && !a_t && m >= 2 * MR {
+        // Blocks of rows (whole panels of MR): each part streams all the weights for its rows,
+        // with the full-width tiles; blocks of columns would leave each part narrow tiles.
+        let parts = parts.min(m / MR);
+        let cuts: Vec<usize> = (0..=parts)
+            .map(|i| ((m * i / parts).div_ceil(MR) * MR).min(m))
+            .collect();
+        let mut blocks: Vec<(usize, &mut [f32])> = Vec::with_capacity(parts);
+        let mut rest = &mut c[..m * n];
+        for w in cuts.windows(2) {
+            let (here, after) = rest.split_at_mut((w[1] - w[0]) * n);
+            blocks.push((w[0], here));
+            rest = after;
+        }
+        blocks.into_par_iter().for_each(|(r0, c)| {
+            let rows = c.len() / n;
+            product(
+                rows,
+                n,
+                k,
+                &a[r0 * k..(r0 + rows) * k],
+                false,
+                b,
+                beta,
+                c,
+                1,
+            );
+        });
+        return;
+    }
     let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
     let parts = parts.clamp(1, (n / 16).max(1));
     let mut cuts: Vec<usize> = (0..=parts)
