@@ -69,10 +69,7 @@ pub fn product(
     if parts > 1 && !a_t && m >= 2 * MR {
         // Blocks of rows (whole panels of MR): each part streams all the weights for its rows,
         // with the full-width tiles; blocks of columns would leave each part narrow tiles.
-        let parts = parts.min(m / MR);
-        let cuts: Vec<usize> = (0..=parts)
-            .map(|i| ((m * i / parts).div_ceil(MR) * MR).min(m))
-            .collect();
+        let cuts = cuts(m, parts.min(m / MR), MR);
         let mut blocks: Vec<(usize, &mut [f32])> = Vec::with_capacity(parts);
         let mut rest = &mut c[..m * n];
         for w in cuts.windows(2) {
@@ -98,10 +95,7 @@ pub fn product(
     }
     let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
     let parts = parts.clamp(1, (n / 16).max(1));
-    let mut cuts: Vec<usize> = (0..=parts)
-        .map(|i| ((n * i / parts).div_ceil(16) * 16).min(n))
-        .collect();
-    cuts[parts] = n;
+    let cuts = cuts(n, parts, 16);
     // Each part's slices of the rows of c: its columns of every row.
     let mut blocks: Vec<Vec<&mut [f32]>> = (0..parts).map(|_| Vec::with_capacity(m)).collect();
     for row in c[..m * n].chunks_mut(n) {
@@ -126,6 +120,14 @@ pub fn product(
     } else {
         work.into_par_iter().for_each(run);
     }
+}
+
+/// `0 = c_0 <= c_1 <= ... <= c_parts = len`: `len` cut in `parts` near-equal blocks whose
+/// inner boundaries are multiples of `align`.
+fn cuts(len: usize, parts: usize, align: usize) -> Vec<usize> {
+    (0..=parts)
+        .map(|i| ((len * i / parts).div_ceil(align) * align).min(len))
+        .collect()
 }
 
 crate::wide_fn! {
