@@ -506,3 +506,59 @@ fn exact_gradient_matches_finite_differences_of_the_enumerated_elbo() {
         close(exact[i], n, &format!("exact gradient {i}"));
     }
 }
+
+/// REBAR and RELAX run their relaxed passes on a second thread when the products have two
+/// (`linalg::set_threads`): every gradient and every variance parameter must come out the
+/// same, bit for bit, as on one thread.
+#[test]
+fn relaxed_passes_on_a_second_thread_give_the_same_bits() {
+    use host::vae::linalg::set_threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let rows = 5;
+    for (mi, kind) in [ModelKind::Linear1, ModelKind::Linear2]
+        .into_iter()
+        .enumerate()
+    {
+        let (vae, theta, _) = tiny(kind, 21 + mi as u64);
+        let mut r = rng(5);
+        let x: Vec<f32> = (0..rows * P)
+            .map(|_| if uniform_open(&mut r) < 0.5 { 1.0 } else { 0.0 })
+            .collect();
+        for est in [EstimatorKind::Rebar, EstimatorKind::Relax] {
+            let mut cfg = EstimatorConfig::new(est);
+            cfg.cv_width = 16;
+            cfg.fd_rows = 2;
+            let run = |threads: usize| {
+                set_threads(threads);
+                let mut r = rng(7);
+                let mut e = VaeEstimator::<N>::new(cfg, &vae, rows, 1e-2, 0.999, &mut r).unwrap();
+                let mut out = Vec::new();
+                for i in 0..40 {
+                    let mut g = vec![0.0f32; theta.len()];
+                    let s = pool
+                        .install(|| e.step(&vae, &theta, &x, rows, &mut r, &mut g, i % 5 != 4))
+                        .unwrap();
+                    out.extend(g.iter().map(|v| v.to_bits()));
+                    out.extend(e.cv.phi.iter().map(|v| v.to_bits()));
+                    out.push(s.neg_elbo.to_bits() as u32);
+                    out.push(s.variance_loss.to_bits() as u32);
+                }
+                set_threads(1);
+                out
+            };
+            let (one, two) = (run(1), run(2));
+            assert_eq!(one.len(), two.len());
+            let differ = one.iter().zip(&two).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differ,
+                0,
+                "{kind:?} {est:?}: {differ} of {} numbers differ",
+                one.len()
+            );
+            assert!(one.iter().any(|&v| v != 0), "{kind:?} {est:?}: all zero");
+        }
+    }
+}

@@ -86,9 +86,14 @@ pub struct VaeEstimator<const N: usize> {
     centre: MovingAverage,
     hard: Pass,
     soft: Pass,
+    /// REBAR, RELAX: the sampled pass, which the relaxed passes read while the hard pass runs.
+    sampled: Pass,
+    /// REBAR, RELAX: each layer's relaxed passes' results.
+    evals: Vec<relaxed::LayerEvals>,
+    /// RELAX: each layer's network's input and `dr/dz`.
+    r_evals: Vec<relaxed::REvals>,
     draws: Vec<Vec<Draw<N>>>,
     g: Vec<Vec<f32>>,
-    gc: Vec<f32>,
     u: Vec<f32>,
     a: Vec<f32>,
     alpha: Vec<f32>,
@@ -96,8 +101,6 @@ pub struct VaeEstimator<const N: usize> {
     w_inv: Vec<f32>,
     ones: Vec<f32>,
     dbase: Vec<f32>,
-    rin: Vec<f32>,
-    rdx: Vec<f32>,
     ru: Vec<f32>,
     r_cache: Vec<NetCache>,
     b_cache: Option<NetCache>,
@@ -216,7 +219,14 @@ impl<const N: usize> VaeEstimator<N> {
             } else {
                 1
             };
-        let r_in = r.last().map_or(0, |n: &Net| n.inputs());
+        let relaxed = matches!(cfg.kind, EstimatorKind::Rebar | EstimatorKind::Relax);
+        let evals = (0..if relaxed { kk } else { 0 })
+            .map(|_| relaxed::LayerEvals::new(cap, N))
+            .collect();
+        let r_evals = r
+            .iter()
+            .map(|n| relaxed::REvals::new(cap, N, n.inputs()))
+            .collect();
         let zero_draw = Draw {
             z: [0.0; N],
             b: [0.0; N],
@@ -231,9 +241,11 @@ impl<const N: usize> VaeEstimator<N> {
             centre: MovingAverage::new(0.99).map_err(|e| e.to_string())?,
             hard: model.pass(cap),
             soft: model.pass(cap),
+            sampled: model.pass(if relaxed { cap } else { 0 }),
+            evals,
+            r_evals,
             draws: vec![vec![zero_draw; cap]; kk],
             g: vec![vec![0.0; cap * N]; kk],
-            gc: vec![0.0; cap * N],
             u: vec![0.0; cap * N],
             a: vec![0.0; cap],
             alpha: vec![0.0; cap],
@@ -241,8 +253,6 @@ impl<const N: usize> VaeEstimator<N> {
             w_inv: vec![0.0; cap],
             ones: vec![1.0; cap],
             dbase: vec![0.0; cap],
-            rin: vec![0.0; cap * r_in],
-            rdx: vec![0.0; cap * N],
             ru: vec![0.0; cap * N],
             r_cache: r.iter().map(|n| n.cache(cap)).collect(),
             b_cache: baseline.as_ref().map(|b| b.cache(cap)),
@@ -319,14 +329,59 @@ impl<const N: usize> VaeEstimator<N> {
             self.xrep[s * rows * p..(s + 1) * rows * p].copy_from_slice(&x[..rows * p]);
         }
         model.set_input(&mut self.hard, &self.xrep, b);
-        if kind == EstimatorKind::Arms {
-            self.sample_arms(model, theta, rows, reps, rng)?;
-        } else {
-            self.sample(model, theta, b, rng)?;
-        }
         let inv = 1.0 / b as f32;
         self.w_inv[..b].fill(inv);
         self.grad_phi.fill(0.0);
+        // REBAR and RELAX: the hard pass (f(b) and the decoders' gradient) and RELAX's
+        // network on this thread, every relaxed pass on the other (when the products have
+        // two threads; the same numbers either way).
+        let relaxed = matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax);
+        if kind == EstimatorKind::Arms {
+            self.sample_arms(model, theta, rows, reps, rng)?;
+        } else if relaxed {
+            self.draw(model, theta, b, rng)?;
+            let two = super::linalg::threads() > 1;
+            if two {
+                self.keep_sampled(b);
+            }
+            let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
+            let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
+            let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
+            let mut hard_side = |hard: &mut Pass| -> std::result::Result<(), String> {
+                model.forward(theta, hard, b, kk, Chain::Hard);
+                finite_elbo(&hard.f[..b])?;
+                model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
+                relaxed::r_passes(hard, draws, ones, cv, r_evals, r_cache, b);
+                Ok(())
+            };
+            if two {
+                let ctx = relaxed::Relaxing {
+                    model,
+                    theta,
+                    from: &self.sampled,
+                    draws,
+                    ones,
+                };
+                let hard = &mut self.hard;
+                let (done, ()) = rayon::join(
+                    move || hard_side(hard),
+                    || ctx.passes(cfg, cv, soft, evals, b, train_cv),
+                );
+                done?;
+            } else {
+                hard_side(&mut self.hard)?;
+                let ctx = relaxed::Relaxing {
+                    model,
+                    theta,
+                    from: &self.hard,
+                    draws,
+                    ones,
+                };
+                ctx.passes(cfg, cv, soft, evals, b, train_cv);
+            }
+        } else {
+            self.sample(model, theta, b, rng)?;
+        }
         let neg_elbo = self.hard.f[..b].iter().map(|&v| v as f64).sum::<f64>() / b as f64;
         let mut variance_loss = 0.0f64;
 
@@ -339,15 +394,17 @@ impl<const N: usize> VaeEstimator<N> {
             } else {
                 kk
             };
-            model.backward(
-                theta,
-                &mut self.hard,
-                b,
-                f0,
-                Chain::Hard,
-                &self.w_inv[..b],
-                Some(grad),
-            );
+            if !relaxed {
+                model.backward(
+                    theta,
+                    &mut self.hard,
+                    b,
+                    f0,
+                    Chain::Hard,
+                    &self.w_inv[..b],
+                    Some(grad),
+                );
+            }
             // The direct term d log q(b|x)/dl = score.
             for k in 0..kk {
                 for r in 0..b {
@@ -399,7 +456,7 @@ impl<const N: usize> VaeEstimator<N> {
                 }
                 EstimatorKind::Rebar | EstimatorKind::Relax => {
                     for k in 0..kk {
-                        variance_loss += self.relax_layer(model, theta, b, k, train_cv)?;
+                        variance_loss += self.relax_layer(model, b, k, train_cv)?;
                     }
                 }
                 EstimatorKind::Rloo => {
@@ -467,6 +524,14 @@ fn flush(v: &mut [f32]) {
         if x.abs() < 1e-30 {
             *x = 0.0;
         }
+    }
+}
+
+/// An error naming the first non-finite value of `f` in a batch.
+fn finite_elbo(f: &[f32]) -> std::result::Result<(), String> {
+    match f.iter().find(|v| !v.is_finite()) {
+        Some(bad) => Err(format!("non-finite ELBO {bad}")),
+        None => Ok(()),
     }
 }
 

@@ -1,115 +1,256 @@
-//! The relaxed passes of REBAR and RELAX (and MuProp's mean-field pass): the soft copies of
-//! the hard pass for a layer's control variate, and each layer's RELAX/REBAR gradient with its
+//! The relaxed passes of REBAR and RELAX (and the soft copies of the hard pass that MuProp,
+//! DisARM and Concrete start from), and each layer's RELAX/REBAR gradient with its
 //! variance-loss gradient.
+//!
+//! REBAR's and RELAX's relaxed passes need the samples, not the hard pass's value or
+//! gradient, so [`VaeEstimator::step`] runs them on a second thread while the first evaluates
+//! and differentiates `f(b)` and RELAX's network `r(z)` ([`r_passes`]). They read a copy of
+//! the sampled pass ([`Relaxing`]) and leave each layer's results in a [`LayerEvals`] until
+//! [`VaeEstimator::relax_layer`] combines them with `f(b)`. Every number is the same sum in
+//! the same order as on one thread, so the results do not depend on the number of threads.
 
 use super::*;
 
-impl<const N: usize> VaeEstimator<N> {
-    /// Copies the hard pass into the soft pass for a control variate of layer `k`: `x`,
-    /// the layers below `k`, the logits of `k`, and the noise above (or zero noise).
-    pub(super) fn prep_soft(&mut self, b: usize, k: usize, zero_noise: bool) {
-        let kk = self.hard.l.len();
-        let m = b * N;
-        let pm = b * self.hard.x.len() / self.hard.cap;
-        self.soft.x[..pm].copy_from_slice(&self.hard.x[..pm]);
-        self.soft.xc[..pm].copy_from_slice(&self.hard.xc[..pm]);
-        for j in 0..=k {
-            self.soft.l[j][..m].copy_from_slice(&self.hard.l[j][..m]);
-            if j < k {
-                self.soft.s[j][..m].copy_from_slice(&self.hard.s[j][..m]);
-            }
-        }
-        for j in k + 1..kk {
-            if zero_noise {
-                self.soft.eps[j][..m].fill(0.0);
-            } else {
-                self.soft.eps[j][..m].copy_from_slice(&self.hard.eps[j][..m]);
-            }
+/// What the relaxed passes of one layer leave for its combination (REBAR, RELAX).
+#[derive(Debug, Clone)]
+pub(super) struct LayerEvals {
+    /// `f(sigma_lambda(z_k))` per row.
+    fz: Vec<f32>,
+    /// Its `z_k`-gradient, `rows x N`.
+    gc: Vec<f32>,
+    /// For the temperature's gradient: `f` of the first `fd_rows` rows at the two
+    /// temperatures (row `i fd_rows + r` at the `i`-th).
+    pf: Vec<f32>,
+    /// Their `z_k`-gradients.
+    pgc: Vec<f32>,
+}
+
+impl LayerEvals {
+    /// Buffers for up to `cap` rows of `n` latents.
+    pub(super) fn new(cap: usize, n: usize) -> Self {
+        Self {
+            fz: vec![0.0; cap],
+            gc: vec![0.0; cap * n],
+            pf: vec![0.0; 2 * cap],
+            pgc: vec![0.0; 2 * cap * n],
         }
     }
+}
 
-    /// `f(sigma_lambda(z_k))` with the layers above chained softly, and its `z_k`-gradient
-    /// into `self.gc`; returns nothing, values in `self.soft.f`.
-    pub(super) fn soft_eval(&mut self, model: &Vae, theta: &[f32], b: usize, k: usize, lam: f32) {
-        self.prep_soft(b, k, false);
+/// RELAX's network `r(z)` of one layer: its input and `dr/dz` (its value is in its cache).
+#[derive(Debug, Clone)]
+pub(super) struct REvals {
+    /// `[x - mean, z_k, 2 b_j - 1 for j < k]` per row.
+    rin: Vec<f32>,
+    /// `dr/dz_k`, `rows x N`.
+    rdx: Vec<f32>,
+}
+
+impl REvals {
+    /// Buffers for up to `cap` rows of `n` latents and `r_in` inputs.
+    pub(super) fn new(cap: usize, n: usize, r_in: usize) -> Self {
+        Self {
+            rin: vec![0.0; cap * r_in],
+            rdx: vec![0.0; cap * n],
+        }
+    }
+}
+
+/// RELAX's network at every layer's `z` (value in `r_cache[k]`, `dr/dz` and its input in
+/// `evals[k]`), reading `x - mean` and `2 b_j - 1` from `from`.
+pub(super) fn r_passes<const N: usize>(
+    from: &Pass,
+    draws: &[Vec<Draw<N>>],
+    ones: &[f32],
+    cv: &CvParams,
+    evals: &mut [REvals],
+    r_cache: &mut [NetCache],
+    b: usize,
+) {
+    let p = from.x.len() / from.cap;
+    for (k, (ev, cache)) in evals.iter_mut().zip(r_cache.iter_mut()).enumerate() {
+        let net = &cv.r[k];
+        let r_in = net.inputs();
+        for r in 0..b {
+            let dst = &mut ev.rin[r * r_in..(r + 1) * r_in];
+            dst[..p].copy_from_slice(&from.xc[r * p..(r + 1) * p]);
+            dst[p..p + N].copy_from_slice(&draws[k][r].z);
+            for j in 0..k {
+                dst[p + N + j * N..p + N + (j + 1) * N]
+                    .copy_from_slice(&from.inp[j][r * N..(r + 1) * N]);
+            }
+        }
+        net.forward(&cv.phi, &ev.rin, b, cache);
+        net.backward(&cv.phi, &ev.rin, b, cache, &ones[..b], None, None);
+        // dr/dz only: the z columns of the input gradient.
+        net.input_grad_cols(&cv.phi, b, cache, p..p + N, &mut ev.rdx);
+        flush(&mut ev.rdx[..b * N]);
+    }
+}
+
+/// Copies the pass `from` into `soft` for a control variate of layer `k`: `x`, the layers
+/// below `k`, the logits of `k`, and the noise above (or zero noise).
+pub(super) fn prep(from: &Pass, soft: &mut Pass, b: usize, k: usize, zero_noise: bool) {
+    let kk = from.l.len();
+    let m = b * from.eps.first().map_or(0, |e| e.len() / from.cap);
+    let pm = b * from.x.len() / from.cap;
+    soft.x[..pm].copy_from_slice(&from.x[..pm]);
+    soft.xc[..pm].copy_from_slice(&from.xc[..pm]);
+    for j in 0..=k {
+        soft.l[j][..m].copy_from_slice(&from.l[j][..m]);
+        if j < k {
+            soft.s[j][..m].copy_from_slice(&from.s[j][..m]);
+        }
+    }
+    for j in k + 1..kk {
+        if zero_noise {
+            soft.eps[j][..m].fill(0.0);
+        } else {
+            soft.eps[j][..m].copy_from_slice(&from.eps[j][..m]);
+        }
+    }
+}
+
+/// The read-only inputs of the relaxed passes.
+pub(super) struct Relaxing<'a, const N: usize> {
+    /// The model.
+    pub model: &'a Vae,
+    /// Its parameters.
+    pub theta: &'a [f32],
+    /// The sampled pass: `x`, `x - mean`, every layer's logits, samples and noise.
+    pub from: &'a Pass,
+    /// Every layer's draws.
+    pub draws: &'a [Vec<Draw<N>>],
+    /// Ones, one per row.
+    pub ones: &'a [f32],
+}
+
+impl<const N: usize> Relaxing<'_, N> {
+    /// `f(sigma_lambda(z_k))` of the first `b` rows with the layers above chained softly into
+    /// `soft.f`, and its `z_k`-gradient into `gc`.
+    fn soft_eval(&self, soft: &mut Pass, b: usize, k: usize, lam: f32, gc: &mut [f32]) {
+        let (model, theta) = (self.model, self.theta);
+        prep(self.from, soft, b, k, false);
         for r in 0..b {
             let x = Bernoulli::<N>::relax(&self.draws[k][r].z, lam);
-            self.soft.s[k][r * N..(r + 1) * N].copy_from_slice(&x);
+            soft.s[k][r * N..(r + 1) * N].copy_from_slice(&x);
         }
-        model.forward(theta, &mut self.soft, b, k, Chain::Soft(lam));
-        model.backward(
-            theta,
-            &mut self.soft,
-            b,
-            k,
-            Chain::Soft(lam),
-            &self.ones[..b],
-            None,
-        );
+        model.forward(theta, soft, b, k, Chain::Soft(lam));
+        model.backward(theta, soft, b, k, Chain::Soft(lam), &self.ones[..b], None);
         for r in 0..b {
-            let gz =
-                Bernoulli::<N>::relax_jvp(row(&self.soft.s[k], r), lam, row(&self.soft.ds[k], r));
-            let gz = Bernoulli::<N>::z_vjp(row(&self.hard.l[k], r), &gz);
-            self.gc[r * N..(r + 1) * N].copy_from_slice(&gz);
+            let gz = Bernoulli::<N>::relax_jvp(row(&soft.s[k], r), lam, row(&soft.ds[k], r));
+            let gz = Bernoulli::<N>::z_vjp(row(&self.from.l[k], r), &gz);
+            gc[r * N..(r + 1) * N].copy_from_slice(&gz);
         }
-        flush(&mut self.gc[..b * N]);
+        flush(&mut gc[..b * N]);
     }
 
     /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
     /// top layer `k` only: rows `i fr + r` hold row `r` at `lams[i]` (values in `soft.f`,
     /// `z_k`-gradients in `gc`).
-    fn soft_eval_pair(&mut self, model: &Vae, theta: &[f32], fr: usize, k: usize, lams: [f32; 2]) {
-        debug_assert!(k + 1 == model.layers && 2 * fr <= self.soft.cap);
+    fn soft_eval_pair(&self, soft: &mut Pass, fr: usize, k: usize, lams: [f32; 2], gc: &mut [f32]) {
+        let (model, theta) = (self.model, self.theta);
+        debug_assert!(k + 1 == model.layers && 2 * fr <= soft.cap);
         let rows = 2 * fr;
-        self.prep_soft(fr, k, false);
+        prep(self.from, soft, fr, k, false);
         let (p, m) = (model.pixels, fr * N);
-        self.soft.x.copy_within(..fr * p, fr * p);
-        self.soft.xc.copy_within(..fr * p, fr * p);
+        soft.x.copy_within(..fr * p, fr * p);
+        soft.xc.copy_within(..fr * p, fr * p);
         for j in 0..=k {
-            self.soft.l[j].copy_within(..m, m);
+            soft.l[j].copy_within(..m, m);
             if j < k {
-                self.soft.s[j].copy_within(..m, m);
+                soft.s[j].copy_within(..m, m);
             }
         }
         for (i, &lam) in lams.iter().enumerate() {
             for r in 0..fr {
                 let x = Bernoulli::<N>::relax(&self.draws[k][r].z, lam);
                 let o = i * fr + r;
-                self.soft.s[k][o * N..(o + 1) * N].copy_from_slice(&x);
+                soft.s[k][o * N..(o + 1) * N].copy_from_slice(&x);
             }
         }
         // The temperature of the chain is unused: no layer above k.
-        model.forward(theta, &mut self.soft, rows, k, Chain::Soft(lams[0]));
-        model.backward(
-            theta,
-            &mut self.soft,
-            rows,
-            k,
-            Chain::Soft(lams[0]),
-            &self.ones[..rows],
-            None,
-        );
+        model.forward(theta, soft, rows, k, Chain::Soft(lams[0]));
+        let ones = &self.ones[..rows];
+        model.backward(theta, soft, rows, k, Chain::Soft(lams[0]), ones, None);
         for (i, &lam) in lams.iter().enumerate() {
             for r in 0..fr {
                 let o = i * fr + r;
-                let gz = Bernoulli::<N>::relax_jvp(
-                    row(&self.soft.s[k], o),
-                    lam,
-                    row(&self.soft.ds[k], o),
-                );
-                let gz = Bernoulli::<N>::z_vjp(row(&self.hard.l[k], r), &gz);
-                self.gc[o * N..(o + 1) * N].copy_from_slice(&gz);
+                let gz = Bernoulli::<N>::relax_jvp(row(&soft.s[k], o), lam, row(&soft.ds[k], o));
+                let gz = Bernoulli::<N>::z_vjp(row(&self.from.l[k], r), &gz);
+                gc[o * N..(o + 1) * N].copy_from_slice(&gz);
             }
         }
-        flush(&mut self.gc[..rows * N]);
+        flush(&mut gc[..rows * N]);
     }
 
-    /// REBAR or RELAX for layer `k`: adds the estimate to `self.g[k]` and, in training, the
-    /// variance gradient to `grad_phi`; returns the variance loss.
+    /// Every layer's relaxed passes for REBAR or RELAX into `evals`: `f` and its
+    /// `z`-gradient at `sigma_lambda(z)`, and, in training, the two temperatures' passes of
+    /// the temperature's gradient.
+    pub(super) fn passes(
+        &self,
+        cfg: &EstimatorConfig,
+        cv: &CvParams,
+        soft: &mut Pass,
+        evals: &mut [LayerEvals],
+        b: usize,
+        train: bool,
+    ) {
+        for (k, ev) in evals.iter_mut().enumerate().take(self.model.layers) {
+            let t = cv.phi[cv.log_temp[k]];
+            self.soft_eval(soft, b, k, t.exp(), &mut ev.gc);
+            ev.fz[..b].copy_from_slice(&soft.f[..b]);
+            if !train {
+                continue;
+            }
+            // The temperature: see `relax_layer`. Both temperatures in one pass where the
+            // layer is the top one (nothing above it is chained at a temperature): each
+            // row's products are the same sums, so the same bits, and the weights are read
+            // once instead of twice.
+            let h = cfg.fd_step;
+            let fr = cfg.fd_rows.clamp(1, b);
+            let lams = [(t + h).exp(), (t - h).exp()];
+            if k + 1 == self.model.layers && 2 * fr <= soft.cap {
+                self.soft_eval_pair(soft, fr, k, lams, &mut ev.pgc);
+                ev.pf[..2 * fr].copy_from_slice(&soft.f[..2 * fr]);
+            } else {
+                for (i, &lam) in lams.iter().enumerate() {
+                    self.soft_eval(soft, fr, k, lam, &mut ev.pgc[i * fr * N..]);
+                    ev.pf[i * fr..(i + 1) * fr].copy_from_slice(&soft.f[..fr]);
+                }
+            }
+        }
+    }
+}
+
+impl<const N: usize> VaeEstimator<N> {
+    /// Copies the hard pass into the soft pass for a control variate of layer `k` (see
+    /// [`prep`]).
+    pub(super) fn prep_soft(&mut self, b: usize, k: usize, zero_noise: bool) {
+        prep(&self.hard, &mut self.soft, b, k, zero_noise);
+    }
+
+    /// Copies the sampled pass (`x`, `x - mean`, logits, samples and noise: what [`prep`]
+    /// reads) into `self.sampled`, which the relaxed passes read while the hard pass runs.
+    pub(super) fn keep_sampled(&mut self, b: usize) {
+        let (from, to) = (&self.hard, &mut self.sampled);
+        let pm = b * from.x.len() / from.cap;
+        to.x[..pm].copy_from_slice(&from.x[..pm]);
+        to.xc[..pm].copy_from_slice(&from.xc[..pm]);
+        let m = b * N;
+        for k in 0..from.l.len() {
+            to.l[k][..m].copy_from_slice(&from.l[k][..m]);
+            to.s[k][..m].copy_from_slice(&from.s[k][..m]);
+            to.eps[k][..m].copy_from_slice(&from.eps[k][..m]);
+        }
+    }
+
+    /// REBAR or RELAX for layer `k`, after the relaxed passes ([`Relaxing::passes`]) and the
+    /// hard pass: adds the estimate to `self.g[k]` and, in training, the variance gradient
+    /// to `grad_phi`; returns the variance loss.
     pub(super) fn relax_layer(
         &mut self,
         model: &Vae,
-        theta: &[f32],
         b: usize,
         k: usize,
         train: bool,
@@ -117,37 +258,9 @@ impl<const N: usize> VaeEstimator<N> {
         let p = model.pixels;
         let inv = 1.0 / b as f32;
         let eta = self.cv.phi[self.cv.eta[k]];
-        let t = self.cv.phi[self.cv.log_temp[k]];
-        let lam = t.exp();
-        self.soft_eval(model, theta, b, k, lam);
         let is_relax = self.cfg.kind == EstimatorKind::Relax;
-        let r_in = if is_relax { self.cv.r[k].inputs() } else { 0 };
-        if is_relax {
-            // r's input: [x - mean, z_k, 2 b_j - 1 for j < k].
-            for r in 0..b {
-                let dst = &mut self.rin[r * r_in..(r + 1) * r_in];
-                dst[..p].copy_from_slice(&self.hard.xc[r * p..(r + 1) * p]);
-                dst[p..p + N].copy_from_slice(&self.draws[k][r].z);
-                for j in 0..k {
-                    dst[p + N + j * N..p + N + (j + 1) * N]
-                        .copy_from_slice(&self.hard.inp[j][r * N..(r + 1) * N]);
-                }
-            }
-            let net = &self.cv.r[k];
-            net.forward(&self.cv.phi, &self.rin, b, &mut self.r_cache[k]);
-            net.backward(
-                &self.cv.phi,
-                &self.rin,
-                b,
-                &mut self.r_cache[k],
-                &self.ones[..b],
-                None,
-                None,
-            );
-            // dr/dz only: the z columns of the input gradient.
-            net.input_grad_cols(&self.cv.phi, b, &self.r_cache[k], p..p + N, &mut self.rdx);
-            flush(&mut self.rdx[..b * N]);
-        }
+        let ev = &self.evals[k];
+        let rev = self.r_evals.get(k);
         // The reference's variance loss is kappa sum_r |g_r|^2 with kappa = 1 / (B^3 N) (the
         // mean over batch and latents of (g / B)^2), plus wd/2 |rho|^2. Its gradient is
         // taken here times 1/kappa (and the weight decay as wd/kappa, in `step`): Adam does
@@ -158,7 +271,7 @@ impl<const N: usize> VaeEstimator<N> {
         let mut var_loss = 0.0f64;
         let mut d_eta = 0.0f32;
         for r in 0..b {
-            let fz = self.soft.f[r];
+            let fz = ev.fz[r];
             let rv = if is_relax {
                 self.r_cache[k].out[r]
             } else {
@@ -167,8 +280,8 @@ impl<const N: usize> VaeEstimator<N> {
             // graw = dF/dz + dr/dz, so that dc/dz = eta graw.
             let mut graw = [0.0f32; N];
             for j in 0..N {
-                let gr = if is_relax { self.rdx[r * N + j] } else { 0.0 };
-                graw[j] = self.gc[r * N + j] + gr;
+                let gr = rev.map_or(0.0, |e| e.rdx[r * N + j]);
+                graw[j] = ev.gc[r * N + j] + gr;
             }
             let gcz: [f32; N] = core::array::from_fn(|j| eta * graw[j]);
             let c = eta * (fz + rv);
@@ -199,7 +312,7 @@ impl<const N: usize> VaeEstimator<N> {
         }
         self.grad_phi[self.cv.eta[k]] += d_eta;
         // RELAX's network: the mixed second derivative, scaled by kappa eta.
-        if is_relax {
+        if let Some(rev) = rev {
             let s = kappa * eta;
             for r in 0..b {
                 self.alpha[r] = s * self.a[r];
@@ -212,7 +325,7 @@ impl<const N: usize> VaeEstimator<N> {
             let net = &self.cv.r[k];
             net.mixed_backward(
                 &self.cv.phi,
-                &self.rin,
+                &rev.rin,
                 &self.ru,
                 p..p + N,
                 &self.alpha,
@@ -223,32 +336,20 @@ impl<const N: usize> VaeEstimator<N> {
         }
         // The temperature: a central difference of sum_r kappa eta [A F + U . grad F] in
         // log-temperature (F is the user's objective: no Hessian-vector product here), on
-        // the first `fd_rows` rows of the (shuffled) batch, scaled up to the batch.
+        // the first `fd_rows` rows of the (shuffled) batch, scaled up to the batch; `F` and
+        // its gradient at the two temperatures are in `pf`, `pgc`.
         let h = self.cfg.fd_step;
         let fr = self.cfg.fd_rows.clamp(1, b);
-        let lams = [(t + h).exp(), (t - h).exp()];
-        // Both temperatures in one pass where the layer is the top one (nothing above it is
-        // chained at a temperature): each row's products are the same sums, so the same
-        // bits, and the weights are packed once instead of twice.
-        let paired = k + 1 == model.layers && 2 * fr <= self.soft.cap;
-        if paired {
-            self.soft_eval_pair(model, theta, fr, k, lams);
-        }
         let mut q = [0.0f64; 2];
         for (i, qi) in q.iter_mut().enumerate() {
-            let o = if paired {
-                i * fr
-            } else {
-                self.soft_eval(model, theta, fr, k, lams[i]);
-                0
-            };
+            let o = i * fr;
             let mut acc = 0.0f64;
             for r in 0..fr {
                 let mut ug = 0.0f32;
                 for j in 0..N {
-                    ug += self.u[r * N + j] * self.gc[(o + r) * N + j];
+                    ug += self.u[r * N + j] * ev.pgc[(o + r) * N + j];
                 }
-                acc += (kappa * eta * (self.a[r] * self.soft.f[o + r] + ug)) as f64;
+                acc += (kappa * eta * (self.a[r] * ev.pf[o + r] + ug)) as f64;
             }
             *qi = acc * b as f64 / fr as f64;
         }

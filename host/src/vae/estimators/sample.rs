@@ -12,6 +12,19 @@ impl<const N: usize> VaeEstimator<N> {
         b: usize,
         rng: &mut R,
     ) -> Result<()> {
+        self.draw(model, theta, b, rng)?;
+        model.forward(theta, &mut self.hard, b, model.layers, Chain::Hard);
+        Ok(finite_elbo(&self.hard.f[..b])?)
+    }
+
+    /// Samples every layer (the core's `Draw`, tied coupling), without evaluating `f`.
+    pub(super) fn draw<R: Rng + ?Sized>(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        rng: &mut R,
+    ) -> Result<()> {
         model.encode_first(theta, &mut self.hard, b);
         for k in 0..model.layers {
             if k > 0 {
@@ -28,10 +41,6 @@ impl<const N: usize> VaeEstimator<N> {
                 }
                 self.draws[k][r] = d;
             }
-        }
-        model.forward(theta, &mut self.hard, b, model.layers, Chain::Hard);
-        if let Some(bad) = self.hard.f[..b].iter().find(|v| !v.is_finite()) {
-            return Err(format!("non-finite ELBO {bad}").into());
         }
         Ok(())
     }
