@@ -96,12 +96,10 @@ pub struct VaeEstimator<const N: usize> {
     g: Vec<Vec<f32>>,
     u: Vec<f32>,
     a: Vec<f32>,
-    alpha: Vec<f32>,
     fb: Vec<f32>,
     w_inv: Vec<f32>,
     ones: Vec<f32>,
     dbase: Vec<f32>,
-    ru: Vec<f32>,
     r_cache: Vec<NetCache>,
     b_cache: Option<NetCache>,
     grad_phi: Vec<f32>,
@@ -248,12 +246,10 @@ impl<const N: usize> VaeEstimator<N> {
             g: vec![vec![0.0; cap * N]; kk],
             u: vec![0.0; cap * N],
             a: vec![0.0; cap],
-            alpha: vec![0.0; cap],
             fb: vec![0.0; cap],
             w_inv: vec![0.0; cap],
             ones: vec![1.0; cap],
             dbase: vec![0.0; cap],
-            ru: vec![0.0; cap * N],
             r_cache: r.iter().map(|n| n.cache(cap)).collect(),
             b_cache: baseline.as_ref().map(|b| b.cache(cap)),
             grad_phi: vec![0.0; phi.len()],
@@ -456,7 +452,7 @@ impl<const N: usize> VaeEstimator<N> {
                 }
                 EstimatorKind::Rebar | EstimatorKind::Relax => {
                     for k in 0..kk {
-                        variance_loss += self.relax_layer(model, b, k, train_cv)?;
+                        variance_loss += self.relax_layer(b, k, train_cv)?;
                     }
                 }
                 EstimatorKind::Rloo => {
@@ -486,27 +482,39 @@ impl<const N: usize> VaeEstimator<N> {
                 EstimatorKind::Rodeo => variance_loss += self.rodeo(rows, reps, train_cv)?,
                 EstimatorKind::Concrete => unreachable!(),
             }
-            for k in 0..kk {
-                flush(&mut self.g[k][..b * N]);
-                model.encoder_backward(theta, &mut self.hard, b, k, &self.g[k], grad);
+            let (hard, gs) = (&mut self.hard, &mut self.g);
+            let mut encoders = move || {
+                for (k, g) in gs.iter_mut().enumerate().take(kk) {
+                    flush(&mut g[..b * N]);
+                    model.encoder_backward(theta, hard, b, k, g, grad);
+                }
+            };
+            if kind == EstimatorKind::Relax && train_cv {
+                // RELAX's network's second derivative and its Adam step on the other thread
+                // (when the products have two), the encoders' gradient on this one.
+                let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
+                let (r_evals, r_cache) = (&self.r_evals, &mut self.r_cache);
+                let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
+                let mut cv_step =
+                    move || relaxed::r_step(model, cv, adam, r_evals, r_cache, grad_phi, wd, b);
+                let ((), done) = if super::linalg::threads() > 1 {
+                    rayon::join(encoders, cv_step)
+                } else {
+                    (encoders(), cv_step())
+                };
+                done?;
+            } else {
+                encoders();
             }
         }
-        if train_cv && kind.has_cv() {
-            if kind == EstimatorKind::Relax {
-                // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
-                let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
-                for net in &self.cv.r {
-                    let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
-                    // Zipped slices, not indexing through self: the loop vectorises (the
-                    // same operation per element, so the same bits).
-                    for (g, &p) in self.grad_phi[lo..hi].iter_mut().zip(&self.cv.phi[lo..hi]) {
-                        *g += wd * p;
-                    }
-                }
-            }
-            if !self.adam.step(&mut self.cv.phi, &self.grad_phi) {
-                return Err("non-finite control-variate gradient".into());
-            }
+        // RELAX's step was taken with its network's (`relaxed::r_step`).
+        let stepped = kind == EstimatorKind::Relax;
+        if train_cv
+            && kind.has_cv()
+            && !stepped
+            && !self.adam.step(&mut self.cv.phi, &self.grad_phi)
+        {
+            return Err("non-finite control-variate gradient".into());
         }
         Ok(StepStats {
             neg_elbo,

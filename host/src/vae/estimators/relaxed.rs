@@ -44,6 +44,11 @@ pub(super) struct REvals {
     rin: Vec<f32>,
     /// `dr/dz_k`, `rows x N`.
     rdx: Vec<f32>,
+    /// The variance loss's `A` per row times `kappa eta` (the value's weight in
+    /// [`Net::mixed_backward`]).
+    alpha: Vec<f32>,
+    /// Its `U` per row times `kappa eta` (the tangent in `z`), `rows x N`.
+    ru: Vec<f32>,
 }
 
 impl REvals {
@@ -52,7 +57,53 @@ impl REvals {
         Self {
             rin: vec![0.0; cap * r_in],
             rdx: vec![0.0; cap * n],
+            alpha: vec![0.0; cap],
+            ru: vec![0.0; cap * n],
         }
+    }
+}
+
+/// RELAX's training step for its network, after every layer's [`VaeEstimator::relax_layer`]:
+/// adds the mixed second derivative of each layer's network and the weight decay `wd` to
+/// `grad_phi`, then takes the Adam step on `cv.phi`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn r_step(
+    model: &Vae,
+    cv: &mut CvParams,
+    adam: &mut AdamVec,
+    evals: &[REvals],
+    r_cache: &mut [NetCache],
+    grad_phi: &mut [f32],
+    wd: f32,
+    b: usize,
+) -> std::result::Result<(), String> {
+    let n = model.latents;
+    let p = model.pixels;
+    for ((net, ev), cache) in cv.r.iter().zip(evals).zip(r_cache.iter_mut()) {
+        net.mixed_backward(
+            &cv.phi,
+            &ev.rin,
+            &ev.ru,
+            p..p + n,
+            &ev.alpha,
+            b,
+            cache,
+            grad_phi,
+        );
+    }
+    // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
+    for net in &cv.r {
+        let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
+        // Zipped slices, not indexing through cv: the loop vectorises (the same operation
+        // per element, so the same bits).
+        for (g, &p) in grad_phi[lo..hi].iter_mut().zip(&cv.phi[lo..hi]) {
+            *g += wd * p;
+        }
+    }
+    if adam.step(&mut cv.phi, grad_phi) {
+        Ok(())
+    } else {
+        Err("non-finite control-variate gradient".into())
     }
 }
 
@@ -248,14 +299,7 @@ impl<const N: usize> VaeEstimator<N> {
     /// REBAR or RELAX for layer `k`, after the relaxed passes ([`Relaxing::passes`]) and the
     /// hard pass: adds the estimate to `self.g[k]` and, in training, the variance gradient
     /// to `grad_phi`; returns the variance loss.
-    pub(super) fn relax_layer(
-        &mut self,
-        model: &Vae,
-        b: usize,
-        k: usize,
-        train: bool,
-    ) -> Result<f64> {
-        let p = model.pixels;
+    pub(super) fn relax_layer(&mut self, b: usize, k: usize, train: bool) -> Result<f64> {
         let inv = 1.0 / b as f32;
         let eta = self.cv.phi[self.cv.eta[k]];
         let is_relax = self.cfg.kind == EstimatorKind::Relax;
@@ -311,29 +355,20 @@ impl<const N: usize> VaeEstimator<N> {
             return Ok(0.0);
         }
         self.grad_phi[self.cv.eta[k]] += d_eta;
-        // RELAX's network: the mixed second derivative, scaled by kappa eta.
-        if let Some(rev) = rev {
+        // RELAX's network: the weights of the mixed second derivative, scaled by kappa eta
+        // (applied in `r_step`).
+        if let Some(rev) = self.r_evals.get_mut(k) {
             let s = kappa * eta;
             for r in 0..b {
-                self.alpha[r] = s * self.a[r];
+                rev.alpha[r] = s * self.a[r];
                 for j in 0..N {
-                    self.ru[r * N + j] = s * self.u[r * N + j];
+                    rev.ru[r * N + j] = s * self.u[r * N + j];
                 }
             }
-            flush(&mut self.ru[..b * N]);
-            flush(&mut self.alpha[..b]);
-            let net = &self.cv.r[k];
-            net.mixed_backward(
-                &self.cv.phi,
-                &rev.rin,
-                &self.ru,
-                p..p + N,
-                &self.alpha,
-                b,
-                &mut self.r_cache[k],
-                &mut self.grad_phi,
-            );
+            flush(&mut rev.ru[..b * N]);
+            flush(&mut rev.alpha[..b]);
         }
+        let ev = &self.evals[k];
         // The temperature: a central difference of sum_r kappa eta [A F + U . grad F] in
         // log-temperature (F is the user's objective: no Hessian-vector product here), on
         // the first `fd_rows` rows of the (shuffled) batch, scaled up to the batch; `F` and
