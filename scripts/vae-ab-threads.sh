@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Training speed of two binaries, A and B, on one thread and with --threads 2: for each model
+# x estimator, REPEATS rounds of four runs one after another (A 1 thread, B 1 thread, A 2
+# threads, B 2 threads), so that the machine's drift falls on all four alike. Prints the
+# median iterations/s of each, B's two-thread speed against A's two-thread and one-thread
+# speed and against its own one-thread speed, and in how many rounds B's two threads beat
+# A's. (`scripts/vae-ab.sh` compares one-thread speed more steadily, side by side on the two
+# cores; two-thread runs cannot be paired that way.)
+#
+#   scripts/vae-ab-threads.sh A B        # e.g. a copy of the previous main's binary, target/release/relax
+#
+# Environment: ITERS (1500), REPEATS (5), PRETRAIN (300), MODELS (linear1), ESTS ("rebar
+# relax"). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist). Run it on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ne 2 ]; then
+  echo "usage: scripts/vae-ab-threads.sh A B" >&2
+  exit 2
+fi
+A="$(realpath "$1")"
+B="$(realpath "$2")"
+ITERS=${ITERS:-1500}
+REPEATS=${REPEATS:-5}
+PRETRAIN=${PRETRAIN:-300}
+MODELS=${MODELS:-linear1}
+ESTS=${ESTS:-rebar relax}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# run BIN THREADS MODEL EST: one run's iterations/s (the timed iterations only)
+run() {
+  rm -rf "$out/run"
+  "$1" --out "$out/run" vae --model "$3" --estimator "$4" --epochs 1 --max-iters "$ITERS" \
+    --pretrain "$PRETRAIN" --valid-limit 1 --no-test --threads "$2" >/dev/null 2>&1
+  tail -n 1 "$out/run/vae-mnist-$3/curves-$4.csv" | awk -F, '{print $NF}'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for m in $MODELS; do
+  for e in $ESTS; do
+    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"
+    for _ in $(seq "$REPEATS"); do
+      run "$A" 1 "$m" "$e" >>"$out/a1"
+      run "$B" 1 "$m" "$e" >>"$out/b1"
+      run "$A" 2 "$m" "$e" >>"$out/a2"
+      run "$B" 2 "$m" "$e" >>"$out/b2"
+    done
+    a1=$(median <"$out/a1"); b1=$(median <"$out/b1"); a2=$(median <"$out/a2"); b2=$(median <"$out/b2")
+    wins=$(paste "$out/a2" "$out/b2" | awk '$2 > $1 {n++} END {print n + 0}')
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s |\n' "$m" "$e" "$a1" "$a2" \
+      "$b1" "$b2" "$(ratio "$b2" "$a2")" "$(ratio "$b2" "$a1")" "$(ratio "$b2" "$b1")" "$wins" "$REPEATS"
+  done
+done
