@@ -335,46 +335,7 @@ impl<const N: usize> VaeEstimator<N> {
         if kind == EstimatorKind::Arms {
             self.sample_arms(model, theta, rows, reps, rng)?;
         } else if relaxed {
-            self.draw(model, theta, b, rng)?;
-            let two = super::linalg::threads() > 1;
-            if two {
-                self.keep_sampled(b);
-            }
-            let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
-            let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
-            let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
-            let mut hard_side = |hard: &mut Pass| -> std::result::Result<(), String> {
-                model.forward(theta, hard, b, kk, Chain::Hard);
-                finite_elbo(&hard.f[..b])?;
-                model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
-                relaxed::r_passes(hard, draws, ones, cv, r_evals, r_cache, b);
-                Ok(())
-            };
-            if two {
-                let ctx = relaxed::Relaxing {
-                    model,
-                    theta,
-                    from: &self.sampled,
-                    draws,
-                    ones,
-                };
-                let hard = &mut self.hard;
-                let (done, ()) = rayon::join(
-                    move || hard_side(hard),
-                    || ctx.passes(cfg, cv, soft, evals, b, train_cv),
-                );
-                done?;
-            } else {
-                hard_side(&mut self.hard)?;
-                let ctx = relaxed::Relaxing {
-                    model,
-                    theta,
-                    from: &self.hard,
-                    draws,
-                    ones,
-                };
-                ctx.passes(cfg, cv, soft, evals, b, train_cv);
-            }
+            self.sample_relaxed(model, theta, b, rng, grad, train_cv)?;
         } else {
             self.sample(model, theta, b, rng)?;
         }
@@ -482,30 +443,7 @@ impl<const N: usize> VaeEstimator<N> {
                 EstimatorKind::Rodeo => variance_loss += self.rodeo(rows, reps, train_cv)?,
                 EstimatorKind::Concrete => unreachable!(),
             }
-            let (hard, gs) = (&mut self.hard, &mut self.g);
-            let mut encoders = move || {
-                for (k, g) in gs.iter_mut().enumerate().take(kk) {
-                    flush(&mut g[..b * N]);
-                    model.encoder_backward(theta, hard, b, k, g, grad);
-                }
-            };
-            if kind == EstimatorKind::Relax && train_cv {
-                // RELAX's network's second derivative and its Adam step on the other thread
-                // (when the products have two), the encoders' gradient on this one.
-                let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
-                let (r_evals, r_cache) = (&self.r_evals, &mut self.r_cache);
-                let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
-                let mut cv_step =
-                    move || relaxed::r_step(model, cv, adam, r_evals, r_cache, grad_phi, wd, b);
-                let ((), done) = if super::linalg::threads() > 1 {
-                    rayon::join(encoders, cv_step)
-                } else {
-                    (encoders(), cv_step())
-                };
-                done?;
-            } else {
-                encoders();
-            }
+            self.encoders(model, theta, b, grad, train_cv)?;
         }
         // RELAX's step was taken with its network's (`relaxed::r_step`).
         let stepped = kind == EstimatorKind::Relax;

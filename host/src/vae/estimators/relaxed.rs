@@ -275,6 +275,99 @@ impl<const N: usize> Relaxing<'_, N> {
 }
 
 impl<const N: usize> VaeEstimator<N> {
+    /// REBAR and RELAX: samples every layer, then makes the hard pass (`f(b)` and the
+    /// decoders' gradient into `grad`) and RELAX's network on this thread and every relaxed
+    /// pass on the other (when the products have two threads; the same numbers either way).
+    pub(super) fn sample_relaxed<R: Rng + ?Sized>(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        rng: &mut R,
+        grad: &mut [f32],
+        train_cv: bool,
+    ) -> Result<()> {
+        let kk = model.layers;
+        self.draw(model, theta, b, rng)?;
+        let two = crate::vae::linalg::threads() > 1;
+        if two {
+            self.keep_sampled(b);
+        }
+        let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
+        let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
+        let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
+        let mut hard_side = |hard: &mut Pass| -> std::result::Result<(), String> {
+            model.forward(theta, hard, b, kk, Chain::Hard);
+            finite_elbo(&hard.f[..b])?;
+            model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
+            r_passes(hard, draws, ones, cv, r_evals, r_cache, b);
+            Ok(())
+        };
+        if two {
+            let ctx = Relaxing {
+                model,
+                theta,
+                from: &self.sampled,
+                draws,
+                ones,
+            };
+            let hard = &mut self.hard;
+            let (done, ()) = rayon::join(
+                move || hard_side(hard),
+                || ctx.passes(cfg, cv, soft, evals, b, train_cv),
+            );
+            done?;
+        } else {
+            hard_side(&mut self.hard)?;
+            let ctx = Relaxing {
+                model,
+                theta,
+                from: &self.hard,
+                draws,
+                ones,
+            };
+            ctx.passes(cfg, cv, soft, evals, b, train_cv);
+        }
+        Ok(())
+    }
+
+    /// Backpropagates every layer's logit gradient `g` through the encoders into `grad`; in
+    /// RELAX's training, beside it, its network's step ([`r_step`]).
+    pub(super) fn encoders(
+        &mut self,
+        model: &Vae,
+        theta: &[f32],
+        b: usize,
+        grad: &mut [f32],
+        train_cv: bool,
+    ) -> Result<()> {
+        let (kind, kk) = (self.cfg.kind, model.layers);
+        let (hard, gs) = (&mut self.hard, &mut self.g);
+        let mut encoders = move || {
+            for (k, g) in gs.iter_mut().enumerate().take(kk) {
+                flush(&mut g[..b * N]);
+                model.encoder_backward(theta, hard, b, k, g, grad);
+            }
+        };
+        if kind == EstimatorKind::Relax && train_cv {
+            // RELAX's network's second derivative and its Adam step on the other thread
+            // (when the products have two), the encoders' gradient on this one.
+            let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
+            let (r_evals, r_cache) = (&self.r_evals, &mut self.r_cache);
+            let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
+            let mut cv_step = move || r_step(model, cv, adam, r_evals, r_cache, grad_phi, wd, b);
+            let ((), done) = if crate::vae::linalg::threads() > 1 {
+                rayon::join(encoders, cv_step)
+            } else {
+                (encoders(), cv_step())
+            };
+            done?;
+        } else {
+            encoders();
+        }
+        Ok(())
+    }
+
     /// Copies the hard pass into the soft pass for a control variate of layer `k` (see
     /// [`prep`]).
     pub(super) fn prep_soft(&mut self, b: usize, k: usize, zero_noise: bool) {
