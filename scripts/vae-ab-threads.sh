@@ -11,22 +11,10 @@
 #
 # Environment: ITERS (1500), REPEATS (5), PRETRAIN (300), MODELS (linear1), ESTS ("rebar
 # relax"). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist). Run it on an idle machine.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-if [ $# -ne 2 ]; then
-  echo "usage: scripts/vae-ab-threads.sh A B" >&2
-  exit 2
-fi
-A="$(realpath "$1")"
-B="$(realpath "$2")"
 ITERS=${ITERS:-1500}
 REPEATS=${REPEATS:-5}
-PRETRAIN=${PRETRAIN:-300}
-MODELS=${MODELS:-linear1}
-ESTS=${ESTS:-rebar relax}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median
+source "$(dirname "$0")/ab-common.sh" "$@"
 # run BIN THREADS MODEL EST: one run's iterations/s (the timed iterations only)
 run() {
   rm -rf "$out/run"
