@@ -303,14 +303,16 @@ impl<const N: usize> VaeEstimator<N> {
             r_passes(hard, draws, ones, cv, r_evals, r_cache, b);
             Ok(())
         };
+        // The relaxed passes read the sampled pass from `from`.
+        let relaxing = |from| Relaxing {
+            model,
+            theta,
+            from,
+            draws,
+            ones,
+        };
         if two {
-            let ctx = Relaxing {
-                model,
-                theta,
-                from: &self.sampled,
-                draws,
-                ones,
-            };
+            let ctx = relaxing(&self.sampled);
             let hard = &mut self.hard;
             let (done, ()) = rayon::join(
                 move || hard_side(hard),
@@ -318,15 +320,10 @@ impl<const N: usize> VaeEstimator<N> {
             );
             done?;
         } else {
+            // One thread: the hard pass first; it leaves what the relaxed passes read as it
+            // was sampled, so they read it in place.
             hard_side(&mut self.hard)?;
-            let ctx = Relaxing {
-                model,
-                theta,
-                from: &self.hard,
-                draws,
-                ones,
-            };
-            ctx.passes(cfg, cv, soft, evals, b, train_cv);
+            relaxing(&self.hard).passes(cfg, cv, soft, evals, b, train_cv);
         }
         Ok(())
     }
@@ -461,7 +458,6 @@ impl<const N: usize> VaeEstimator<N> {
             flush(&mut rev.ru[..b * N]);
             flush(&mut rev.alpha[..b]);
         }
-        let ev = &self.evals[k];
         // The temperature: a central difference of sum_r kappa eta [A F + U . grad F] in
         // log-temperature (F is the user's objective: no Hessian-vector product here), on
         // the first `fd_rows` rows of the (shuffled) batch, scaled up to the batch; `F` and
