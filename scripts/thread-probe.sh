@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# What a second thread gives the VAE's weight-sized work (host/examples/thread_probe.rs): a
+# linear1-shaped iteration's products and Adam step on one thread, split in two (`--threads 2`),
+# and as two batch halves on two threads, plus two one-thread processes at once (the machine's
+# own two-core throughput). ROUNDS interleaved rounds of ITERS iterations; prints the medians
+# of ms per iteration and the speed-ups over one thread. Run it on an idle machine.
+#
+#   scripts/thread-probe.sh            # ROUNDS=5 ITERS=3000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+ITERS=${ITERS:-3000}
+cargo build --release -p host --example thread_probe
+bin="${CARGO_TARGET_DIR:-target}/release/examples/thread_probe"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# total ms/iter of one run's output line
+total() { awk '{print $(NF-1)}'; }
+for r in $(seq "$ROUNDS"); do
+  for mode in one one-half split halves replica; do
+    "$bin" "$mode" "$ITERS" | tee -a "$out/$mode.lines" | total >>"$out/$mode"
+  done
+  "$bin" one "$ITERS" >"$out/p1" &
+  "$bin" one "$ITERS" >"$out/p2"
+  wait
+  cat "$out/p1" "$out/p2" | total | awk '{s += $1} END {print s / NR}' >>"$out/pair"
+  echo "round $r: one $(tail -n1 "$out/one") one-half $(tail -n1 "$out/one-half") split $(tail -n1 "$out/split") halves $(tail -n1 "$out/halves") replica $(tail -n1 "$out/replica") pair $(tail -n1 "$out/pair") ms/iter"
+done
+one=$(median <"$out/one")
+echo "medians of $ROUNDS rounds, ms per iteration:"
+echo "| run | products | Adam | total | iterations/s over one thread's |"
+echo "|---|---|---|---|---|"
+for mode in one one-half split halves replica; do
+  m=$(median <"$out/$mode")
+  p=$(awk '{print $3}' "$out/$mode.lines" | median)
+  a=$(awk '{print $5}' "$out/$mode.lines" | median)
+  echo "| $mode | $p | $a | $m | $(awk -v a="$one" -v b="$m" 'BEGIN {printf "%.2f", a / b}') |"
+done
+m=$(median <"$out/pair")
+echo "| two one-thread processes at once (each) | | | $m | $(awk -v a="$one" -v b="$m" 'BEGIN {printf "%.2f", 2 * a / b}') (both together) |"
