@@ -2,8 +2,7 @@
 # two binaries A and B from the arguments (paths relative to where the caller ran), moves to
 # the repository's root, takes the settings from the environment (defaults: ITERS and
 # REPEATS as the caller set them, PRETRAIN 300, MODELS linear1, ESTS "rebar relax"), makes
-# the scratch directory $out (removed on exit) and defines `median` (of the numbers on
-# standard input).
+# the scratch directory $out (removed on exit) and sources scripts/median.sh (`median`).
 set -euo pipefail
 if [ $# -ne 2 ]; then
   echo "usage: $0 A B" >&2
@@ -17,4 +16,4 @@ MODELS=${MODELS:-linear1}
 ESTS=${ESTS:-rebar relax}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+source scripts/median.sh

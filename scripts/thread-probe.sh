@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # What a second thread gives the VAE's weight-sized work (host/examples/thread_probe.rs): a
-# linear1-shaped iteration's products and Adam step on one thread, split in two (`--threads 2`),
-# and as two batch halves on two threads, plus two one-thread processes at once (the machine's
-# own two-core throughput). ROUNDS interleaved rounds of ITERS iterations; prints the medians
-# of ms per iteration and the speed-ups over one thread. Run it on an idle machine.
+# linear1-shaped iteration's products and Adam step on one thread (for the whole batch and for
+# half of it), split in two (`--threads 2`), as two batch halves on two threads, and as those
+# halves with a private copy of the weights on the second thread, plus two one-thread
+# processes at once (the machine's own two-core throughput). ROUNDS interleaved rounds of ITERS
+# iterations; prints the medians of ms per iteration and the speed-ups over one thread. Run it
+# on an idle machine.
 #
 #   scripts/thread-probe.sh            # ROUNDS=5 ITERS=3000
 set -euo pipefail
@@ -14,7 +16,7 @@ cargo build --release -p host --example thread_probe
 bin="${CARGO_TARGET_DIR:-target}/release/examples/thread_probe"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+source scripts/median.sh
 # total ms/iter of one run's output line
 total() { awk '{print $(NF-1)}'; }
 for r in $(seq "$ROUNDS"); do

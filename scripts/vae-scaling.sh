@@ -26,7 +26,7 @@ else
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+source scripts/median.sh
 # run DIR EST THREADS [SPLIT]: one run's iterations/s (the timed iterations only); with SPLIT,
 # also appends its `--speed` time split (ms per iteration: products, Adam, other) to SPLIT.
 run() {

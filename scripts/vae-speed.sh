@@ -33,7 +33,7 @@ else
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-median() { sort -g | awk '{v[NR]=$1} END {if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+source scripts/median.sh
 # run BIN MODEL EST [FLAGS...]: prints the `speed:` line (AFTER) or the iterations/s (BEFORE)
 run() {
   local bin=$1 m=$2 e=$3

@@ -1,7 +1,7 @@
 //! What a second thread gives the VAE's weight-sized work on this machine: the matrix products
 //! and the Adam step of one linear1-shaped iteration (batch 24, 784 -> 200 -> 784; the encoder's
 //! forward product, four decoder forward and input-gradient products as REBAR's passes make,
-//! both weight gradients, Adam over both weight matrices), run three ways:
+//! both weight gradients, Adam over both weight matrices), run five ways:
 //!
 //! - `one`: one thread;
 //! - `one-half`: one thread, half the batch (12 rows): what each thread of `halves` does;
