@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # What a second thread gives the VAE's weight-sized work (host/examples/thread_probe.rs): a
 # linear1-shaped iteration's products and Adam step on one thread (for the whole batch and for
-# half of it), split in two (`--threads 2`), as two batch halves on two threads, and as those
-# halves with a private copy of the weights on the second thread, plus two one-thread
-# processes at once (the machine's own two-core throughput). ROUNDS interleaved rounds of ITERS
+# half of it), split in two (`--threads 2`; and with the other worker kept awake), as two
+# batch halves on two threads, as those halves with a private copy of the weights on the
+# second thread, and with each thread owning half the columns of every weight matrix (at a
+# spinning and at a sleeping barrier), plus two one-thread processes at once (the machine's
+# own two-core throughput). ROUNDS interleaved rounds of ITERS
 # iterations; prints the medians of ms per iteration and the speed-ups over one thread. Run it
 # on an idle machine.
 #
@@ -19,21 +21,24 @@ trap 'rm -rf "$out"' EXIT
 source scripts/median.sh
 # total ms/iter of one run's output line
 total() { awk '{print $(NF-1)}'; }
+modes="one one-half split split-awake halves replica owned owned-sleep"
 for r in $(seq "$ROUNDS"); do
-  for mode in one one-half split halves replica; do
+  line="round $r:"
+  for mode in $modes; do
     "$bin" "$mode" "$ITERS" | tee -a "$out/$mode.lines" | total >>"$out/$mode"
+    line="$line $mode $(tail -n1 "$out/$mode")"
   done
   "$bin" one "$ITERS" >"$out/p1" &
   "$bin" one "$ITERS" >"$out/p2"
   wait
   cat "$out/p1" "$out/p2" | total | awk '{s += $1} END {print s / NR}' >>"$out/pair"
-  echo "round $r: one $(tail -n1 "$out/one") one-half $(tail -n1 "$out/one-half") split $(tail -n1 "$out/split") halves $(tail -n1 "$out/halves") replica $(tail -n1 "$out/replica") pair $(tail -n1 "$out/pair") ms/iter"
+  echo "$line pair $(tail -n1 "$out/pair") ms/iter"
 done
 one=$(median <"$out/one")
 echo "medians of $ROUNDS rounds, ms per iteration:"
 echo "| run | products | Adam | total | iterations/s over one thread's |"
 echo "|---|---|---|---|---|"
-for mode in one one-half split halves replica; do
+for mode in $modes; do
   m=$(median <"$out/$mode")
   p=$(awk '{print $3}' "$out/$mode.lines" | median)
   a=$(awk '{print $5}' "$out/$mode.lines" | median)
@@ -41,3 +46,8 @@ for mode in one one-half split halves replica; do
 done
 m=$(median <"$out/pair")
 echo "| two one-thread processes at once (each) | | | $m | $(awk -v a="$one" -v b="$m" 'BEGIN {printf "%.2f", 2 * a / b}') (both together) |"
+# Per round, each two-thread mode against the same round's `one`.
+for mode in split split-awake halves replica owned owned-sleep; do
+  paste "$out/one" "$out/$mode" | awk -v m="$mode" '{r = $1 / $2; s = s sprintf(" %.2f", r); if (r >= 1.7) k++}
+    END {printf "%s over one, per round:%s (%d of %d rounds >= 1.70)\n", m, s, k, NR}'
+done

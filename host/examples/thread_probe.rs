@@ -1,16 +1,24 @@
 //! What a second thread gives the VAE's weight-sized work on this machine: the matrix products
 //! and the Adam step of one linear1-shaped iteration (batch 24, 784 -> 200 -> 784; the encoder's
 //! forward product, four decoder forward and input-gradient products as REBAR's passes make,
-//! both weight gradients, Adam over both weight matrices), run five ways:
+//! both weight gradients, Adam over both weight matrices), run eight ways:
 //!
 //! - `one`: one thread;
 //! - `one-half`: one thread, half the batch (12 rows): what each thread of `halves` does;
 //! - `split`: each product and Adam split in two (what `relax vae --threads 2` does);
+//! - `split-awake`: `split`, with the pool's other worker kept spinning between products (a
+//!   job that runs whatever it can steal), so that it is never asleep when work comes;
 //! - `halves`: the batch split in two halves of 12 rows, each thread running the whole
 //!   iteration's products on its half into its own gradient buffer, then the two gradients
 //!   added and Adam split in two (data parallelism, as a batch-split training step would do);
 //! - `replica`: `halves`, but the second thread reads its own copy of the weights, which it
-//!   made and the other thread never writes (so not a training step: the copy goes stale).
+//!   made and the other thread never writes (so not a training step: the copy goes stale);
+//! - `owned`: each of two threads owns half the columns of each weight matrix (the encoder's
+//!   hidden units, the decoder's pixels), with their gradient and Adam moments, made by it and
+//!   never read by the other; the whole batch's products run on each thread's columns, and
+//!   only activations cross (the encoder's half outputs, and each input-gradient product's
+//!   partial sum, added by the first thread), at a spinning barrier (nobody sleeps);
+//! - `owned-sleep`: `owned` with `std::sync::Barrier` (the first to arrive sleeps).
 //!
 //! `cargo run --release -p host --example thread_probe -- MODE [iterations]` prints the mean
 //! milliseconds per iteration of the products and of Adam after a warm-up of a fifth of the
@@ -19,6 +27,9 @@
 
 use host::vae::layers::AdamVec;
 use host::vae::linalg::{gemm, set_threads};
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const IN: usize = 784;
@@ -63,37 +74,168 @@ fn products(params: &[f32], x: &[f32], b: &[f32], rows: usize, s: &mut Scratch, 
     gemm(IN, HID, rows, 1.0, x, true, &s.y, false, 0.0, ge);
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
-    let mode = args.get(1).map(String::as_str).unwrap_or("one");
-    if !["one", "one-half", "split", "halves", "replica"].contains(&mode) {
-        return Err(
-            format!("MODE must be one, one-half, split, halves or replica, not {mode:?}").into(),
-        );
+/// How the two threads of `owned` wait for each other.
+enum Barrier2 {
+    /// Both spin on a shared counter: neither sleeps, so neither waits to be woken.
+    Spin {
+        count: AtomicUsize,
+        generation: AtomicUsize,
+    },
+    /// `std::sync::Barrier`: the first to arrive sleeps until the other wakes it.
+    Sleep(std::sync::Barrier),
+}
+
+impl Barrier2 {
+    fn new(sleep: bool) -> Self {
+        if sleep {
+            Barrier2::Sleep(std::sync::Barrier::new(2))
+        } else {
+            Barrier2::Spin {
+                count: AtomicUsize::new(0),
+                generation: AtomicUsize::new(0),
+            }
+        }
     }
-    let iters: usize = match args.get(2) {
-        None => 2000,
-        Some(s) => s
-            .parse()
-            .ok()
-            .filter(|&n| n >= 5)
-            .ok_or_else(|| format!("iterations must be a whole number >= 5, not {s:?}"))?,
+
+    fn wait(&self) {
+        match self {
+            Barrier2::Sleep(b) => {
+                b.wait();
+            }
+            Barrier2::Spin { count, generation } => {
+                let g = generation.load(Ordering::Acquire);
+                if count.fetch_add(1, Ordering::AcqRel) == 1 {
+                    count.store(0, Ordering::Relaxed);
+                    generation.fetch_add(1, Ordering::Release);
+                } else {
+                    while generation.load(Ordering::Acquire) == g {
+                        spin_loop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `owned` (or `owned-sleep`): the (products, Adam) seconds of the timed iterations, as the
+/// first thread sees them (each phase ends at a barrier, so they include the wait for the
+/// second thread).
+fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
+    set_threads(1);
+    // Each thread's columns: half the hidden units of the encoder, half the pixels of the decoder.
+    let (h, p) = (HID / 2, IN / 2);
+    let bar = Barrier2::new(sleep);
+    // What crosses: the second thread's encoder outputs and its partial input gradients.
+    let ex_y = Mutex::new(vec![0.0f32; BATCH * h]);
+    let ex_db = Mutex::new(vec![0.0f32; BATCH * HID]);
+    let run = |t: usize| -> (f64, f64) {
+        // Made here, so first touched (and cached) by the thread that owns them.
+        let n = IN * h + HID * p;
+        let mut params = pattern(n, 1e-3);
+        let mut grad = vec![0.0f32; n];
+        let mut adam = AdamVec::new(n, 1e-4, 0.999);
+        let (mut y, mut y_all) = (vec![0.0f32; BATCH * h], vec![0.0f32; BATCH * HID]);
+        let (mut out, mut db) = (vec![0.0f32; BATCH * p], vec![0.0f32; BATCH * HID]);
+        let (mut t_products, mut t_adam) = (0.0, 0.0);
+        for it in 0..iters {
+            if it == iters / 5 {
+                (t_products, t_adam) = (0.0, 0.0);
+            }
+            bar.wait();
+            let t0 = Instant::now();
+            let (we, wd) = params.split_at(IN * h);
+            let (ge, gd) = grad.split_at_mut(IN * h);
+            gemm(BATCH, h, IN, 1.0, x, false, we, false, 0.0, &mut y);
+            if t == 1 {
+                ex_y.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .copy_from_slice(&y);
+            }
+            bar.wait();
+            if t == 0 {
+                // The whole batch's encoder outputs, as the sampling would need them.
+                let other = ex_y.lock().unwrap_or_else(|e| e.into_inner());
+                for r in 0..BATCH {
+                    y_all[r * HID..r * HID + h].copy_from_slice(&y[r * h..(r + 1) * h]);
+                    y_all[r * HID + h..(r + 1) * HID].copy_from_slice(&other[r * h..(r + 1) * h]);
+                }
+            }
+            for _ in 0..DECODER_PASSES {
+                gemm(BATCH, p, HID, 1.0, b, false, wd, false, 0.0, &mut out);
+                gemm(BATCH, HID, p, 1.0, &out, false, wd, true, 0.0, &mut db);
+                if t == 1 {
+                    ex_db
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .copy_from_slice(&db);
+                }
+                bar.wait();
+                if t == 0 {
+                    let other = ex_db.lock().unwrap_or_else(|e| e.into_inner());
+                    db.iter_mut().zip(other.iter()).for_each(|(d, o)| *d += o);
+                }
+                bar.wait();
+            }
+            gemm(HID, p, BATCH, 1.0, b, true, &out, false, 0.0, gd);
+            gemm(IN, h, BATCH, 1.0, x, true, &y, false, 0.0, ge);
+            bar.wait();
+            let t1 = Instant::now();
+            adam.step(&mut params, &grad);
+            bar.wait();
+            t_products += (t1 - t0).as_secs_f64();
+            t_adam += t1.elapsed().as_secs_f64();
+        }
+        std::hint::black_box((&y_all, &db));
+        (t_products, t_adam)
     };
+    std::thread::scope(|s| {
+        let second = s.spawn(|| run(1));
+        let first = run(0);
+        second.join().expect("owned: the second thread panicked");
+        first
+    })
+}
+
+/// Keeps the calling pool's other worker awake: a job that runs every job it can find
+/// (`rayon::yield_now`) and spins between them, until the returned flag is raised.
+fn keep_awake() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let (s, st) = (stop.clone(), started.clone());
+    rayon::spawn(move || {
+        st.store(true, Ordering::Release);
+        while !s.load(Ordering::Acquire) {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                spin_loop();
+            }
+        }
+    });
+    // Until the other worker has taken the job, this thread could take it itself and never return.
+    while !started.load(Ordering::Acquire) {
+        spin_loop();
+    }
+    stop
+}
+
+/// The modes on a two-worker rayon pool: (products, Adam) seconds of the timed iterations.
+fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), String> {
     let n = 2 * IN * HID;
     let mut params = pattern(n, 1e-3);
-    let x = pattern(BATCH * IN, 1e-2);
-    let b = pattern(BATCH * HID, 1e-2);
     let mut grad = vec![0.0f32; n];
     let mut grad1 = vec![0.0f32; n];
     let mut adam = AdamVec::new(n, 1e-4, 0.999);
     let (mut s0, mut s1) = (Scratch::new(), Scratch::new());
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .map_err(|e| format!("building the thread pool: {e}"))?;
     // `replica`: the second thread's own copy of the weights, made (first touched) by that
     // thread and never written by the other; Adam updates only the first thread's copy (the
     // products' cost is the point, not the numbers).
     let mut replica: Vec<f32> = Vec::new();
     let (mut t_products, mut t_adam) = (0.0, 0.0);
     pool.install(|| {
+        let keeper = (mode == "split-awake").then(keep_awake);
         for it in 0..iters {
             if it == iters / 5 {
                 (t_products, t_adam) = (0.0, 0.0);
@@ -105,9 +247,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let h = BATCH / 2;
                     products(&params, &x[..h * IN], &b[..h * HID], h, &mut s0, &mut grad);
                 }
-                "one" | "split" => {
+                "one" | "split" | "split-awake" => {
                     set_threads(if mode == "one" { 1 } else { 2 });
-                    products(&params, &x, &b, BATCH, &mut s0, &mut grad);
+                    products(&params, x, b, BATCH, &mut s0, &mut grad);
                 }
                 _ => {
                     set_threads(1);
@@ -141,7 +283,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t_products += (t1 - t0).as_secs_f64();
             t_adam += t1.elapsed().as_secs_f64();
         }
+        if let Some(stop) = keeper {
+            stop.store(true, Ordering::Release);
+        }
     });
+    Ok((t_products, t_adam))
+}
+
+const MODES: [&str; 8] = [
+    "one",
+    "one-half",
+    "split",
+    "split-awake",
+    "halves",
+    "replica",
+    "owned",
+    "owned-sleep",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("one");
+    if !MODES.contains(&mode) {
+        return Err(format!("MODE must be one of {}, not {mode:?}", MODES.join(", ")).into());
+    }
+    let iters: usize = match args.get(2) {
+        None => 2000,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|&n| n >= 5)
+            .ok_or_else(|| format!("iterations must be a whole number >= 5, not {s:?}"))?,
+    };
+    let x = pattern(BATCH * IN, 1e-2);
+    let b = pattern(BATCH * HID, 1e-2);
+    let (t_products, t_adam) = match mode {
+        "owned" | "owned-sleep" => owned(iters, &x, &b, mode == "owned-sleep"),
+        _ => pooled(mode, iters, &x, &b)?,
+    };
     let timed = (iters - iters / 5) as f64;
     println!(
         "{mode} products {:.3} adam {:.3} total {:.3} ms/iter",
