@@ -27,10 +27,11 @@
 
 use host::vae::layers::AdamVec;
 use host::vae::linalg::{gemm, set_threads};
+use host::vae::team::{BarrierError, SpinBarrier};
 use std::hint::spin_loop;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const IN: usize = 784;
 const HID: usize = 200;
@@ -76,11 +77,8 @@ fn products(params: &[f32], x: &[f32], b: &[f32], rows: usize, s: &mut Scratch, 
 
 /// How the two threads of `owned` wait for each other.
 enum Barrier2 {
-    /// Both spin on a shared counter: neither sleeps, so neither waits to be woken.
-    Spin {
-        count: AtomicUsize,
-        generation: AtomicUsize,
-    },
+    /// Both spin (`host::vae::team`): neither sleeps, so neither waits to be woken.
+    Spin(SpinBarrier),
     /// `std::sync::Barrier`: the first to arrive sleeps until the other wakes it.
     Sleep(std::sync::Barrier),
 }
@@ -90,29 +88,17 @@ impl Barrier2 {
         if sleep {
             Barrier2::Sleep(std::sync::Barrier::new(2))
         } else {
-            Barrier2::Spin {
-                count: AtomicUsize::new(0),
-                generation: AtomicUsize::new(0),
-            }
+            Barrier2::Spin(SpinBarrier::new(2, Duration::from_secs(60)))
         }
     }
 
-    fn wait(&self) {
+    fn wait(&self) -> Result<(), BarrierError> {
         match self {
             Barrier2::Sleep(b) => {
                 b.wait();
+                Ok(())
             }
-            Barrier2::Spin { count, generation } => {
-                let g = generation.load(Ordering::Acquire);
-                if count.fetch_add(1, Ordering::AcqRel) == 1 {
-                    count.store(0, Ordering::Relaxed);
-                    generation.fetch_add(1, Ordering::Release);
-                } else {
-                    while generation.load(Ordering::Acquire) == g {
-                        spin_loop();
-                    }
-                }
-            }
+            Barrier2::Spin(b) => b.wait(),
         }
     }
 }
@@ -120,7 +106,7 @@ impl Barrier2 {
 /// `owned` (or `owned-sleep`): the (products, Adam) seconds of the timed iterations, as the
 /// first thread sees them (each phase ends at a barrier, so they include the wait for the
 /// second thread).
-fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
+fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> Result<(f64, f64), BarrierError> {
     set_threads(1);
     // Each thread's columns: half the hidden units of the encoder, half the pixels of the decoder.
     let (h, p) = (HID / 2, IN / 2);
@@ -128,7 +114,11 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
     // What crosses: the second thread's encoder outputs and its partial input gradients.
     let ex_y = Mutex::new(vec![0.0f32; BATCH * h]);
     let ex_db = Mutex::new(vec![0.0f32; BATCH * HID]);
-    let run = |t: usize| -> (f64, f64) {
+    let run = |t: usize| -> Result<(f64, f64), BarrierError> {
+        let _guard = match &bar {
+            Barrier2::Spin(b) => Some(b.guard()),
+            Barrier2::Sleep(_) => None,
+        };
         // Made here, so first touched (and cached) by the thread that owns them.
         let n = IN * h + HID * p;
         let mut params = pattern(n, 1e-3);
@@ -141,7 +131,7 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
             if it == iters / 5 {
                 (t_products, t_adam) = (0.0, 0.0);
             }
-            bar.wait();
+            bar.wait()?;
             let t0 = Instant::now();
             let (we, wd) = params.split_at(IN * h);
             let (ge, gd) = grad.split_at_mut(IN * h);
@@ -151,7 +141,7 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
                     .unwrap_or_else(|e| e.into_inner())
                     .copy_from_slice(&y);
             }
-            bar.wait();
+            bar.wait()?;
             if t == 0 {
                 // The whole batch's encoder outputs, as the sampling would need them.
                 let other = ex_y.lock().unwrap_or_else(|e| e.into_inner());
@@ -169,30 +159,33 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> (f64, f64) {
                         .unwrap_or_else(|e| e.into_inner())
                         .copy_from_slice(&db);
                 }
-                bar.wait();
+                bar.wait()?;
                 if t == 0 {
                     let other = ex_db.lock().unwrap_or_else(|e| e.into_inner());
                     db.iter_mut().zip(other.iter()).for_each(|(d, o)| *d += o);
                 }
-                bar.wait();
+                bar.wait()?;
             }
             gemm(HID, p, BATCH, 1.0, b, true, &out, false, 0.0, gd);
             gemm(IN, h, BATCH, 1.0, x, true, &y, false, 0.0, ge);
-            bar.wait();
+            bar.wait()?;
             let t1 = Instant::now();
             adam.step(&mut params, &grad);
-            bar.wait();
+            bar.wait()?;
             t_products += (t1 - t0).as_secs_f64();
             t_adam += t1.elapsed().as_secs_f64();
         }
         std::hint::black_box((&y_all, &db));
-        (t_products, t_adam)
+        Ok((t_products, t_adam))
     };
     std::thread::scope(|s| {
         let second = s.spawn(|| run(1));
+        // A failed wait poisons the spinning barrier, so the other thread stops too.
         let first = run(0);
-        second.join().expect("owned: the second thread panicked");
-        first
+        let second = second.join().expect("owned: the second thread panicked");
+        let first = first?;
+        second?;
+        Ok(first)
     })
 }
 
@@ -318,7 +311,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = pattern(BATCH * IN, 1e-2);
     let b = pattern(BATCH * HID, 1e-2);
     let (t_products, t_adam) = match mode {
-        "owned" | "owned-sleep" => owned(iters, &x, &b, mode == "owned-sleep"),
+        "owned" | "owned-sleep" => owned(iters, &x, &b, mode == "owned-sleep")?,
         _ => pooled(mode, iters, &x, &b)?,
     };
     let timed = (iters - iters / 5) as f64;

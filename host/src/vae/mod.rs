@@ -11,6 +11,7 @@
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
 //! | [`report`] | CSV, JSON summary, Figure 4-style plot, the results table |
 //! | [`timing`] | where a training iteration's time goes (`--speed`) |
+//! | [`team`] | a spinning barrier with a deadline, for threads that each own part of the work |
 
 // Index loops mirror the formulas (rows r, latents j) and batched layers take their shapes
 // as arguments, as the core does.
@@ -31,6 +32,7 @@ pub mod omniglot;
 pub mod report;
 pub mod skinny;
 pub mod sweep;
+pub mod team;
 pub mod timing;
 pub mod train;
 
