@@ -83,12 +83,21 @@ impl SpinBarrier {
         let (mut spins, mut yielding) = (0u32, false);
         while self.generation.load(Ordering::Acquire) == generation {
             if self.poisoned.load(Ordering::Acquire) {
-                return Err(BarrierError::Poisoned);
+                // The last thread may have released this barrier and then failed: the
+                // barrier was passed, and the failure is for the next wait to report.
+                return if self.released(generation) {
+                    Ok(())
+                } else {
+                    Err(BarrierError::Poisoned)
+                };
             }
             spins = spins.wrapping_add(1);
             if yielding || spins % SPINS_PER_CLOCK == 0 {
                 let waited = start.elapsed();
                 if waited > self.deadline {
+                    if self.released(generation) {
+                        return Ok(());
+                    }
                     self.poison();
                     return Err(BarrierError::TimedOut(self.deadline));
                 }
@@ -101,6 +110,11 @@ impl SpinBarrier {
             }
         }
         Ok(())
+    }
+
+    /// Whether the barrier of `generation` has been released.
+    fn released(&self, generation: usize) -> bool {
+        self.generation.load(Ordering::Acquire) != generation
     }
 
     /// Marks the barrier failed: every wait, now and later, returns
