@@ -66,7 +66,9 @@ impl SpinBarrier {
     }
 
     /// Waits until all `parties` threads have called `wait` (the same number of times).
-    /// Everything a thread wrote before its call is visible to every thread after theirs.
+    /// `Ok` means that every party reached this barrier: everything a thread wrote before
+    /// its call is visible to every thread after theirs. A failure of the team that comes
+    /// after the barrier was released is reported by the next wait.
     pub fn wait(&self) -> Result<(), BarrierError> {
         if self.poisoned.load(Ordering::Acquire) {
             return Err(BarrierError::Poisoned);
