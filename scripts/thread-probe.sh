@@ -5,9 +5,9 @@
 # batch halves on two threads, as those halves with a private copy of the weights on the
 # second thread, and with each thread owning half the columns of every weight matrix (at a
 # spinning and at a sleeping barrier), plus two one-thread processes at once (the machine's
-# own two-core throughput). ROUNDS interleaved rounds of ITERS
-# iterations; prints the medians of ms per iteration and the speed-ups over one thread. Run it
-# on an idle machine.
+# own two-core throughput). ROUNDS interleaved rounds of ITERS iterations; prints the medians
+# of ms per iteration, the speed-ups over one thread, and each two-thread mode's speed-up over
+# the same round's one thread. Run it on an idle machine.
 #
 #   scripts/thread-probe.sh                              # ROUNDS=5 ITERS=3000, every mode
 #   MODES="one owned" ROUNDS=11 scripts/thread-probe.sh  # some modes (one is the reference)
