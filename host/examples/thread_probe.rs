@@ -18,7 +18,8 @@
 //!   never read by the other; the whole batch's products run on each thread's columns, and
 //!   only activations cross (the encoder's half outputs, and each input-gradient product's
 //!   partial sum, added by the first thread), at a spinning barrier (nobody sleeps);
-//! - `owned-sleep`: `owned` with `std::sync::Barrier` (the first to arrive sleeps).
+//! - `owned-sleep`: `owned` at a sleeping barrier (a mutex and condition variable, as
+//!   `std::sync::Barrier` but with a deadline: the first to arrive sleeps).
 //!
 //! `cargo run --release -p host --example thread_probe -- MODE [iterations]` prints the mean
 //! milliseconds per iteration of the products and of Adam after a warm-up of a fifth of the
@@ -30,7 +31,7 @@ use host::vae::linalg::{gemm, set_threads};
 use host::vae::team::{BarrierError, SpinBarrier};
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 const IN: usize = 784;
@@ -79,26 +80,43 @@ fn products(params: &[f32], x: &[f32], b: &[f32], rows: usize, s: &mut Scratch, 
 enum Barrier2 {
     /// Both spin (`host::vae::team`): neither sleeps, so neither waits to be woken.
     Spin(SpinBarrier),
-    /// `std::sync::Barrier`: the first to arrive sleeps until the other wakes it.
-    Sleep(std::sync::Barrier),
+    /// A mutex and condition variable (as `std::sync::Barrier`, which has no deadline): the
+    /// first to arrive sleeps until the other wakes it. The state is (arrived, generation).
+    Sleep(Mutex<(usize, usize)>, Condvar),
 }
+
+/// How long a thread of `owned` waits for the other before it gives up.
+const DEADLINE: Duration = Duration::from_secs(60);
 
 impl Barrier2 {
     fn new(sleep: bool) -> Self {
         if sleep {
-            Barrier2::Sleep(std::sync::Barrier::new(2))
+            Barrier2::Sleep(Mutex::new((0, 0)), Condvar::new())
         } else {
-            Barrier2::Spin(SpinBarrier::new(2, Duration::from_secs(60)))
+            Barrier2::Spin(SpinBarrier::new(2, DEADLINE))
         }
     }
 
     fn wait(&self) -> Result<(), BarrierError> {
         match self {
-            Barrier2::Sleep(b) => {
-                b.wait();
+            Barrier2::Spin(b) => b.wait(),
+            Barrier2::Sleep(m, cv) => {
+                let mut st = m.lock().unwrap_or_else(|e| e.into_inner());
+                let generation = st.1;
+                st.0 += 1;
+                if st.0 == 2 {
+                    *st = (0, generation + 1);
+                    cv.notify_all();
+                    return Ok(());
+                }
+                let (st, timeout) = cv
+                    .wait_timeout_while(st, DEADLINE, |st| st.1 == generation)
+                    .unwrap_or_else(|e| e.into_inner());
+                if timeout.timed_out() && st.1 == generation {
+                    return Err(BarrierError::TimedOut(DEADLINE));
+                }
                 Ok(())
             }
-            Barrier2::Spin(b) => b.wait(),
         }
     }
 }
@@ -117,7 +135,7 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> Result<(f64, f64), 
     let run = |t: usize| -> Result<(f64, f64), BarrierError> {
         let _guard = match &bar {
             Barrier2::Spin(b) => Some(b.guard()),
-            Barrier2::Sleep(_) => None,
+            Barrier2::Sleep(..) => None,
         };
         // Made here, so first touched (and cached) by the thread that owns them.
         let n = IN * h + HID * p;
@@ -191,7 +209,7 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> Result<(f64, f64), 
 
 /// Keeps the calling pool's other worker awake: a job that runs every job it can find
 /// (`rayon::yield_now`) and spins between them, until the returned flag is raised.
-fn keep_awake() -> Arc<AtomicBool> {
+fn keep_awake() -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
     let (s, st) = (stop.clone(), started.clone());
@@ -204,10 +222,17 @@ fn keep_awake() -> Arc<AtomicBool> {
         }
     });
     // Until the other worker has taken the job, this thread could take it itself and never return.
+    let t0 = Instant::now();
     while !started.load(Ordering::Acquire) {
+        if t0.elapsed() > DEADLINE {
+            stop.store(true, Ordering::Release);
+            return Err(format!(
+                "split-awake: the pool's other worker did not start within {DEADLINE:?}"
+            ));
+        }
         spin_loop();
     }
-    stop
+    Ok(stop)
 }
 
 /// The modes on a two-worker rayon pool: (products, Adam) seconds of the timed iterations.
@@ -227,8 +252,8 @@ fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), 
     // products' cost is the point, not the numbers).
     let mut replica: Vec<f32> = Vec::new();
     let (mut t_products, mut t_adam) = (0.0, 0.0);
-    pool.install(|| {
-        let keeper = (mode == "split-awake").then(keep_awake);
+    pool.install(|| -> Result<(), String> {
+        let keeper = (mode == "split-awake").then(keep_awake).transpose()?;
         for it in 0..iters {
             if it == iters / 5 {
                 (t_products, t_adam) = (0.0, 0.0);
@@ -279,7 +304,8 @@ fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), 
         if let Some(stop) = keeper {
             stop.store(true, Ordering::Release);
         }
-    });
+        Ok(())
+    })?;
     Ok((t_products, t_adam))
 }
 
