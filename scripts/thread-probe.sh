@@ -22,7 +22,7 @@ trap 'rm -rf "$out"' EXIT
 source scripts/median.sh
 # total ms/iter of one run's output line
 total() { awk '{print $(NF-1)}'; }
-modes=${MODES:-one one-half split split-awake halves replica owned owned-sleep}
+modes=${MODES:-one one-half split split-awake halves replica owned owned-sleep blocked-one blocked}
 case " $modes " in *" one "*) ;; *) echo "MODES must include one (the reference), not: $modes" >&2; exit 2 ;; esac
 for r in $(seq "$ROUNDS"); do
   line="round $r:"
@@ -50,7 +50,7 @@ m=$(median <"$out/pair")
 echo "| two one-thread processes at once (each) | | | $m | $(awk -v a="$one" -v b="$m" 'BEGIN {printf "%.2f", 2 * a / b}') (both together) |"
 # Per round, each two-thread mode against the same round's `one`.
 for mode in $modes; do
-  case $mode in one | one-half) continue ;; esac
+  case $mode in one | one-half | blocked-one) continue ;; esac
   paste "$out/one" "$out/$mode" | awk -v m="$mode" '{r = $1 / $2; s = s sprintf(" %.2f", r); if (r >= 1.7) k++}
     END {printf "%s over one, per round:%s (%d of %d rounds >= 1.70)\n", m, s, k, NR}'
 done

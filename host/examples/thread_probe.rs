@@ -1,7 +1,7 @@
 //! What a second thread gives the VAE's weight-sized work on this machine: the matrix products
 //! and the Adam step of one linear1-shaped iteration (batch 24, 784 -> 200 -> 784; the encoder's
 //! forward product, four decoder forward and input-gradient products as REBAR's passes make,
-//! both weight gradients, Adam over both weight matrices), run eight ways:
+//! both weight gradients, Adam over both weight matrices), run ten ways:
 //!
 //! - `one`: one thread;
 //! - `one-half`: one thread, half the batch (12 rows): what each thread of `halves` does;
@@ -20,6 +20,10 @@
 //!   partial sum, added by the first thread), at a spinning barrier (nobody sleeps);
 //! - `owned-sleep`: `owned` at a sleeping barrier (a mutex and condition variable, as
 //!   `std::sync::Barrier` but with a deadline: the first to arrive sleeps).
+//! - `blocked`: the training's own layers (`vae::dense::Dense`) and Adam with each weight
+//!   matrix in two column blocks, on a two-worker rayon pool whose other worker is kept
+//!   spinning (`vae::awake`), as `relax vae --threads 2` runs since issue 13's sixth round;
+//! - `blocked-one`: the same layers in one block on one thread (`relax vae --threads 1`).
 //!
 //! `cargo run --release -p host --example thread_probe -- MODE [iterations]` prints the mean
 //! milliseconds per iteration of the products and of Adam after a warm-up of a fifth of the
@@ -309,7 +313,9 @@ fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), 
     Ok((t_products, t_adam))
 }
 
-const MODES: [&str; 8] = [
+const MODES: [&str; 10] = [
+    "blocked",
+    "blocked-one",
     "one",
     "one-half",
     "split",
@@ -319,6 +325,62 @@ const MODES: [&str; 8] = [
     "owned",
     "owned-sleep",
 ];
+
+/// The training's own layers and Adam, with two column blocks and two threads (or one).
+fn blocked(iters: usize, x: &[f32], b: &[f32], two: bool) -> Result<(f64, f64), String> {
+    use host::vae::layers::ParamLayout;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .map_err(|e| format!("building the thread pool: {e}"))?;
+    let parts = if two { 2 } else { 1 };
+    let mut lay = ParamLayout::with_parts(parts);
+    let enc = lay.dense(IN, HID);
+    let dec = lay.dense(HID, IN);
+    let n = lay.len;
+    let mut params = pattern(n, 1e-3);
+    let mut grad = vec![0.0f32; n];
+    let mut adam = AdamVec::new(n, 1e-4, 0.999);
+    adam.set_matrices(
+        &[
+            (enc.w, IN, HID),
+            (enc.b, 1, HID),
+            (dec.w, HID, IN),
+            (dec.b, 1, IN),
+        ],
+        parts,
+    );
+    let mut s = Scratch::new();
+    let (mut t_products, mut t_adam) = (0.0, 0.0);
+    pool.install(|| -> Result<(), String> {
+        set_threads(parts);
+        let _awake = if two {
+            Some(host::vae::awake::KeepAwake::start().map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        for it in 0..iters {
+            if it == iters / 5 {
+                (t_products, t_adam) = (0.0, 0.0);
+            }
+            let t0 = Instant::now();
+            adam.zero(&mut grad);
+            enc.forward(&params, x, BATCH, &mut s.y);
+            for _ in 0..DECODER_PASSES {
+                dec.forward(&params, b, BATCH, &mut s.out);
+                dec.input_grad(&params, &s.out, BATCH, &mut s.db);
+            }
+            dec.param_grad(b, &s.out, BATCH, &mut grad);
+            enc.param_grad(x, &s.y, BATCH, &mut grad);
+            let t1 = Instant::now();
+            adam.step(&mut params, &grad);
+            t_products += (t1 - t0).as_secs_f64();
+            t_adam += t1.elapsed().as_secs_f64();
+        }
+        Ok(())
+    })?;
+    Ok((t_products, t_adam))
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -338,6 +400,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let b = pattern(BATCH * HID, 1e-2);
     let (t_products, t_adam) = match mode {
         "owned" | "owned-sleep" => owned(iters, &x, &b, mode == "owned-sleep")?,
+        "blocked" | "blocked-one" => blocked(iters, &x, &b, mode == "blocked")?,
         _ => pooled(mode, iters, &x, &b)?,
     };
     let timed = (iters - iters / 5) as f64;

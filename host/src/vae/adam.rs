@@ -1,7 +1,10 @@
-//! Adam over a flat parameter vector, vectorised and split over the product threads.
+//! Adam over a flat parameter vector, vectorised and split over the product threads: each
+//! thread updates the columns of every weight matrix that it computes in the matrix products
+//! (see [`AdamVec::set_matrices`]), so a weight's cache line stays on one core.
 
-use super::linalg::threads;
+use super::linalg::{column_cut, threads};
 use rayon::prelude::*;
+use std::ops::Range;
 
 thread_local! {
     static ADAM_SECONDS: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
@@ -30,6 +33,11 @@ pub struct AdamVec {
     m: Vec<f32>,
     v: Vec<f32>,
     t: i32,
+    /// The stretches of the vector in order, each with the thread that updates it (see
+    /// [`AdamVec::set_matrices`]; empty: equal blocks).
+    owned: Vec<(usize, Range<usize>)>,
+    /// Threads of `owned`.
+    parts: usize,
 }
 
 impl AdamVec {
@@ -43,7 +51,68 @@ impl AdamVec {
             m: vec![0.0; n],
             v: vec![0.0; n],
             t: 0,
+            owned: Vec::new(),
+            parts: 1,
         }
+    }
+
+    /// The weight matrices and bias vectors of the parameters as `(offset, rows, columns)`,
+    /// each stored in `parts` column blocks ([`super::layers::Dense`]): with `parts` threads,
+    /// thread `q` updates block `q` of each, the columns it computes in the products; the
+    /// parameters in no matrix go to the first thread. Without it (or with one part), the
+    /// vector is cut in equal blocks. The bits are the same either way (each element's
+    /// update is alone).
+    pub fn set_matrices(&mut self, matrices: &[(usize, usize, usize)], parts: usize) {
+        let n = self.m.len();
+        self.owned.clear();
+        if parts <= 1 {
+            return;
+        }
+        let mut mats = matrices.to_vec();
+        mats.sort_unstable();
+        let mut all: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut at = 0;
+        for (off, rows, cols) in mats {
+            if off > at {
+                all.push((0, at..off));
+            }
+            for q in 0..parts {
+                let (c0, c1) = (column_cut(cols, parts, q), column_cut(cols, parts, q + 1));
+                if c0 < c1 {
+                    all.push((q, off + rows * c0..off + rows * c1));
+                }
+            }
+            at = at.max(off + rows * cols);
+        }
+        if at < n {
+            all.push((0, at..n));
+        }
+        self.owned = all;
+        self.parts = parts;
+    }
+
+    /// Sets `grad` (as long as the parameters) to zero, each thread its own stretches (see
+    /// [`AdamVec::set_matrices`]), so that the gradient's memory stays with the thread that
+    /// computes and uses it.
+    pub fn zero(&self, grad: &mut [f32]) {
+        if self.parts > 1 && !self.owned.is_empty() {
+            self.split_owned(grad)
+                .into_par_iter()
+                .with_max_len(1)
+                .for_each(|w| w.into_iter().for_each(|g| g.fill(0.0)));
+        } else {
+            grad.fill(0.0);
+        }
+    }
+
+    /// `v` cut in each thread's stretches, in order.
+    fn split_owned<'a>(&self, v: &'a mut [f32]) -> Vec<Vec<&'a mut [f32]>> {
+        split_owned(&self.owned, self.parts, v)
+    }
+
+    /// The threads (and column blocks) of [`AdamVec::set_matrices`] (1 if not set).
+    pub fn parts(&self) -> usize {
+        self.parts
     }
 
     /// The moments and the step count (for a checkpoint).
@@ -74,9 +143,17 @@ impl AdamVec {
     }
 
     fn step_timed(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
-        let parts = threads();
-        let chunk = params.len().div_ceil(parts).div_ceil(64) * 64;
-        let ok = if parts > 1 {
+        let threads = threads();
+        let n = params.len();
+        // Equal blocks, unless the matrices' blocks are known.
+        let chunk = n.div_ceil(threads).div_ceil(64) * 64;
+        let owned = self.parts > 1 && !self.owned.is_empty();
+        let ok = if owned {
+            self.owned
+                .par_iter()
+                .with_max_len(1)
+                .all(|(_, r)| all_finite(&grad[r.clone()]))
+        } else if threads > 1 {
             grad.par_chunks(chunk).all(all_finite)
         } else {
             all_finite(grad)
@@ -93,7 +170,28 @@ impl AdamVec {
             b2: self.beta2,
             eps: self.eps * bc2.sqrt(),
         };
-        if parts > 1 {
+        if owned {
+            let (ps, ms, vs) = (
+                self.split_owned(params),
+                split_owned(&self.owned, self.parts, &mut self.m),
+                split_owned(&self.owned, self.parts, &mut self.v),
+            );
+            let owned = &self.owned;
+            ps.into_par_iter()
+                .zip(ms)
+                .zip(vs)
+                .enumerate()
+                .with_max_len(1)
+                .for_each(|(q, ((p, m), v))| {
+                    let gs = owned
+                        .iter()
+                        .filter(|(t, _)| *t == q)
+                        .map(|(_, r)| &grad[r.clone()]);
+                    for (((p, g), m), v) in p.into_iter().zip(gs).zip(m).zip(v) {
+                        adam_apply(c, p, g, m, v);
+                    }
+                });
+        } else if threads > 1 {
             params
                 .par_chunks_mut(chunk)
                 .zip(grad.par_chunks(chunk))
@@ -105,6 +203,23 @@ impl AdamVec {
         }
         true
     }
+}
+
+/// `v` cut in the stretches of `owned` (in order), gathered by thread.
+fn split_owned<'a>(
+    owned: &[(usize, Range<usize>)],
+    parts: usize,
+    mut v: &'a mut [f32],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut out: Vec<Vec<&'a mut [f32]>> = (0..parts).map(|_| Vec::new()).collect();
+    let mut at = 0;
+    for (q, r) in owned {
+        let (here, rest) = std::mem::take(&mut v)[r.start - at..].split_at_mut(r.len());
+        v = rest;
+        out[*q].push(here);
+        at = r.end;
+    }
+    out
 }
 
 /// One Adam step's constants.
@@ -153,5 +268,63 @@ crate::wide_fn! {
             // for any weight here.
             p[i] = if pi.abs() < TINY_PARAM { 0.0 } else { pi };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adam by each thread's column blocks takes the same steps, bit for bit, as over the
+    /// whole vector: each element's update is alone.
+    #[test]
+    fn the_blocks_step_gives_the_bits_of_the_whole() {
+        // Two matrices (one with rows that are not whole cache lines), a bias, and a
+        // parameter in no matrix.
+        let mats = [(1, 7, 200), (1401, 1, 200), (1601, 5, 33)];
+        let n = 1601 + 5 * 33 + 3;
+        let grad_at = |i: usize, t: usize| ((i * 31 + t * 17) % 97) as f32 * 1e-3 - 0.048;
+        let run = |parts: usize| {
+            let mut adam = AdamVec::new(n, 1e-2, 0.999);
+            adam.set_matrices(&mats, parts);
+            let mut p: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.1).collect();
+            let mut g = vec![1.0f32; n];
+            for t in 0..20 {
+                adam.zero(&mut g);
+                assert!(g.iter().all(|&v| v == 0.0), "zero left something");
+                for (i, g) in g.iter_mut().enumerate() {
+                    *g = grad_at(i, t);
+                }
+                assert!(adam.step(&mut p, &g));
+            }
+            let (m, v, _) = adam.state();
+            (p, m.to_vec(), v.to_vec())
+        };
+        let whole = run(1);
+        for parts in [2, 3] {
+            let blocks = run(parts);
+            let same =
+                |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same(&whole.0, &blocks.0), "parameters, {parts} parts");
+            assert!(
+                same(&whole.1, &blocks.1) && same(&whole.2, &blocks.2),
+                "moments, {parts} parts"
+            );
+        }
+        // Every element is some thread's: the stretches cover the vector once, in order.
+        let mut adam = AdamVec::new(n, 1e-2, 0.999);
+        adam.set_matrices(&mats, 2);
+        let mut at = 0;
+        for (_, r) in &adam.owned {
+            assert_eq!(r.start, at);
+            at = r.end;
+        }
+        assert_eq!(at, n);
+        // A non-finite gradient changes nothing.
+        let mut p = vec![0.5f32; n];
+        let mut g = vec![0.1f32; n];
+        g[1500] = f32::NAN;
+        assert!(!adam.step(&mut p, &g));
+        assert!(p.iter().all(|&v| v == 0.5));
     }
 }

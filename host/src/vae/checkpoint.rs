@@ -129,6 +129,13 @@ struct Header {
     /// Adam m, v; then `order` u32s.
     lengths: [usize; 7],
     order: usize,
+    /// Column blocks of the weight matrices (`--threads`; older checkpoints: 1).
+    #[serde(default = "one_part")]
+    parts: usize,
+}
+
+fn one_part() -> usize {
+    1
 }
 
 /// A checkpoint read back.
@@ -172,6 +179,7 @@ pub fn save<const N: usize>(
         centre,
         lengths: vecs.map(<[f32]>::len),
         order: p.order.len(),
+        parts: adam.parts(),
     };
     let head = serde_json::to_vec(&header)?;
     let floats: usize = header.lengths.iter().sum();
@@ -192,8 +200,14 @@ pub fn save<const N: usize>(
 }
 
 /// Reads the checkpoint at `path`, refusing one made with other settings than `cfg` (all but
-/// `epochs`: a run may be continued for longer) or on other data, and naming what differs.
-pub fn load(path: &Path, cfg: &TrainConfig, data: &serde_json::Value) -> Result<Loaded> {
+/// `epochs`: a run may be continued for longer), on other data, or with its weights in
+/// other than `parts` column blocks (another `--threads`), and naming what differs.
+pub fn load(
+    path: &Path,
+    cfg: &TrainConfig,
+    data: &serde_json::Value,
+    parts: usize,
+) -> Result<Loaded> {
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
     let bad = |what: &str| format!("{shown}: not a VAE checkpoint ({what})");
@@ -217,6 +231,15 @@ pub fn load(path: &Path, cfg: &TrainConfig, data: &serde_json::Value) -> Result<
         return Err(format!(
             "{shown}: a checkpoint of another run ({}); resume with that run's flags",
             differ.join("; ")
+        )
+        .into());
+    }
+    if h.parts != parts {
+        return Err(format!(
+            "{shown}: its weights are in {} column blocks, one a thread of the run that \
+             wrote it, and the numbers depend on them; resume with --threads {} (this run \
+             has {parts})",
+            h.parts, h.parts
         )
         .into());
     }

@@ -425,6 +425,16 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     };
     let results: Vec<Result<RunResult>> = pool.install(|| {
         if jobs == 1 {
+            // One run at a time on every core: the other workers spin between the pieces
+            // of each iteration they are given (see `awake`).
+            let _awake = if cores > 1 {
+                match super::awake::KeepAwake::start() {
+                    Ok(a) => Some(a),
+                    Err(e) => return vec![Err(e)],
+                }
+            } else {
+                None
+            };
             configs.iter().map(one).collect()
         } else {
             configs.par_iter().map(one).collect()

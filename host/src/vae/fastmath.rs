@@ -56,3 +56,44 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn softplus(x: f32) -> f32 {
     x.max(0.0) + ln_1p_unit(exp_nonpos(-x.abs()))
 }
+
+crate::wide_fn! {
+    /// `l(s; a) = sum s a - softplus(a)`, compiled for the widest vectors this CPU has
+    /// ([`crate::simd`]; the same bits at every width).
+    pub fn ll(s: &[f32], a: &[f32]) -> f32 {
+        // Eight running sums, so the compiler may vectorise (a single f32 sum is a strict
+        // in-order reduction it must not reorder).
+        let n = s.len().min(a.len());
+        let mut acc = [0.0f32; 8];
+        let (sc, ac) = (s[..n].chunks_exact(8), a[..n].chunks_exact(8));
+        let (sr, ar) = (sc.remainder(), ac.remainder());
+        for (s8, a8) in sc.zip(ac) {
+            for i in 0..8 {
+                acc[i] += s8[i] * a8[i] - softplus(a8[i]);
+            }
+        }
+        let tail: f32 = sr.iter().zip(ar).map(|(&s, &a)| s * a - softplus(a)).sum();
+        acc.iter().sum::<f32>() + tail
+    }
+}
+
+crate::wide_fn! {
+    /// The pixels' `d(-l(x; a))/da = w (sigmoid(a) - x)` of each row into `dst`, flushed
+    /// below 1e-30 (pixels that are always off drive their logits far below zero, where
+    /// this is subnormal and slows the matrix products that follow), compiled for the
+    /// widest vectors this CPU has (the same bits at every width).
+    pub fn pixel_grad(dst: &mut [f32], out: &[f32], x: &[f32], w: &[f32], p: usize) {
+        // Row slices zipped, not indexed: no bounds checks, so the loop vectorises.
+        for (((dst, out), x), &wr) in dst
+            .chunks_exact_mut(p)
+            .zip(out.chunks_exact(p))
+            .zip(x.chunks_exact(p))
+            .zip(w)
+        {
+            for ((d, &a), &xi) in dst.iter_mut().zip(out).zip(x) {
+                let v = wr * (sigmoid(a) - xi);
+                *d = if v.abs() < 1e-30 { 0.0 } else { v };
+            }
+        }
+    }
+}

@@ -7,9 +7,8 @@
 //! layer is `y = x W + b`.
 
 pub use super::adam::AdamVec;
-use super::linalg::gemm;
+pub use super::dense::{Dense, ParamLayout};
 use rand_core::Rng;
-use relax_core::math::uniform_open;
 use std::ops::Range;
 
 /// Hidden-layer nonlinearity.
@@ -41,125 +40,6 @@ impl Act {
                 }
             }
         }
-    }
-}
-
-/// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
-/// parameter vector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dense {
-    /// Input width.
-    pub inputs: usize,
-    /// Output width.
-    pub outputs: usize,
-    /// Offset of the weight matrix.
-    pub w: usize,
-    /// Offset of the bias.
-    pub b: usize,
-}
-
-/// Allocates parameters for new layers.
-#[derive(Debug, Default)]
-pub struct ParamLayout {
-    /// Parameters allocated so far.
-    pub len: usize,
-}
-
-impl ParamLayout {
-    /// A new dense layer.
-    pub fn dense(&mut self, inputs: usize, outputs: usize) -> Dense {
-        let w = self.len;
-        let b = w + inputs * outputs;
-        self.len = b + outputs;
-        Dense {
-            inputs,
-            outputs,
-            w,
-            b,
-        }
-    }
-
-    /// A plain vector of `n` parameters; returns its offset.
-    pub fn vector(&mut self, n: usize) -> usize {
-        let off = self.len;
-        self.len += n;
-        off
-    }
-}
-
-impl Dense {
-    /// Glorot-uniform weights (TensorFlow's default for dense layers), zero bias.
-    pub fn init<R: Rng + ?Sized>(&self, params: &mut [f32], gain: f32, rng: &mut R) {
-        let a = gain * (6.0 / (self.inputs + self.outputs) as f32).sqrt();
-        for w in &mut params[self.w..self.w + self.inputs * self.outputs] {
-            *w = a * (2.0 * uniform_open(rng) - 1.0);
-        }
-        params[self.b..self.b + self.outputs].fill(0.0);
-    }
-
-    /// `y = x W + b` for `rows` rows.
-    pub fn forward(&self, p: &[f32], x: &[f32], rows: usize, y: &mut [f32]) {
-        let o = self.outputs;
-        let bias = &p[self.b..self.b + o];
-        for r in 0..rows {
-            y[r * o..(r + 1) * o].copy_from_slice(bias);
-        }
-        gemm(
-            rows,
-            o,
-            self.inputs,
-            1.0,
-            x,
-            false,
-            &p[self.w..],
-            false,
-            1.0,
-            y,
-        );
-    }
-
-    /// `grad_W += x^T dy`, `grad_b += colsum(dy)`.
-    pub fn param_grad(&self, x: &[f32], dy: &[f32], rows: usize, grad: &mut [f32]) {
-        let (i, o) = (self.inputs, self.outputs);
-        gemm(
-            i,
-            o,
-            rows,
-            1.0,
-            x,
-            true,
-            dy,
-            false,
-            1.0,
-            &mut grad[self.w..self.w + i * o],
-        );
-        let gb = &mut grad[self.b..self.b + o];
-        for r in 0..rows {
-            for (g, d) in gb.iter_mut().zip(&dy[r * o..(r + 1) * o]) {
-                *g += d;
-            }
-        }
-    }
-
-    /// `dx = dy W^T` (overwrites `dx`).
-    pub fn input_grad(&self, p: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
-        self.input_grad_cols(p, dy, rows, 0..self.inputs, dx);
-    }
-
-    /// The columns `cols` of `dy W^T` into `dx` (`rows x cols.len()`): the same numbers as
-    /// those columns of [`Dense::input_grad`] (each is the same sum in the same order), for
-    /// a fraction of the work when only some inputs' gradients are needed.
-    pub fn input_grad_cols(
-        &self,
-        p: &[f32],
-        dy: &[f32],
-        rows: usize,
-        cols: Range<usize>,
-        dx: &mut [f32],
-    ) {
-        let o = self.outputs;
-        let w = &p[self.w + cols.start * o..self.w + cols.end * o];
-        gemm(rows, cols.len(), o, 1.0, dy, false, w, true, 0.0, dx);
     }
 }
 
@@ -207,6 +87,15 @@ impl Net {
     /// Output width.
     pub fn outputs(&self) -> usize {
         self.layers.last().expect("a layer").outputs
+    }
+
+    /// Each layer's weight matrix and bias as `(offset, rows, columns)` in the flat vector
+    /// (for [`AdamVec::set_matrices`]).
+    pub fn matrices(&self) -> Vec<(usize, usize, usize)> {
+        self.layers
+            .iter()
+            .flat_map(|l| [(l.w, l.inputs, l.outputs), (l.b, 1, l.outputs)])
+            .collect()
     }
 
     /// Glorot-uniform weights, zero biases; the output layer's weights times `out_gain`.
@@ -341,19 +230,7 @@ impl Net {
             let (before, rest) = cache.t_pre.split_at_mut(k);
             let dst = &mut rest[0];
             if k == 0 {
-                let o = l.outputs;
-                gemm(
-                    rows,
-                    o,
-                    u_cols.len(),
-                    1.0,
-                    u,
-                    false,
-                    &p[l.w + u_cols.start * o..l.w + u_cols.end * o],
-                    false,
-                    0.0,
-                    dst,
-                );
+                l.mul_rows(p, u, rows, u_cols.clone(), dst, 0.0);
             } else {
                 // Tangent of the previous layer's output: relu'(pre) * t_pre, kept in
                 // cache.dt[k - 1] as scratch.
@@ -362,18 +239,7 @@ impl Net {
                 for i in 0..m {
                     th[i] = self.act.deriv(cache.pre[k - 1][i], 0.0) * before[k - 1][i];
                 }
-                gemm(
-                    rows,
-                    l.outputs,
-                    l.inputs,
-                    1.0,
-                    th,
-                    false,
-                    &p[l.w..],
-                    false,
-                    0.0,
-                    dst,
-                );
+                l.mul_rows(p, th, rows, 0..l.inputs, dst, 0.0);
             }
         }
         // Reverse over (primal, tangent): d[k] = adjoint of pre_k (primal), dt[k] = adjoint
@@ -387,19 +253,7 @@ impl Net {
             // Weight gradient: h_in^T d + h_in_dot^T dt; bias gets d only.
             if k == 0 {
                 l.param_grad(x, &cache.d[0], rows, grad);
-                let o = l.outputs;
-                gemm(
-                    u_cols.len(),
-                    o,
-                    rows,
-                    1.0,
-                    u,
-                    true,
-                    &cache.dt[0],
-                    false,
-                    1.0,
-                    &mut grad[l.w + u_cols.start * o..l.w + u_cols.end * o],
-                );
+                l.weight_grad_rows(u, u_cols.clone(), &cache.dt[0], rows, grad);
             } else {
                 l.param_grad(&cache.post[k - 1], &cache.d[k], rows, grad);
                 // Tangent of h_{k-1}: relu'(pre) * t_pre (recomputed into the scratch of
@@ -409,18 +263,7 @@ impl Net {
                 for i in 0..m {
                     th[i] *= self.act.deriv(cache.pre[k - 1][i], 0.0);
                 }
-                gemm(
-                    l.inputs,
-                    l.outputs,
-                    rows,
-                    1.0,
-                    &th,
-                    true,
-                    &cache.dt[k],
-                    false,
-                    1.0,
-                    &mut grad[l.w..l.w + l.inputs * l.outputs],
-                );
+                l.weight_grad_rows(&th, 0..l.inputs, &cache.dt[k], rows, grad);
                 cache.t_pre[k - 1] = th;
                 // Adjoints of the layer below.
                 let (lo, hi) = cache.d.split_at_mut(k);

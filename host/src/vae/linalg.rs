@@ -94,6 +94,58 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
+/// `c_q` of [`column_cuts`], alone.
+pub fn column_cut(cols: usize, parts: usize, q: usize) -> usize {
+    let parts = parts.max(1);
+    ((cols * q / parts).div_ceil(ALIGN) * ALIGN).min(cols)
+}
+
+/// `0 = c_0 <= c_1 <= ... <= c_parts = cols`: how a product with `cols` columns of its result
+/// is cut among `parts` threads (near-equal blocks cut at multiples of 16, the kernels'
+/// tile), thread `q` taking columns `c_q..c_(q+1)`; Adam's step cuts each weight matrix the
+/// same way.
+pub fn column_cuts(cols: usize, parts: usize) -> Vec<usize> {
+    (0..=parts.max(1))
+        .map(|q| column_cut(cols, parts, q))
+        .collect()
+}
+
+/// Counts a product of the shape (`m, n, k`; `a` and `b` transposed or not) in [`flops`]
+/// and, when on, [`take_shapes`], for products that [`gemm_view`] computes in blocks.
+pub fn account(m: usize, n: usize, k: usize, a_t: bool, b_t: bool) {
+    FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    if RECORDING.load(Ordering::Relaxed) {
+        let mut s = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        *s.entry((m, n, k, a_t, b_t)).or_insert(0) += 1;
+    }
+}
+
+/// Runs `f` (matrix products, on any threads) and adds its wall time to this thread's
+/// [`thread_gemm_seconds`].
+pub fn timed<T>(f: impl FnOnce() -> T) -> T {
+    let t0 = std::time::Instant::now();
+    let out = f();
+    let dt = t0.elapsed().as_secs_f64();
+    GEMM_SECONDS.with(|c| c.set(c.get() + dt));
+    out
+}
+
+/// Whether a product of `work` multiply-adds is worth splitting among threads.
+pub fn worth_splitting(work: usize) -> bool {
+    threads() > 1 && work >= MIN_SPLIT
+}
+
+/// `c = op(a) op(b) + beta c` on this thread by `matrixmultiply`, for views (column blocks
+/// of wider matrices, transposes). Not counted in [`flops`] (see [`account`]) nor timed.
+pub fn gemm_view(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
+    general_mat_mul(1.0, &a, &b, beta, &mut c);
+}
+
 /// `c = alpha op(a) op(b) + beta c` with `c` an `m x n` row-major matrix, `op(a)` `m x k` and
 /// `op(b)` `k x n`. `a` is stored `m x k` (or `k x m` when `a_t`), `b` `k x n` (or `n x k`
 /// when `b_t`), all row-major; only the leading elements of each slice are used.
@@ -141,7 +193,10 @@ fn split(
 ) {
     let (m, n) = c.dim();
     let work = m * n * a.ncols();
-    let rows = m >= n;
+    // A weight gradient (`a` transposed: `c` is a weight matrix) is cut by its columns, as
+    // the products that read those weights are (`skinny`), so that each thread works on
+    // the same columns of a weight matrix in every product and in Adam's step.
+    let rows = m >= n && a.is_standard_layout();
     let len = if rows { m } else { n };
     if parts <= 1 || work < MIN_SPLIT || len < 2 * ALIGN {
         general_mat_mul(alpha, &a, &b, beta, &mut c);

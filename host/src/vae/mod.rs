@@ -19,9 +19,11 @@
 
 pub mod adam;
 pub mod amat;
+pub mod awake;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod dense;
 pub mod estimators;
 pub mod fastmath;
 pub mod idx;

@@ -110,52 +110,21 @@ pub struct Pass {
     pub dec_c: Vec<NetCache>,
 }
 
+use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
+use rayon::prelude::*;
 
-crate::wide_fn! {
-    /// `l(s; a) = sum s a - softplus(a)`, compiled for the widest vectors this CPU has
-    /// ([`crate::simd`]; the same bits at every width).
-    fn ll(s: &[f32], a: &[f32]) -> f32 {
-        // Eight running sums, so the compiler may vectorise (a single f32 sum is a strict
-        // in-order reduction it must not reorder).
-        let n = s.len().min(a.len());
-        let mut acc = [0.0f32; 8];
-        let (sc, ac) = (s[..n].chunks_exact(8), a[..n].chunks_exact(8));
-        let (sr, ar) = (sc.remainder(), ac.remainder());
-        for (s8, a8) in sc.zip(ac) {
-            for i in 0..8 {
-                acc[i] += s8[i] * a8[i] - softplus(a8[i]);
-            }
-        }
-        let tail: f32 = sr.iter().zip(ar).map(|(&s, &a)| s * a - softplus(a)).sum();
-        acc.iter().sum::<f32>() + tail
-    }
-}
-
-crate::wide_fn! {
-    /// The pixels' `d(-l(x; a))/da = w (sigmoid(a) - x)` of each row into `dst`, flushed
-    /// below 1e-30 (pixels that are always off drive their logits far below zero, where
-    /// this is subnormal and slows the matrix products that follow), compiled for the
-    /// widest vectors this CPU has (the same bits at every width).
-    fn pixel_grad(dst: &mut [f32], out: &[f32], x: &[f32], w: &[f32], p: usize) {
-        // Row slices zipped, not indexed: no bounds checks, so the loop vectorises.
-        for (((dst, out), x), &wr) in dst
-            .chunks_exact_mut(p)
-            .zip(out.chunks_exact(p))
-            .zip(x.chunks_exact(p))
-            .zip(w)
-        {
-            for ((d, &a), &xi) in dst.iter_mut().zip(out).zip(x) {
-                let v = wr * (sigmoid(a) - xi);
-                *d = if v.abs() < 1e-30 { 0.0 } else { v };
-            }
-        }
-    }
+/// Rows each product thread takes in the row-by-row work of `rows` rows (all of them with one
+/// thread; at least one).
+pub fn rows_per_thread(rows: usize) -> usize {
+    rows.div_ceil(super::linalg::threads()).max(1)
 }
 
 impl Vae {
     /// Builds the architecture and initial parameters (Glorot-uniform weights, zero biases
-    /// and prior, decoder output bias `logit(clip(mean, 0.001, 0.999))`).
+    /// and prior, decoder output bias `logit(clip(mean, 0.001, 0.999))`), each weight matrix
+    /// in as many column blocks as the products have threads ([`super::linalg::threads`];
+    /// see [`Vae::new_in_parts`]).
     pub fn new<R: Rng + ?Sized>(
         kind: ModelKind,
         pixels: usize,
@@ -164,10 +133,25 @@ impl Vae {
         hidden: usize,
         rng: &mut R,
     ) -> Result<(Self, Vec<f32>)> {
+        let parts = super::linalg::threads();
+        Self::new_in_parts(kind, pixels, latents, mean, hidden, parts, rng)
+    }
+
+    /// [`Vae::new`] with each weight matrix in `parts` column blocks ([`super::layers::Dense`]):
+    /// the same weights, drawn in the same order, stored otherwise.
+    pub fn new_in_parts<R: Rng + ?Sized>(
+        kind: ModelKind,
+        pixels: usize,
+        latents: usize,
+        mean: &[f32],
+        hidden: usize,
+        parts: usize,
+        rng: &mut R,
+    ) -> Result<(Self, Vec<f32>)> {
         if mean.len() != pixels {
             return Err("VAE: mean has the wrong length".into());
         }
-        let mut lay = ParamLayout::default();
+        let mut lay = ParamLayout::with_parts(parts);
         let (n, p, h) = (latents, pixels, hidden);
         let (enc, dec, layers) = match kind {
             ModelKind::Linear1 => (
@@ -214,6 +198,24 @@ impl Vae {
             *b = (m / (1.0 - m)).ln();
         }
         Ok((vae, params))
+    }
+
+    /// The column blocks of every weight matrix ([`super::layers::Dense`]).
+    pub fn parts(&self) -> usize {
+        self.enc[0].layers[0].parts
+    }
+
+    /// Every weight matrix and bias vector, and the prior, as `(offset, rows, columns)` in
+    /// the flat parameter vector (for [`super::adam::AdamVec::set_matrices`]).
+    pub fn matrices(&self) -> Vec<(usize, usize, usize)> {
+        let mut m: Vec<_> = self
+            .enc
+            .iter()
+            .chain(&self.dec)
+            .flat_map(Net::matrices)
+            .collect();
+        m.push((self.prior, 1, self.latents));
+        m
     }
 
     /// Buffers for up to `cap` rows.
@@ -297,21 +299,35 @@ impl Vae {
             d.forward(theta, &pass.inp[k], rows, &mut pass.dec_c[k]);
         }
         let prior = &theta[self.prior..self.prior + n];
-        for r in 0..rows {
+        let Pass {
+            f, x, s, l, dec_c, ..
+        } = pass;
+        let row_f = |r: usize| {
             let rn = r * n..(r + 1) * n;
-            let mut f = -ll(
-                &pass.x[r * p..(r + 1) * p],
-                &pass.dec_c[0].out[r * p..(r + 1) * p],
-            );
+            let mut f = -ll(&x[r * p..(r + 1) * p], &dec_c[0].out[r * p..(r + 1) * p]);
             for k in 0..kk {
-                f += ll(&pass.s[k][rn.clone()], &pass.l[k][rn.clone()]);
+                f += ll(&s[k][rn.clone()], &l[k][rn.clone()]);
                 if k + 1 < kk {
-                    f -= ll(&pass.s[k][rn.clone()], &pass.dec_c[k + 1].out[rn.clone()]);
+                    f -= ll(&s[k][rn.clone()], &dec_c[k + 1].out[rn.clone()]);
                 } else {
-                    f -= ll(&pass.s[k][rn.clone()], prior);
+                    f -= ll(&s[k][rn.clone()], prior);
                 }
             }
-            pass.f[r] = f;
+            f
+        };
+        // Each row alone, so the same bits on any number of threads.
+        let per = rows_per_thread(rows);
+        if per < rows {
+            f[..rows]
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(per)
+                .for_each(|(r, f)| *f = row_f(r));
+        } else {
+            f[..rows]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(r, f)| *f = row_f(r));
         }
     }
 
@@ -341,13 +357,15 @@ impl Vae {
             }
         }
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
-        pixel_grad(
-            &mut pass.scratch_p[..rows * p],
-            &pass.dec_c[0].out[..rows * p],
-            &pass.x[..rows * p],
-            &w[..rows],
-            p,
-        );
+        // By rows on the product threads (each element alone: the same bits).
+        let per = rows_per_thread(rows);
+        pass.scratch_p[..rows * p]
+            .par_chunks_mut(per * p)
+            .zip(pass.dec_c[0].out[..rows * p].par_chunks(per * p))
+            .zip(pass.x[..rows * p].par_chunks(per * p))
+            .zip(w[..rows].par_chunks(per))
+            .with_max_len(1)
+            .for_each(|(((dst, out), x), w)| pixel_grad(dst, out, x, w, p));
         let dx = if need(0) {
             Some(&mut pass.scratch_n[..])
         } else {

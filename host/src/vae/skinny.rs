@@ -51,9 +51,11 @@ fn avx512() -> bool {
 }
 
 /// `c = op(a) b + beta c` (`beta` 0 or 1; `c` `m x n`, `op(a)` `m x k` stored `m x k`, or
-/// `k x m` when `a_t`; `b` `k x n`; all row-major), cut in `parts` rayon tasks: by blocks of
-/// rows (multiples of 6) when `a` is not transposed and there are at least 12, else by
-/// blocks of columns (multiples of 16). The bits do not depend on `parts`.
+/// `k x m` when `a_t`; `b` `k x n`; all row-major), cut in `parts` rayon tasks by blocks of
+/// columns (multiples of 16; the first block to the calling thread): each task reads only
+/// its columns of `b` (the weights), and the same columns in every product of the same
+/// weights, and keeps every row of the batch in its tiles (blocks of rows would halve the
+/// multiply-adds per weight read). The bits do not depend on `parts`.
 #[allow(clippy::too_many_arguments)]
 pub fn product(
     m: usize,
@@ -66,33 +68,6 @@ pub fn product(
     c: &mut [f32],
     parts: usize,
 ) {
-    if parts > 1 && !a_t && m >= 2 * MR {
-        // Blocks of rows (whole panels of MR): each part streams all the weights for its rows,
-        // with the full-width tiles; blocks of columns would leave each part narrow tiles.
-        let cuts = cuts(m, parts.min(m / MR), MR);
-        let mut blocks: Vec<(usize, &mut [f32])> = Vec::with_capacity(parts);
-        let mut rest = &mut c[..m * n];
-        for w in cuts.windows(2) {
-            let (here, after) = rest.split_at_mut((w[1] - w[0]) * n);
-            blocks.push((w[0], here));
-            rest = after;
-        }
-        blocks.into_par_iter().for_each(|(r0, c)| {
-            let rows = c.len() / n;
-            product(
-                rows,
-                n,
-                k,
-                &a[r0 * k..(r0 + rows) * k],
-                false,
-                b,
-                beta,
-                c,
-                1,
-            );
-        });
-        return;
-    }
     let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
     let parts = parts.clamp(1, (n / 16).max(1));
     let cuts = cuts(n, parts, 16);
@@ -120,6 +95,30 @@ pub fn product(
     } else {
         work.into_par_iter().for_each(run);
     }
+}
+
+/// `rows = op(a) b[.., j0..j0 + w] + beta rows` on this thread, `rows` the `m` rows of the
+/// result (each `w` long: a column block of a wider matrix), `op(a)` `m x k` with element
+/// `(i, p)` at `a[i rsa + p csa]`, `b` row-major with `ldb` columns; for a shape [`takes`]
+/// (with `n = w`). The same bits as [`product`].
+#[allow(clippy::too_many_arguments)]
+pub fn product_rows(
+    m: usize,
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    beta: f32,
+    rows: &mut [&mut [f32]],
+) {
+    PACK.with(|pack| {
+        let mut pack = pack.borrow_mut();
+        pack.resize(k * MR, 0.0);
+        block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, &mut pack);
+    })
 }
 
 /// `0 = c_0 <= c_1 <= ... <= c_parts = len`: `len` cut in `parts` near-equal blocks whose

@@ -179,6 +179,7 @@ pub fn train_with<const N: usize>(
         &mut rng,
     )?;
     let mut adam = AdamVec::new(model.n_params, cfg.lr, cfg.beta2);
+    adam.set_matrices(&model.matrices(), model.parts());
     let mut grad = vec![0.0f32; model.n_params];
     let mut xb = vec![0.0f32; cfg.batch * data.pixels];
     let n = data.train.n;
@@ -191,7 +192,7 @@ pub fn train_with<const N: usize>(
     }
     let kind = cfg.estimator.kind;
     let mut st = if let Some(path) = &ck.resume {
-        let l = checkpoint::load(path, cfg, &ck.data)?;
+        let l = checkpoint::load(path, cfg, &ck.data, model.parts())?;
         if l.theta.len() != theta.len() || l.progress.order.len() != n {
             return Err(format!("{}: sizes differ from this model", path.display()).into());
         }
@@ -265,7 +266,7 @@ pub fn train_with<const N: usize>(
             let clock = IterClock::start();
             let idx = &st.order[it * cfg.batch..(it + 1) * cfg.batch];
             data.train_batch(idx, &mut st.rng, &mut xb);
-            grad.fill(0.0);
+            adam.zero(&mut grad);
             let s = est
                 .step(&model, &theta, &xb, cfg.batch, &mut st.rng, &mut grad, true)
                 .map_err(|e| format!("{} epoch {epoch} iteration {it}: {e}", kind.label()))?;

@@ -32,6 +32,7 @@ use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
 use super::model::{Chain, Pass, Vae};
 use crate::Result;
 use rand_core::Rng;
+use rayon::prelude::*;
 use relax_core::dist::{Bernoulli, Relaxed};
 use relax_core::estimator::{
     disarm_antithetic, disarm_combine, muprop_combine, nvil_combine, relax_combine,
@@ -86,8 +87,6 @@ pub struct VaeEstimator<const N: usize> {
     centre: MovingAverage,
     hard: Pass,
     soft: Pass,
-    /// REBAR, RELAX: the sampled pass, which the relaxed passes read while the hard pass runs.
-    sampled: Pass,
     /// REBAR, RELAX: each layer's relaxed passes' results.
     evals: Vec<relaxed::LayerEvals>,
     /// RELAX: each layer's network's input and `dr/dz`.
@@ -104,6 +103,8 @@ pub struct VaeEstimator<const N: usize> {
     b_cache: Option<NetCache>,
     grad_phi: Vec<f32>,
     xrep: Vec<f32>,
+    /// The generator's words of one layer's draws (see `draw`).
+    words: Vec<u32>,
     batch: usize,
 }
 
@@ -153,7 +154,8 @@ impl<const N: usize> VaeEstimator<N> {
         }
         let kk = model.layers;
         let p = model.pixels;
-        let mut lay = ParamLayout::default();
+        // The networks' weights in the model's column blocks.
+        let mut lay = ParamLayout::with_parts(model.parts());
         let mut eta = Vec::new();
         let mut log_temp = Vec::new();
         let mut r = Vec::new();
@@ -233,13 +235,15 @@ impl<const N: usize> VaeEstimator<N> {
                 coef: [0.0; N],
             },
         };
+        let mut adam = AdamVec::new(phi.len(), cv_lr, beta2);
+        let cv_mats: Vec<_> = r.iter().chain(&baseline).flat_map(Net::matrices).collect();
+        adam.set_matrices(&cv_mats, lay.parts.max(1));
         Ok(Self {
             cfg,
-            adam: AdamVec::new(phi.len(), cv_lr, beta2),
+            adam,
             centre: MovingAverage::new(0.99).map_err(|e| e.to_string())?,
             hard: model.pass(cap),
             soft: model.pass(cap),
-            sampled: model.pass(if relaxed { cap } else { 0 }),
             evals,
             r_evals,
             draws: vec![vec![zero_draw; cap]; kk],
@@ -261,6 +265,7 @@ impl<const N: usize> VaeEstimator<N> {
                 baseline,
             },
             xrep: vec![0.0; cap * p],
+            words: vec![0; cap * N],
             batch,
         })
     }
@@ -328,9 +333,8 @@ impl<const N: usize> VaeEstimator<N> {
         let inv = 1.0 / b as f32;
         self.w_inv[..b].fill(inv);
         self.grad_phi.fill(0.0);
-        // REBAR and RELAX: the hard pass (f(b) and the decoders' gradient) and RELAX's
-        // network on this thread, every relaxed pass on the other (when the products have
-        // two threads; the same numbers either way).
+        // REBAR and RELAX: the hard pass (f(b) and the decoders' gradient), RELAX's network
+        // and every relaxed pass.
         let relaxed = matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax);
         if kind == EstimatorKind::Arms {
             self.sample_arms(model, theta, rows, reps, rng)?;
@@ -363,13 +367,20 @@ impl<const N: usize> VaeEstimator<N> {
                 );
             }
             // The direct term d log q(b|x)/dl = score.
+            let per = crate::vae::model::rows_per_thread(b);
             for k in 0..kk {
-                for r in 0..b {
-                    let sc = Bernoulli::<N>::score(row(&self.hard.l[k], r), &self.draws[k][r].b);
-                    for (g, s) in self.g[k][r * N..(r + 1) * N].iter_mut().zip(&sc) {
-                        *g = inv * s;
-                    }
-                }
+                let (l, draws) = (&self.hard.l[k][..b * N], &self.draws[k][..b]);
+                self.g[k][..b * N]
+                    .par_chunks_mut(N)
+                    .zip(l.par_chunks(N))
+                    .zip(draws.par_iter())
+                    .with_min_len(per)
+                    .for_each(|((g, l), d)| {
+                        let sc = Bernoulli::<N>::score(l.try_into().expect("row of N"), &d.b);
+                        for (g, s) in g.iter_mut().zip(&sc) {
+                            *g = inv * s;
+                        }
+                    });
             }
             match kind {
                 EstimatorKind::Nvil | EstimatorKind::Muprop => {

@@ -3,13 +3,18 @@
 //! variance-loss gradient.
 //!
 //! REBAR's and RELAX's relaxed passes need the samples, not the hard pass's value or
-//! gradient, so [`VaeEstimator::step`] runs them on a second thread while the first evaluates
-//! and differentiates `f(b)` and RELAX's network `r(z)` ([`r_passes`]). They read a copy of
-//! the sampled pass ([`Relaxing`]) and leave each layer's results in a [`LayerEvals`] until
-//! [`VaeEstimator::relax_layer`] combines them with `f(b)`. Every number is the same sum in
-//! the same order as on one thread, so the results do not depend on the number of threads.
+//! gradient: after the hard pass evaluates and differentiates `f(b)` and RELAX's network
+//! `r(z)` ([`r_passes`]), they read the sampled pass ([`Relaxing`]) and leave each layer's
+//! results in a [`LayerEvals`] until [`VaeEstimator::relax_layer`] combines them with `f(b)`.
+//! With more than one thread, each matrix product is split among them by the weights' column
+//! blocks ([`crate::vae::layers::Dense`]), and the row-by-row work by rows.
 
 use super::*;
+use crate::vae::model::rows_per_thread;
+
+/// One row's outputs in [`VaeEstimator::relax_layer`]: its index, its logit gradient and `U`
+/// (`N` each), and its `A`.
+type RowOut<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut f32));
 
 /// What the relaxed passes of one layer leave for its combination (REBAR, RELAX).
 #[derive(Debug, Clone)]
@@ -182,18 +187,28 @@ impl<const N: usize> Relaxing<'_, N> {
     fn soft_eval(&self, soft: &mut Pass, b: usize, k: usize, lam: f32, gc: &mut [f32]) {
         let (model, theta) = (self.model, self.theta);
         prep(self.from, soft, b, k, false);
-        for r in 0..b {
-            let x = Bernoulli::<N>::relax(&self.draws[k][r].z, lam);
-            soft.s[k][r * N..(r + 1) * N].copy_from_slice(&x);
-        }
+        let per = rows_per_thread(b);
+        soft.s[k][..b * N]
+            .par_chunks_mut(N)
+            .zip(self.draws[k][..b].par_iter())
+            .with_min_len(per)
+            .for_each(|(s, d)| s.copy_from_slice(&Bernoulli::<N>::relax(&d.z, lam)));
         model.forward(theta, soft, b, k, Chain::Soft(lam));
         model.backward(theta, soft, b, k, Chain::Soft(lam), &self.ones[..b], None);
-        for r in 0..b {
-            let gz = Bernoulli::<N>::relax_jvp(row(&soft.s[k], r), lam, row(&soft.ds[k], r));
-            let gz = Bernoulli::<N>::z_vjp(row(&self.from.l[k], r), &gz);
-            gc[r * N..(r + 1) * N].copy_from_slice(&gz);
-        }
-        flush(&mut gc[..b * N]);
+        let (s, ds, l) = (
+            &soft.s[k][..b * N],
+            &soft.ds[k][..b * N],
+            &self.from.l[k][..b * N],
+        );
+        gc[..b * N]
+            .par_chunks_mut(N)
+            .enumerate()
+            .with_min_len(per)
+            .for_each(|(r, gc)| {
+                let gz = Bernoulli::<N>::relax_jvp(row(s, r), lam, row(ds, r));
+                gc.copy_from_slice(&Bernoulli::<N>::z_vjp(row(l, r), &gz));
+                flush(gc);
+            });
     }
 
     /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
@@ -276,8 +291,8 @@ impl<const N: usize> Relaxing<'_, N> {
 
 impl<const N: usize> VaeEstimator<N> {
     /// REBAR and RELAX: samples every layer, then makes the hard pass (`f(b)` and the
-    /// decoders' gradient into `grad`) and RELAX's network on this thread and every relaxed
-    /// pass on the other (when the products have two threads; the same numbers either way).
+    /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass (each
+    /// product and each row-by-row piece split among the product threads).
     pub(super) fn sample_relaxed<R: Rng + ?Sized>(
         &mut self,
         model: &Vae,
@@ -289,42 +304,31 @@ impl<const N: usize> VaeEstimator<N> {
     ) -> Result<()> {
         let kk = model.layers;
         self.draw(model, theta, b, rng)?;
-        let two = crate::vae::linalg::threads() > 1;
-        if two {
-            self.keep_sampled(b);
-        }
         let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
         let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
-        let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
-        let mut hard_side = |hard: &mut Pass| -> std::result::Result<(), String> {
-            model.forward(theta, hard, b, kk, Chain::Hard);
-            finite_elbo(&hard.f[..b])?;
-            model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
-            r_passes(hard, draws, ones, cv, r_evals, r_cache, b);
-            Ok(())
-        };
-        // The relaxed passes read the sampled pass from `from`.
-        let relaxing = |from| Relaxing {
+        let hard = &mut self.hard;
+        model.forward(theta, hard, b, kk, Chain::Hard);
+        finite_elbo(&hard.f[..b])?;
+        model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
+        r_passes(
+            hard,
+            draws,
+            ones,
+            cv,
+            &mut self.r_evals,
+            &mut self.r_cache,
+            b,
+        );
+        // The hard pass leaves what the relaxed passes read as it was sampled, so they read
+        // it in place.
+        let relaxing = Relaxing {
             model,
             theta,
-            from,
+            from: hard,
             draws,
             ones,
         };
-        if two {
-            let ctx = relaxing(&self.sampled);
-            let hard = &mut self.hard;
-            let (done, ()) = rayon::join(
-                move || hard_side(hard),
-                || ctx.passes(cfg, cv, soft, evals, b, train_cv),
-            );
-            done?;
-        } else {
-            // One thread: the hard pass first; it leaves what the relaxed passes read as it
-            // was sampled, so they read it in place.
-            hard_side(&mut self.hard)?;
-            relaxing(&self.hard).passes(cfg, cv, soft, evals, b, train_cv);
-        }
+        relaxing.passes(cfg, cv, soft, evals, b, train_cv);
         Ok(())
     }
 
@@ -339,28 +343,24 @@ impl<const N: usize> VaeEstimator<N> {
         train_cv: bool,
     ) -> Result<()> {
         let (kind, kk) = (self.cfg.kind, model.layers);
-        let (hard, gs) = (&mut self.hard, &mut self.g);
-        let mut encoders = move || {
-            for (k, g) in gs.iter_mut().enumerate().take(kk) {
-                flush(&mut g[..b * N]);
-                model.encoder_backward(theta, hard, b, k, g, grad);
-            }
-        };
+        for (k, g) in self.g.iter_mut().enumerate().take(kk) {
+            flush(&mut g[..b * N]);
+            model.encoder_backward(theta, &mut self.hard, b, k, g, grad);
+        }
         if kind == EstimatorKind::Relax && train_cv {
-            // RELAX's network's second derivative and its Adam step on the other thread
-            // (when the products have two), the encoders' gradient on this one.
-            let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
-            let (r_evals, r_cache) = (&self.r_evals, &mut self.r_cache);
+            // RELAX's network's second derivative and its Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
-            let mut cv_step = move || r_step(model, cv, adam, r_evals, r_cache, grad_phi, wd, b);
-            let ((), done) = if crate::vae::linalg::threads() > 1 {
-                rayon::join(encoders, cv_step)
-            } else {
-                (encoders(), cv_step())
-            };
-            done?;
-        } else {
-            encoders();
+            let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
+            r_step(
+                model,
+                cv,
+                adam,
+                &self.r_evals,
+                &mut self.r_cache,
+                grad_phi,
+                wd,
+                b,
+            )?;
         }
         Ok(())
     }
@@ -369,21 +369,6 @@ impl<const N: usize> VaeEstimator<N> {
     /// [`prep`]).
     pub(super) fn prep_soft(&mut self, b: usize, k: usize, zero_noise: bool) {
         prep(&self.hard, &mut self.soft, b, k, zero_noise);
-    }
-
-    /// Copies the sampled pass (`x`, `x - mean`, logits, samples and noise: what [`prep`]
-    /// reads) into `self.sampled`, which the relaxed passes read while the hard pass runs.
-    pub(super) fn keep_sampled(&mut self, b: usize) {
-        let (from, to) = (&self.hard, &mut self.sampled);
-        let pm = b * from.x.len() / from.cap;
-        to.x[..pm].copy_from_slice(&from.x[..pm]);
-        to.xc[..pm].copy_from_slice(&from.xc[..pm]);
-        let m = b * N;
-        for k in 0..from.l.len() {
-            to.l[k][..m].copy_from_slice(&from.l[k][..m]);
-            to.s[k][..m].copy_from_slice(&from.s[k][..m]);
-            to.eps[k][..m].copy_from_slice(&from.eps[k][..m]);
-        }
     }
 
     /// REBAR or RELAX for layer `k`, after the relaxed passes ([`Relaxing::passes`]) and the
@@ -402,12 +387,13 @@ impl<const N: usize> VaeEstimator<N> {
         // reached the subnormal range, which slowed training several times over.
         let kappa_report = 1.0 / ((b * b * b * N) as f64);
         let kappa = 1.0f32;
-        let mut var_loss = 0.0f64;
-        let mut d_eta = 0.0f32;
-        for r in 0..b {
+        // Each row alone on the product threads (its gradient, U and A), then the sums over
+        // rows in row order, so the same bits on any number of threads.
+        let (hard, draws, r_out) = (&self.hard, &self.draws[k], self.r_cache.get(k));
+        let row_terms = |(r, ((g, u), a)): RowOut<'_>| {
             let fz = ev.fz[r];
             let rv = if is_relax {
-                self.r_cache[k].out[r]
+                r_out.map_or(0.0, |c| c.out[r])
             } else {
                 0.0
             };
@@ -419,27 +405,44 @@ impl<const N: usize> VaeEstimator<N> {
             }
             let gcz: [f32; N] = core::array::from_fn(|j| eta * graw[j]);
             let c = eta * (fz + rv);
-            let l = row::<N>(&self.hard.l[k], r);
-            let draw = &self.draws[k][r];
-            let g = relax_combine::<Bernoulli<N>, N>(l, draw, self.hard.f[r], c, &gcz, &gcz)
+            let l = row::<N>(&hard.l[k], r);
+            let draw = &draws[r];
+            let gr = relax_combine::<Bernoulli<N>, N>(l, draw, hard.f[r], c, &gcz, &gcz)
                 .map_err(|e| format!("RELAX layer {k}: {e}"))?;
-            add_scaled(&mut self.g[k][r * N..(r + 1) * N], &g, inv);
-            if train {
-                let dirs = relax_variance_directions::<Bernoulli<N>, N>(l, draw, &g);
-                // Tied coupling: c(z~) = c(z) in value and gradient, so the two terms merge
-                // into d/dphi [A c(z) + U . dc/dz(z)].
-                let a = dirs.alpha_z + dirs.alpha_zt;
-                let mut ug = 0.0f32;
-                for j in 0..N {
-                    let u = dirs.u_z[j] + dirs.u_zt[j];
-                    self.u[r * N + j] = u;
-                    ug += u * graw[j];
-                }
-                self.a[r] = a;
-                // d/d eta [A c + U . dc/dz] = A (F + r) + U . graw.
-                d_eta += kappa * (a * (fz + rv) + ug);
-                var_loss += kappa_report * g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+            add_scaled(g, &gr, inv);
+            if !train {
+                return Ok((0.0f32, 0.0f64));
             }
+            let dirs = relax_variance_directions::<Bernoulli<N>, N>(l, draw, &gr);
+            // Tied coupling: c(z~) = c(z) in value and gradient, so the two terms merge into
+            // d/dphi [A c(z) + U . dc/dz(z)].
+            let av = dirs.alpha_z + dirs.alpha_zt;
+            let mut ug = 0.0f32;
+            for j in 0..N {
+                let uj = dirs.u_z[j] + dirs.u_zt[j];
+                u[j] = uj;
+                ug += uj * graw[j];
+            }
+            *a = av;
+            // d/d eta [A c + U . dc/dz] = A (F + r) + U . graw.
+            let d_eta = kappa * (av * (fz + rv) + ug);
+            let var = kappa_report * gr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+            Ok::<_, String>((d_eta, var))
+        };
+        let terms: Vec<std::result::Result<(f32, f64), String>> = self.g[k][..b * N]
+            .par_chunks_mut(N)
+            .zip(self.u[..b * N].par_chunks_mut(N))
+            .zip(self.a[..b].par_iter_mut())
+            .enumerate()
+            .with_min_len(rows_per_thread(b))
+            .map(row_terms)
+            .collect();
+        let mut var_loss = 0.0f64;
+        let mut d_eta = 0.0f32;
+        for t in terms {
+            let (de, v) = t?;
+            d_eta += de;
+            var_loss += v;
         }
         if !train {
             return Ok(0.0);

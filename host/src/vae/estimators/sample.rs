@@ -2,6 +2,8 @@
 //! samples together in `multi`), and `f` at the samples.
 
 use super::*;
+use crate::vae::model::rows_per_thread;
+use rayon::prelude::*;
 
 impl<const N: usize> VaeEstimator<N> {
     /// Samples every layer (the core's `Draw`, tied coupling) and evaluates `f(b)`.
@@ -17,7 +19,10 @@ impl<const N: usize> VaeEstimator<N> {
         Ok(finite_elbo(&self.hard.f[..b])?)
     }
 
-    /// Samples every layer (the core's `Draw`, tied coupling), without evaluating `f`.
+    /// Samples every layer (the core's `Draw`, tied coupling), without evaluating `f`. The
+    /// generator's words of a layer are drawn first, in order (a tied draw takes exactly `N`
+    /// words a row), then each row's draw is made from its own words on the product threads:
+    /// the same samples as drawing row after row from the generator.
     pub(super) fn draw<R: Rng + ?Sized>(
         &mut self,
         model: &Vae,
@@ -30,17 +35,76 @@ impl<const N: usize> VaeEstimator<N> {
             if k > 0 {
                 model.encode_next(theta, &mut self.hard, b, k);
             }
-            for r in 0..b {
-                let l = row::<N>(&self.hard.l[k], r);
-                let d = Draw::with_coupling::<Bernoulli<N>, _>(l, Coupling::Tied, rng)
-                    .map_err(|e| format!("sampling layer {k}: {e}"))?;
-                let rs = r * N..(r + 1) * N;
-                self.hard.s[k][rs.clone()].copy_from_slice(&d.b);
-                for ((e, z), l) in self.hard.eps[k][rs].iter_mut().zip(&d.z).zip(l) {
-                    *e = z - l;
-                }
-                self.draws[k][r] = d;
+            let words = &mut self.words[..b * N];
+            for w in words.iter_mut() {
+                *w = rng.next_u32();
             }
+            let per = rows_per_thread(b);
+            let hard = &mut self.hard;
+            let (l, s, eps) = (
+                &hard.l[k][..b * N],
+                &mut hard.s[k][..b * N],
+                &mut hard.eps[k][..b * N],
+            );
+            let failed: Vec<String> = self.draws[k][..b]
+                .par_chunks_mut(per)
+                .zip(s.par_chunks_mut(per * N))
+                .zip(eps.par_chunks_mut(per * N))
+                .zip(l.par_chunks(per * N))
+                .zip(self.words[..b * N].par_chunks(per * N))
+                .with_max_len(1)
+                .filter_map(|((((draws, s), eps), l), words)| {
+                    for (r, d) in draws.iter_mut().enumerate() {
+                        let rs = r * N..(r + 1) * N;
+                        let lr: &[f32; N] = l[rs.clone()].try_into().expect("row of N");
+                        let mut words = Replay(words[rs.clone()].iter());
+                        let draw = match Draw::with_coupling::<Bernoulli<N>, _>(
+                            lr,
+                            Coupling::Tied,
+                            &mut words,
+                        ) {
+                            Ok(d) => d,
+                            Err(e) => return Some(format!("sampling layer {k}: {e}")),
+                        };
+                        s[rs.clone()].copy_from_slice(&draw.b);
+                        for ((e, z), l) in eps[rs].iter_mut().zip(&draw.z).zip(lr) {
+                            *e = z - l;
+                        }
+                        *d = draw;
+                    }
+                    None
+                })
+                .collect();
+            // The first failing row's error, as when drawing row after row.
+            if let Some(e) = failed.into_iter().next() {
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A generator that replays given words (each a `next_u32`), for a draw made away from the
+/// generator that drew them. Asked for more words than it was given, it panics: a tied draw
+/// takes exactly its `N`.
+struct Replay<'a>(std::slice::Iter<'a, u32>);
+
+impl rand_core::TryRng for Replay<'_> {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> std::result::Result<u32, Self::Error> {
+        Ok(*self
+            .0
+            .next()
+            .expect("Replay: a draw took more words than it was given"))
+    }
+    fn try_next_u64(&mut self) -> std::result::Result<u64, Self::Error> {
+        let lo = self.try_next_u32()? as u64;
+        Ok(lo | (self.try_next_u32()? as u64) << 32)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> std::result::Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let w = self.try_next_u32()?.to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
         }
         Ok(())
     }

@@ -1,0 +1,369 @@
+//! One dense layer's parameters in the flat vector and its matrix products over a minibatch,
+//! with each weight matrix stored in column blocks, one for each product thread (see
+//! [`Dense`]).
+
+use super::linalg::{account, column_cut, gemm, gemm_view, timed, worth_splitting};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use rand_core::Rng;
+use rayon::prelude::*;
+use relax_core::math::uniform_open;
+use std::ops::Range;
+
+/// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
+/// parameter vector.
+///
+/// The weight matrix is stored as `parts` column blocks, one after another, each row-major
+/// (`inputs x` its width; the blocks cut as [`column_cut`] says): with `parts` threads, thread
+/// `q` computes block `q`'s columns of every product with the layer, its gradient and its
+/// Adam step, on memory no other thread writes. With one part this is the plain row-major
+/// matrix. The input gradient `dy W^T` is then a sum over the blocks, added in block order
+/// (the numbers depend on `parts`, not on which thread computes what).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// Offset of the weight matrix.
+    pub w: usize,
+    /// Offset of the bias.
+    pub b: usize,
+    /// Column blocks of the weight matrix (at least 1).
+    pub parts: usize,
+}
+
+/// Allocates parameters for new layers.
+#[derive(Debug, Default)]
+pub struct ParamLayout {
+    /// Parameters allocated so far.
+    pub len: usize,
+    /// Column blocks of each new layer's weights ([`Dense`]; 0 counts as 1).
+    pub parts: usize,
+}
+
+impl ParamLayout {
+    /// A layout whose layers' weights are stored in `parts` column blocks ([`Dense`]).
+    pub fn with_parts(parts: usize) -> Self {
+        Self {
+            len: 0,
+            parts: parts.max(1),
+        }
+    }
+
+    /// A new dense layer.
+    pub fn dense(&mut self, inputs: usize, outputs: usize) -> Dense {
+        let w = self.len;
+        let b = w + inputs * outputs;
+        self.len = b + outputs;
+        Dense {
+            inputs,
+            outputs,
+            w,
+            b,
+            parts: self.parts.max(1),
+        }
+    }
+
+    /// A plain vector of `n` parameters; returns its offset.
+    pub fn vector(&mut self, n: usize) -> usize {
+        let off = self.len;
+        self.len += n;
+        off
+    }
+}
+
+impl Dense {
+    /// Block `q` of the weights: its first column, its width and its offset.
+    fn block(&self, q: usize) -> (usize, usize, usize) {
+        let c0 = column_cut(self.outputs, self.parts, q);
+        let c1 = column_cut(self.outputs, self.parts, q + 1);
+        (c0, c1 - c0, self.w + self.inputs * c0)
+    }
+
+    /// Where `W[i][j]` is in the flat vector.
+    pub fn index(&self, i: usize, j: usize) -> usize {
+        let q = (0..self.parts)
+            .find(|&q| j < column_cut(self.outputs, self.parts, q + 1))
+            .unwrap_or(self.parts - 1);
+        let (c0, wq, off) = self.block(q);
+        off + i * wq + (j - c0)
+    }
+
+    /// Glorot-uniform weights (TensorFlow's default for dense layers), zero bias; drawn row
+    /// by row whatever the blocks, so the same weights for any `parts`.
+    pub fn init<R: Rng + ?Sized>(&self, params: &mut [f32], gain: f32, rng: &mut R) {
+        let a = gain * (6.0 / (self.inputs + self.outputs) as f32).sqrt();
+        for i in 0..self.inputs {
+            for j in 0..self.outputs {
+                params[self.index(i, j)] = a * (2.0 * uniform_open(rng) - 1.0);
+            }
+        }
+        params[self.b..self.b + self.outputs].fill(0.0);
+    }
+
+    /// `y = x W[rin, ..] + beta y` for `rows` rows (`x` is `rows x rin.len()`, `y` `rows x
+    /// outputs`): each block's columns on its own thread.
+    pub fn mul_rows(
+        &self,
+        p: &[f32],
+        x: &[f32],
+        rows: usize,
+        rin: Range<usize>,
+        y: &mut [f32],
+        beta: f32,
+    ) {
+        let (k, o) = (rin.len(), self.outputs);
+        if self.parts == 1 {
+            let w = &p[self.w + rin.start * o..self.w + rin.end * o];
+            gemm(rows, o, k, 1.0, x, false, w, false, beta, y);
+            return;
+        }
+        account(rows, o, k, false, false);
+        timed(|| {
+            let mut yv = ArrayViewMut2::from_shape((rows, o), &mut y[..rows * o]).expect("y");
+            let mut blocks = Vec::with_capacity(self.parts);
+            for q in 0..self.parts {
+                let (_, wq, _) = self.block(q);
+                let (here, rest) = yv.split_at(Axis(1), wq);
+                blocks.push((q, here));
+                yv = rest;
+            }
+            let xv = ArrayView2::from_shape((rows, k), &x[..rows * k]).expect("x");
+            let run = |(q, mut c): (usize, ArrayViewMut2<'_, f32>)| {
+                let (_, wq, off) = self.block(q);
+                if wq == 0 {
+                    return;
+                }
+                let w = &p[off + rin.start * wq..off + rin.end * wq];
+                if super::skinny::takes(rows, wq, k, 1.0, false, beta) {
+                    let mut rs: Vec<&mut [f32]> = c
+                        .rows_mut()
+                        .into_iter()
+                        .map(|r| r.into_slice().expect("a row of y"))
+                        .collect();
+                    super::skinny::product_rows(rows, k, x, k, 1, w, wq, 0, beta, &mut rs);
+                } else {
+                    let wv = ArrayView2::from_shape((k, wq), w).expect("w");
+                    gemm_view(xv.view(), wv, beta, c);
+                }
+            };
+            if worth_splitting(rows * o * k) {
+                blocks.into_par_iter().for_each(run);
+            } else {
+                blocks.into_iter().for_each(run);
+            }
+        });
+    }
+
+    /// `grad_W[rin, ..] += x^T dy` (`x` is `rows x rin.len()`, `dy` `rows x outputs`).
+    pub fn weight_grad_rows(
+        &self,
+        x: &[f32],
+        rin: Range<usize>,
+        dy: &[f32],
+        rows: usize,
+        grad: &mut [f32],
+    ) {
+        let (k, o) = (rin.len(), self.outputs);
+        if self.parts == 1 {
+            let g = &mut grad[self.w + rin.start * o..self.w + rin.end * o];
+            gemm(k, o, rows, 1.0, x, true, dy, false, 1.0, g);
+            return;
+        }
+        account(k, o, rows, true, false);
+        timed(|| {
+            let mut blocks = Vec::with_capacity(self.parts);
+            let mut rest = &mut grad[self.w..self.w + self.inputs * o];
+            let mut at = 0;
+            for q in 0..self.parts {
+                let (c0, wq, _) = self.block(q);
+                let (here, after) = std::mem::take(&mut rest).split_at_mut(self.inputs * wq);
+                rest = after;
+                blocks.push((c0, wq, &mut here[rin.start * wq..rin.end * wq]));
+                at += wq;
+            }
+            debug_assert_eq!(at, o);
+            let xt = ArrayView2::from_shape((rows, k), &x[..rows * k])
+                .expect("x")
+                .reversed_axes();
+            let dyv = ArrayView2::from_shape((rows, o), &dy[..rows * o]).expect("dy");
+            let run = |(c0, wq, g): (usize, usize, &mut [f32])| {
+                if wq == 0 {
+                    return;
+                }
+                let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
+                let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
+                gemm_view(xt.view(), b, 1.0, gv);
+            };
+            if worth_splitting(rows * o * k) {
+                blocks.into_par_iter().for_each(run);
+            } else {
+                blocks.into_iter().for_each(run);
+            }
+        });
+    }
+
+    /// `y = x W + b` for `rows` rows.
+    pub fn forward(&self, p: &[f32], x: &[f32], rows: usize, y: &mut [f32]) {
+        let o = self.outputs;
+        let bias = &p[self.b..self.b + o];
+        for r in 0..rows {
+            y[r * o..(r + 1) * o].copy_from_slice(bias);
+        }
+        self.mul_rows(p, x, rows, 0..self.inputs, y, 1.0);
+    }
+
+    /// `grad_W += x^T dy`, `grad_b += colsum(dy)`.
+    pub fn param_grad(&self, x: &[f32], dy: &[f32], rows: usize, grad: &mut [f32]) {
+        let o = self.outputs;
+        self.weight_grad_rows(x, 0..self.inputs, dy, rows, grad);
+        let gb = &mut grad[self.b..self.b + o];
+        for r in 0..rows {
+            for (g, d) in gb.iter_mut().zip(&dy[r * o..(r + 1) * o]) {
+                *g += d;
+            }
+        }
+    }
+
+    /// `dx = dy W^T` (overwrites `dx`).
+    pub fn input_grad(&self, p: &[f32], dy: &[f32], rows: usize, dx: &mut [f32]) {
+        self.input_grad_cols(p, dy, rows, 0..self.inputs, dx);
+    }
+
+    /// The columns `cols` of `dy W^T` into `dx` (`rows x cols.len()`): the same numbers as
+    /// those columns of [`Dense::input_grad`] (each is the same sum in the same order), for
+    /// a fraction of the work when only some inputs' gradients are needed. With more than
+    /// one block, each block's part of the sum on its own thread, added in block order.
+    pub fn input_grad_cols(
+        &self,
+        p: &[f32],
+        dy: &[f32],
+        rows: usize,
+        cols: Range<usize>,
+        dx: &mut [f32],
+    ) {
+        let (o, n) = (self.outputs, cols.len());
+        if self.parts == 1 {
+            let w = &p[self.w + cols.start * o..self.w + cols.end * o];
+            gemm(rows, n, o, 1.0, dy, false, w, true, 0.0, dx);
+            return;
+        }
+        account(rows, n, o, false, true);
+        timed(|| {
+            let dyv = ArrayView2::from_shape((rows, o), &dy[..rows * o]).expect("dy");
+            let part = |q: usize, c: ArrayViewMut2<'_, f32>| {
+                let (c0, wq, off) = self.block(q);
+                let w = &p[off + cols.start * wq..off + cols.end * wq];
+                let wt = ArrayView2::from_shape((n, wq), w)
+                    .expect("w")
+                    .reversed_axes();
+                gemm_view(dyv.slice(ndarray::s![.., c0..c0 + wq]), wt, 0.0, c);
+            };
+            let first = ArrayViewMut2::from_shape((rows, n), &mut dx[..rows * n]).expect("dx");
+            let others = |q: usize| {
+                let mut t = vec![0.0f32; rows * n];
+                if self.block(q).1 > 0 {
+                    part(
+                        q,
+                        ArrayViewMut2::from_shape((rows, n), &mut t[..]).expect("t"),
+                    );
+                }
+                t
+            };
+            let rest: Vec<Vec<f32>> = if worth_splitting(rows * o * n) {
+                let (_, rest) = rayon::join(
+                    || part(0, first),
+                    || (1..self.parts).into_par_iter().map(others).collect(),
+                );
+                rest
+            } else {
+                part(0, first);
+                (1..self.parts).map(others).collect()
+            };
+            for t in &rest {
+                for (d, v) in dx[..rows * n].iter_mut().zip(t) {
+                    *d += v;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = Xoshiro128PlusPlus::seed_from_u64(seed);
+        (0..n).map(|_| 2.0 * uniform_open(&mut r) - 1.0).collect()
+    }
+
+    /// A layer in 2 and 3 column blocks holds the weights of the one-block layer (the same
+    /// draws), and its products give the same bits but for the input gradient, a sum over
+    /// the blocks (within float rounding).
+    #[test]
+    fn blocks_give_the_products_of_the_whole_matrix() {
+        let (inputs, outputs, rows) = (37, 200, 24);
+        let mut one = ParamLayout::with_parts(1);
+        let d1 = one.dense(inputs, outputs);
+        let mut p1 = vec![0.0f32; one.len];
+        d1.init(&mut p1, 1.0, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+        p1[d1.b..d1.b + outputs].copy_from_slice(&values(outputs, 9));
+        let x = values(rows * inputs, 4);
+        let dy = values(rows * outputs, 5);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for parts in [2, 3] {
+            let mut lay = ParamLayout::with_parts(parts);
+            let d = lay.dense(inputs, outputs);
+            let mut p = vec![0.0f32; lay.len];
+            d.init(&mut p, 1.0, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+            p[d.b..d.b + outputs].copy_from_slice(&values(outputs, 9));
+            for i in 0..inputs {
+                for j in 0..outputs {
+                    assert_eq!(p[d.index(i, j)].to_bits(), p1[d1.index(i, j)].to_bits());
+                }
+            }
+            let (mut y1, mut y) = (vec![0.0f32; rows * outputs], vec![0.0f32; rows * outputs]);
+            d1.forward(&p1, &x, rows, &mut y1);
+            d.forward(&p, &x, rows, &mut y);
+            assert_eq!(bits(&y), bits(&y1), "forward, {parts} parts");
+            // Rows 5..17 of the weights only (RELAX's tangent in z).
+            let u = &x[..rows * 12];
+            d1.mul_rows(&p1, u, rows, 5..17, &mut y1, 0.0);
+            d.mul_rows(&p, u, rows, 5..17, &mut y, 0.0);
+            assert_eq!(bits(&y), bits(&y1), "some rows, {parts} parts");
+            let (mut g1, mut g) = (vec![0.25f32; p1.len()], vec![0.25f32; p.len()]);
+            d1.param_grad(&x, &dy, rows, &mut g1);
+            d.param_grad(&x, &dy, rows, &mut g);
+            d1.weight_grad_rows(u, 5..17, &dy, rows, &mut g1);
+            d.weight_grad_rows(u, 5..17, &dy, rows, &mut g);
+            for i in 0..inputs {
+                for j in 0..outputs {
+                    let (a, b) = (g[d.index(i, j)], g1[d1.index(i, j)]);
+                    assert_eq!(a.to_bits(), b.to_bits(), "weight gradient {i} {j}");
+                }
+            }
+            assert_eq!(bits(&g[d.b..]), bits(&g1[d1.b..]), "bias gradient");
+            let (mut dx1, mut dx) = (vec![0.0f32; rows * inputs], vec![0.0f32; rows * inputs]);
+            d1.input_grad(&p1, &dy, rows, &mut dx1);
+            d.input_grad(&p, &dy, rows, &mut dx);
+            for (a, b) in dx.iter().zip(&dx1) {
+                // A sum of 200 products of size <= 0.17: a few units of 1e-7 apart.
+                assert!(
+                    (a - b).abs() <= 2e-6,
+                    "input gradient {a} vs {b}, {parts} parts"
+                );
+            }
+            let mut cols = vec![0.0f32; rows * 10];
+            d.input_grad_cols(&p, &dy, rows, 20..30, &mut cols);
+            for r in 0..rows {
+                assert_eq!(
+                    bits(&cols[r * 10..(r + 1) * 10]),
+                    bits(&dx[r * inputs + 20..r * inputs + 30])
+                );
+            }
+        }
+    }
+}
