@@ -114,6 +114,16 @@ use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
 use rayon::prelude::*;
 
+/// `dst[..len] = src[..len]`, split by rows of `width` among the product threads.
+pub fn par_copy(dst: &mut [f32], src: &[f32], rows: usize, width: usize) {
+    let per = rows_per_thread(rows) * width;
+    dst[..rows * width]
+        .par_chunks_mut(per)
+        .zip(src[..rows * width].par_chunks(per))
+        .with_max_len(1)
+        .for_each(|(d, s)| d.copy_from_slice(s));
+}
+
 /// Rows each product thread takes in the row-by-row work of `rows` rows (all of them with one
 /// thread; at least one).
 pub fn rows_per_thread(rows: usize) -> usize {
@@ -243,12 +253,20 @@ impl Vae {
     /// Sets `pass.x` to `x` (`rows x pixels`) and `pass.xc = x - mean`.
     pub fn set_input(&self, pass: &mut Pass, x: &[f32], rows: usize) {
         let p = self.pixels;
-        pass.x[..rows * p].copy_from_slice(&x[..rows * p]);
-        for r in 0..rows {
-            for i in 0..p {
-                pass.xc[r * p + i] = pass.x[r * p + i] - self.mean[i];
-            }
-        }
+        let per = rows_per_thread(rows) * p;
+        pass.x[..rows * p]
+            .par_chunks_mut(per)
+            .zip(pass.xc[..rows * p].par_chunks_mut(per))
+            .zip(x[..rows * p].par_chunks(per))
+            .with_max_len(1)
+            .for_each(|((dst, xc), x)| {
+                dst.copy_from_slice(x);
+                for (row, xrow) in xc.chunks_mut(p).zip(x.chunks(p)) {
+                    for ((c, &v), &m) in row.iter_mut().zip(xrow).zip(&self.mean) {
+                        *c = v - m;
+                    }
+                }
+            });
     }
 
     /// `l_0 = enc_0(x - mean)` into `pass.l[0]`.
@@ -421,15 +439,27 @@ impl Vae {
         }
         // Prior of the top layer.
         let top = kk - 1;
-        for r in 0..rows {
-            for j in 0..n {
-                let i = r * n + j;
-                let a = theta[self.prior + j];
-                if let Some(g) = grad.as_deref_mut() {
-                    g[self.prior + j] += w[r] * (sigmoid(a) - pass.s[top][i]);
+        let prior = &theta[self.prior..self.prior + n];
+        if let Some(g) = grad.as_deref_mut() {
+            // sigmoid of each prior logit once, not once a row (the same values); each
+            // gradient element still adds the rows in order.
+            let sig = &mut pass.scratch_n[..n];
+            for (sg, &a) in sig.iter_mut().zip(prior) {
+                *sg = sigmoid(a);
+            }
+            let g = &mut g[self.prior..self.prior + n];
+            for r in 0..rows {
+                let s = &pass.s[top][r * n..(r + 1) * n];
+                for ((g, &sg), &s) in g.iter_mut().zip(sig.iter()).zip(s) {
+                    *g += w[r] * (sg - s);
                 }
-                if need(top) {
-                    pass.ds[top][i] -= w[r] * a;
+            }
+        }
+        if need(top) {
+            for r in 0..rows {
+                let ds = &mut pass.ds[top][r * n..(r + 1) * n];
+                for (d, &a) in ds.iter_mut().zip(prior) {
+                    *d -= w[r] * a;
                 }
             }
         }

@@ -149,9 +149,9 @@ pub(super) fn r_passes<const N: usize>(
 pub(super) fn prep(from: &Pass, soft: &mut Pass, b: usize, k: usize, zero_noise: bool) {
     let kk = from.l.len();
     let m = b * from.eps.first().map_or(0, |e| e.len() / from.cap);
-    let pm = b * from.x.len() / from.cap;
-    soft.x[..pm].copy_from_slice(&from.x[..pm]);
-    soft.xc[..pm].copy_from_slice(&from.xc[..pm]);
+    let p = from.x.len() / from.cap;
+    crate::vae::model::par_copy(&mut soft.x, &from.x, b, p);
+    crate::vae::model::par_copy(&mut soft.xc, &from.xc, b, p);
     for j in 0..=k {
         soft.l[j][..m].copy_from_slice(&from.l[j][..m]);
         if j < k {
