@@ -170,6 +170,15 @@ fn a_checkpoint_of_another_configuration_is_refused_naming_the_fields() {
     assert!(err.contains("another run"), "{err}");
     assert!(err.contains("lr: file 0.001, now 0.002"), "{err}");
     assert!(err.contains("batch: file 4, now 6"), "{err}");
+    // A run on another number of threads stores its weights in other column blocks.
+    let err = host::vae::checkpoint::load(&path, &c, &ck.data, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("resume with --threads 1 (this run has 2)"),
+        "{err}"
+    );
+    assert!(host::vae::checkpoint::load(&path, &c, &ck.data, 1).is_ok());
     let mut ck2 = ck.clone();
     ck2.data = serde_json::json!({"set": "other"});
     let err = run(&d, &c, &ck2).unwrap_err();

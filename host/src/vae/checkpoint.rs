@@ -236,9 +236,9 @@ pub fn load(
     }
     if h.parts != parts {
         return Err(format!(
-            "{shown}: its weights are in {} column blocks, one a thread of the run that \
-             wrote it, and the numbers depend on them; resume with --threads {} (this run \
-             has {parts})",
+            "{shown}: written by a run with --threads {}, which stores the weights in \
+             that many column blocks and whose numbers depend on it; resume with --threads \
+             {} (this run has {parts})",
             h.parts, h.parts
         )
         .into());

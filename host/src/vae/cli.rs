@@ -124,10 +124,13 @@ pub struct VaeArgs {
     /// every core; with more, that many runs share that many threads.
     #[arg(long, default_value_t = 1, value_parser = crate::args::count::<1, 256>)]
     pub jobs: usize,
-    /// Threads of a run (default: all cores): its matrix products and Adam's step are split
-    /// over them, and its evaluations use them. The numbers do not depend on it (each
-    /// product's element is the same sum in the same order). With --jobs > 1, the runs share
-    /// --jobs threads and each run's products take one.
+    /// Threads of a run (default: all cores): each weight matrix is stored in that many
+    /// column blocks, one a thread, which computes its columns of every product, its Adam
+    /// step and its share of the row-by-row work; its evaluations use them too. The numbers
+    /// are deterministic for a seed and a thread count, and one thread gives the numbers of
+    /// earlier versions; with N threads the input gradients are sums of N parts, which
+    /// changes the last bits (resume a checkpoint with the --threads that wrote it). With
+    /// --jobs > 1, the runs share --jobs threads and each run takes one.
     #[arg(long, value_parser = crate::args::count::<1, 256>)]
     pub threads: Option<usize>,
     /// After each run, print one `speed:` line: iterations/s, the matrix products' FLOPs per

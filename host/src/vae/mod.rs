@@ -32,6 +32,7 @@ pub mod linalg;
 pub mod model;
 pub mod omniglot;
 pub mod report;
+pub mod rows;
 pub mod skinny;
 pub mod sweep;
 pub mod team;

@@ -112,23 +112,8 @@ pub struct Pass {
 
 use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
+pub use super::rows::{par_copy, rows_per_thread};
 use rayon::prelude::*;
-
-/// `dst[..len] = src[..len]`, split by rows of `width` among the product threads.
-pub fn par_copy(dst: &mut [f32], src: &[f32], rows: usize, width: usize) {
-    let per = rows_per_thread(rows) * width;
-    dst[..rows * width]
-        .par_chunks_mut(per)
-        .zip(src[..rows * width].par_chunks(per))
-        .with_max_len(1)
-        .for_each(|(d, s)| d.copy_from_slice(s));
-}
-
-/// Rows each product thread takes in the row-by-row work of `rows` rows (all of them with one
-/// thread; at least one).
-pub fn rows_per_thread(rows: usize) -> usize {
-    rows.div_ceil(super::linalg::threads()).max(1)
-}
 
 impl Vae {
     /// Builds the architecture and initial parameters (Glorot-uniform weights, zero biases
@@ -334,19 +319,7 @@ impl Vae {
             f
         };
         // Each row alone, so the same bits on any number of threads.
-        let per = rows_per_thread(rows);
-        if per < rows {
-            f[..rows]
-                .par_iter_mut()
-                .enumerate()
-                .with_min_len(per)
-                .for_each(|(r, f)| *f = row_f(r));
-        } else {
-            f[..rows]
-                .iter_mut()
-                .enumerate()
-                .for_each(|(r, f)| *f = row_f(r));
-        }
+        super::rows::par_fill(&mut f[..rows], row_f);
     }
 
     /// Backward pass of `sum_r w_r f_r` after [`Vae::forward`] with the same `f0` and

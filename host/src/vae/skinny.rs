@@ -81,13 +81,8 @@ pub fn product(
             rest = after;
         }
     }
-    let beta0 = beta == 0.0;
     let run = |(j0, mut rows): (usize, Vec<&mut [f32]>)| {
-        PACK.with(|pack| {
-            let mut pack = pack.borrow_mut();
-            pack.resize(k * MR, 0.0);
-            block(m, k, a, rsa, csa, b, n, j0, &mut rows, beta0, &mut pack);
-        })
+        product_rows(m, k, a, rsa, csa, b, n, j0, beta, &mut rows)
     };
     let work: Vec<(usize, Vec<&mut [f32]>)> = cuts.iter().copied().zip(blocks).collect();
     if parts == 1 {
