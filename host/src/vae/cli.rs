@@ -429,8 +429,10 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     let results: Vec<Result<RunResult>> = pool.install(|| {
         if jobs == 1 {
             // One run at a time on every core: the other workers spin between the pieces
-            // of each iteration they are given (see `awake`).
-            let _awake = if cores > 1 {
+            // of each iteration they are given (see `awake`); not with more threads than
+            // cores, where spinning workers would take the cores from the working ones.
+            let free = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let _awake = if cores > 1 && cores <= free {
                 match super::awake::KeepAwake::start() {
                     Ok(a) => Some(a),
                     Err(e) => return vec![Err(e)],

@@ -395,8 +395,9 @@ const EVAL_BLOCK: usize = 4;
 
 /// The mean over `split` (its first `limit` images) of `-log (1/S) sum_s p(x, b_s) /
 /// q(b_s | x)`, `b_s ~ q(b | x)`: the negative importance-weighted bound with `S = samples`,
-/// in parallel over blocks of images (each block its own random stream, so the result does
-/// not depend on the number of threads).
+/// in parallel over blocks of images (each block its own random stream, so for a given
+/// model, whose layout fixes the products' sums, the result does not depend on the number
+/// of threads).
 pub fn neg_iwae<const N: usize>(
     model: &Vae,
     theta: &[f32],
