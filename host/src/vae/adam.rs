@@ -34,7 +34,7 @@ pub struct AdamVec {
     v: Vec<f32>,
     t: i32,
     /// The stretches of the vector in order, each with the thread that updates it (see
-    /// [`AdamVec::set_matrices`]; empty: equal blocks).
+    /// [`AdamVec::set_matrices`]; empty, with one part: equal blocks).
     owned: Vec<(usize, Range<usize>)>,
     /// Threads of `owned`.
     parts: usize,
@@ -65,7 +65,8 @@ impl AdamVec {
     pub fn set_matrices(&mut self, matrices: &[(usize, usize, usize)], parts: usize) {
         let n = self.m.len();
         self.owned.clear();
-        if parts <= 1 {
+        self.parts = parts.max(1);
+        if self.parts == 1 {
             return;
         }
         let mut mats = matrices.to_vec();
@@ -88,14 +89,13 @@ impl AdamVec {
             all.push((0, at..n));
         }
         self.owned = all;
-        self.parts = parts;
     }
 
     /// Sets `grad` (as long as the parameters) to zero, each thread its own stretches (see
     /// [`AdamVec::set_matrices`]), so that the gradient's memory stays with the thread that
     /// computes and uses it.
     pub fn zero(&self, grad: &mut [f32]) {
-        if self.parts > 1 && !self.owned.is_empty() {
+        if !self.owned.is_empty() {
             self.split_owned(grad)
                 .into_par_iter()
                 .with_max_len(1)
@@ -147,7 +147,7 @@ impl AdamVec {
         let n = params.len();
         // Equal blocks, unless the matrices' blocks are known.
         let chunk = n.div_ceil(threads).div_ceil(64) * 64;
-        let owned = self.parts > 1 && !self.owned.is_empty();
+        let owned = !self.owned.is_empty();
         let ok = if owned {
             self.owned
                 .par_iter()

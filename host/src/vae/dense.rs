@@ -33,12 +33,19 @@ pub struct Dense {
 }
 
 /// Allocates parameters for new layers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ParamLayout {
     /// Parameters allocated so far.
     pub len: usize,
-    /// Column blocks of each new layer's weights ([`Dense`]; 0 counts as 1).
+    /// Column blocks of each new layer's weights ([`Dense`]; at least 1).
     pub parts: usize,
+}
+
+impl Default for ParamLayout {
+    /// One block: plain row-major weights.
+    fn default() -> Self {
+        Self::with_parts(1)
+    }
 }
 
 impl ParamLayout {
@@ -60,7 +67,7 @@ impl ParamLayout {
             outputs,
             w,
             b,
-            parts: self.parts.max(1),
+            parts: self.parts,
         }
     }
 
@@ -69,6 +76,16 @@ impl ParamLayout {
         let off = self.len;
         self.len += n;
         off
+    }
+}
+
+/// `run` on each block, on the product threads when a product of `work` multiply-adds is
+/// worth splitting (rayon gives the first block to the calling thread), else in order here.
+fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
+    if worth_splitting(work) {
+        blocks.into_par_iter().for_each(run);
+    } else {
+        blocks.into_iter().for_each(run);
     }
 }
 
@@ -147,11 +164,7 @@ impl Dense {
                     gemm_view(xv.view(), wv, beta, c);
                 }
             };
-            if worth_splitting(rows * o * k) {
-                blocks.into_par_iter().for_each(run);
-            } else {
-                blocks.into_iter().for_each(run);
-            }
+            run_blocks(rows * o * k, blocks, run);
         });
     }
 
@@ -195,11 +208,7 @@ impl Dense {
                 let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
                 gemm_view(xt.view(), b, 1.0, gv);
             };
-            if worth_splitting(rows * o * k) {
-                blocks.into_par_iter().for_each(run);
-            } else {
-                blocks.into_iter().for_each(run);
-            }
+            run_blocks(rows * o * k, blocks, run);
         });
     }
 

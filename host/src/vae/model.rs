@@ -112,7 +112,7 @@ pub struct Pass {
 
 use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
-pub use super::rows::{par_copy, rows_per_thread};
+use super::rows::rows_per_thread;
 use rayon::prelude::*;
 
 impl Vae {

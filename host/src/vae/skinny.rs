@@ -70,7 +70,7 @@ pub fn product(
 ) {
     let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
     let parts = parts.clamp(1, (n / 16).max(1));
-    let cuts = cuts(n, parts, 16);
+    let cuts = super::linalg::column_cuts(n, parts);
     // Each part's slices of the rows of c: its columns of every row.
     let mut blocks: Vec<Vec<&mut [f32]>> = (0..parts).map(|_| Vec::with_capacity(m)).collect();
     for row in c[..m * n].chunks_mut(n) {
@@ -114,14 +114,6 @@ pub fn product_rows(
         pack.resize(k * MR, 0.0);
         block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, &mut pack);
     })
-}
-
-/// `0 = c_0 <= c_1 <= ... <= c_parts = len`: `len` cut in `parts` near-equal blocks whose
-/// inner boundaries are multiples of `align`.
-fn cuts(len: usize, parts: usize, align: usize) -> Vec<usize> {
-    (0..=parts)
-        .map(|i| ((len * i / parts).div_ceil(align) * align).min(len))
-        .collect()
 }
 
 crate::wide_fn! {

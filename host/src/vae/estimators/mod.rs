@@ -237,7 +237,7 @@ impl<const N: usize> VaeEstimator<N> {
         };
         let mut adam = AdamVec::new(phi.len(), cv_lr, beta2);
         let cv_mats: Vec<_> = r.iter().chain(&baseline).flat_map(Net::matrices).collect();
-        adam.set_matrices(&cv_mats, lay.parts.max(1));
+        adam.set_matrices(&cv_mats, lay.parts);
         Ok(Self {
             cfg,
             adam,
@@ -367,7 +367,7 @@ impl<const N: usize> VaeEstimator<N> {
                 );
             }
             // The direct term d log q(b|x)/dl = score.
-            let per = crate::vae::model::rows_per_thread(b);
+            let per = crate::vae::rows::rows_per_thread(b);
             for k in 0..kk {
                 let (l, draws) = (&self.hard.l[k][..b * N], &self.draws[k][..b]);
                 self.g[k][..b * N]

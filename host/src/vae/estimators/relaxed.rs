@@ -10,7 +10,7 @@
 //! blocks ([`crate::vae::layers::Dense`]), and the row-by-row work by rows.
 
 use super::*;
-use crate::vae::model::rows_per_thread;
+use crate::vae::rows::{par_copy, rows_per_thread};
 
 /// One row's outputs in [`VaeEstimator::relax_layer`]: its index, its logit gradient and `U`
 /// (`N` each), and its `A`.
@@ -150,8 +150,8 @@ pub(super) fn prep(from: &Pass, soft: &mut Pass, b: usize, k: usize, zero_noise:
     let kk = from.l.len();
     let m = b * from.eps.first().map_or(0, |e| e.len() / from.cap);
     let p = from.x.len() / from.cap;
-    crate::vae::model::par_copy(&mut soft.x, &from.x, b, p);
-    crate::vae::model::par_copy(&mut soft.xc, &from.xc, b, p);
+    par_copy(&mut soft.x, &from.x, b, p);
+    par_copy(&mut soft.xc, &from.xc, b, p);
     for j in 0..=k {
         soft.l[j][..m].copy_from_slice(&from.l[j][..m]);
         if j < k {

@@ -2,7 +2,7 @@
 //! samples together in `multi`), and `f` at the samples.
 
 use super::*;
-use crate::vae::model::rows_per_thread;
+use crate::vae::rows::rows_per_thread;
 use rayon::prelude::*;
 
 impl<const N: usize> VaeEstimator<N> {
