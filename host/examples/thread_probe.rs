@@ -192,7 +192,7 @@ fn owned(iters: usize, x: &[f32], b: &[f32], sleep: bool) -> Result<(f64, f64), 
             gemm(IN, h, BATCH, 1.0, x, true, &y, false, 0.0, ge);
             bar.wait()?;
             let t1 = Instant::now();
-            adam.step(&mut params, &grad);
+            adam.step(&mut params, &mut grad);
             bar.wait()?;
             t_products += (t1 - t0).as_secs_f64();
             t_adam += t1.elapsed().as_secs_f64();
@@ -301,7 +301,7 @@ fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), 
                 }
             }
             let t1 = Instant::now();
-            adam.step(&mut params, &grad);
+            adam.step(&mut params, &mut grad);
             t_products += (t1 - t0).as_secs_f64();
             t_adam += t1.elapsed().as_secs_f64();
         }
@@ -373,7 +373,7 @@ fn blocked(iters: usize, x: &[f32], b: &[f32], two: bool) -> Result<(f64, f64), 
             dec.param_grad(b, &s.out, BATCH, &mut grad);
             enc.param_grad(x, &s.y, BATCH, &mut grad);
             let t1 = Instant::now();
-            adam.step(&mut params, &grad);
+            adam.step(&mut params, &mut grad);
             t_products += (t1 - t0).as_secs_f64();
             t_adam += t1.elapsed().as_secs_f64();
         }

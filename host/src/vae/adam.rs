@@ -131,10 +131,11 @@ impl AdamVec {
         Ok(())
     }
 
-    /// One descent step on `grad`; a non-finite gradient is refused (returns false) and
-    /// changes nothing. Split over [`threads`] rayon tasks (each element's update alone, so
-    /// the same bits).
-    pub fn step(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
+    /// One descent step on `grad`, which it leaves zero, ready for the next gradient's sums
+    /// (set as each element is read: no second pass over it); a non-finite gradient is
+    /// refused (returns false) and changes nothing, `grad` included. Split over
+    /// [`threads`] rayon tasks (each element's update alone, so the same bits).
+    pub fn step(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
         let t0 = std::time::Instant::now();
         let ok = self.step_timed(params, grad);
         let dt = t0.elapsed().as_secs_f64();
@@ -142,7 +143,7 @@ impl AdamVec {
         ok
     }
 
-    fn step_timed(&mut self, params: &mut [f32], grad: &[f32]) -> bool {
+    fn step_timed(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
         let threads = threads();
         let n = params.len();
         // Equal blocks, unless the matrices' blocks are known.
@@ -171,30 +172,26 @@ impl AdamVec {
             eps: self.eps * bc2.sqrt(),
         };
         if owned {
-            let (ps, ms, vs) = (
+            let (ps, gs, ms, vs) = (
                 self.split_owned(params),
+                split_owned(&self.owned, self.parts, grad),
                 split_owned(&self.owned, self.parts, &mut self.m),
                 split_owned(&self.owned, self.parts, &mut self.v),
             );
-            let owned = &self.owned;
             ps.into_par_iter()
+                .zip(gs)
                 .zip(ms)
                 .zip(vs)
-                .enumerate()
                 .with_max_len(1)
-                .for_each(|(q, ((p, m), v))| {
-                    let gs = owned
-                        .iter()
-                        .filter(|(t, _)| *t == q)
-                        .map(|(_, r)| &grad[r.clone()]);
-                    for (((p, g), m), v) in p.into_iter().zip(gs).zip(m).zip(v) {
+                .for_each(|(((p, g), m), v)| {
+                    for (((p, g), m), v) in p.into_iter().zip(g).zip(m).zip(v) {
                         adam_apply(c, p, g, m, v);
                     }
                 });
         } else if threads > 1 {
             params
                 .par_chunks_mut(chunk)
-                .zip(grad.par_chunks(chunk))
+                .zip(grad.par_chunks_mut(chunk))
                 .zip(self.m.par_chunks_mut(chunk))
                 .zip(self.v.par_chunks_mut(chunk))
                 .for_each(|(((p, g), m), v)| adam_apply(c, p, g, m, v));
@@ -242,11 +239,11 @@ crate::wide_fn! {
 crate::wide_fn! {
     /// One Adam step over equal-length slices, compiled for the widest vectors this CPU has
     /// ([`crate::simd`]): sqrt and division are exactly rounded at every width, so the same
-    /// bits.
-    fn adam_apply(c: AdamConsts, params: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
+    /// bits. Leaves the gradient zero.
+    fn adam_apply(c: AdamConsts, params: &mut [f32], grad: &mut [f32], m: &mut [f32], v: &mut [f32]) {
         let AdamConsts { step, b1, b2, eps } = c;
         let n = params.len();
-        let (p, g, m, v) = (&mut params[..n], &grad[..n], &mut m[..n], &mut v[..n]);
+        let (p, g, m, v) = (&mut params[..n], &mut grad[..n], &mut m[..n], &mut v[..n]);
         // Branch-free (selects, not jumps) over equal-length slices, so the compiler
         // vectorises it: the same operations on each element in the same order as a scalar
         // loop, so the same bits, 16 elements at a time with AVX-512.
@@ -254,6 +251,7 @@ crate::wide_fn! {
             // g^2 of a gradient below 1e-19 is subnormal, and subnormal arithmetic is tens
             // of times slower; such a gradient is rounding noise next to any other term.
             let gi = if g[i].abs() < 1e-19 { 0.0 } else { g[i] };
+            g[i] = 0.0;
             let mi = b1 * m[i] + (1.0 - b1) * gi;
             let vi = b2 * v[i] + (1.0 - b2) * gi * gi;
             let pi = p[i] - step * mi / (vi.sqrt() + eps);
@@ -289,13 +287,14 @@ mod tests {
             adam.set_matrices(&mats, parts);
             let mut p: Vec<f32> = (0..n).map(|i| (i % 13) as f32 * 0.1).collect();
             let mut g = vec![1.0f32; n];
+            adam.zero(&mut g);
+            assert!(g.iter().all(|&v| v == 0.0), "zero left something");
             for t in 0..20 {
-                adam.zero(&mut g);
-                assert!(g.iter().all(|&v| v == 0.0), "zero left something");
                 for (i, g) in g.iter_mut().enumerate() {
-                    *g = grad_at(i, t);
+                    *g += grad_at(i, t);
                 }
-                assert!(adam.step(&mut p, &g));
+                assert!(adam.step(&mut p, &mut g));
+                assert!(g.iter().all(|&v| v == 0.0), "the step left a gradient");
             }
             let (m, v, _) = adam.state();
             (p, m.to_vec(), v.to_vec())
@@ -324,7 +323,11 @@ mod tests {
         let mut p = vec![0.5f32; n];
         let mut g = vec![0.1f32; n];
         g[1500] = f32::NAN;
-        assert!(!adam.step(&mut p, &g));
+        assert!(!adam.step(&mut p, &mut g));
         assert!(p.iter().all(|&v| v == 0.5));
+        assert!(
+            g[..1500].iter().all(|&v| v == 0.1),
+            "a refused step kept the gradient"
+        );
     }
 }

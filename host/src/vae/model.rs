@@ -112,7 +112,7 @@ pub struct Pass {
 
 use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
-use super::rows::rows_per_thread;
+use super::rows::{par_copy, par_rows, rows_per_thread};
 use rayon::prelude::*;
 
 impl Vae {
@@ -257,8 +257,7 @@ impl Vae {
     /// `l_0 = enc_0(x - mean)` into `pass.l[0]`.
     pub fn encode_first(&self, theta: &[f32], pass: &mut Pass, rows: usize) {
         self.enc[0].forward(theta, &pass.xc, rows, &mut pass.enc_c[0]);
-        let m = rows * self.latents;
-        pass.l[0][..m].copy_from_slice(&pass.enc_c[0].out[..m]);
+        par_copy(&mut pass.l[0], &pass.enc_c[0].out, rows, self.latents);
     }
 
     /// `l_k = enc_k(2 s_{k-1} - 1)` into `pass.l[k]` (k >= 1).
@@ -294,9 +293,12 @@ impl Vae {
             }
         }
         for k in 0..kk {
-            for i in 0..m {
-                pass.inp[k][i] = 2.0 * pass.s[k][i] - 1.0;
-            }
+            let s = &pass.s[k];
+            par_rows(&mut pass.inp[k], rows, n, |r, inp| {
+                for (d, &s) in inp.iter_mut().zip(&s[r * n..(r + 1) * n]) {
+                    *d = 2.0 * s - 1.0;
+                }
+            });
         }
         for (k, d) in self.dec.iter().enumerate() {
             d.forward(theta, &pass.inp[k], rows, &mut pass.dec_c[k]);
@@ -341,11 +343,12 @@ impl Vae {
         let m = rows * n;
         let need = |k: usize| k >= f0;
         for k in f0..kk {
-            for r in 0..rows {
-                for i in r * n..(r + 1) * n {
-                    pass.ds[k][i] = w[r] * pass.l[k][i];
+            let l = &pass.l[k];
+            par_rows(&mut pass.ds[k], rows, n, |r, ds| {
+                for (d, &l) in ds.iter_mut().zip(&l[r * n..(r + 1) * n]) {
+                    *d = w[r] * l;
                 }
-            }
+            });
         }
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
         // By rows on the product threads (each element alone: the same bits).
@@ -373,9 +376,12 @@ impl Vae {
             dx,
         );
         if has_dx {
-            for i in 0..m {
-                pass.ds[0][i] += 2.0 * pass.scratch_n[i];
-            }
+            let dx = &pass.scratch_n;
+            par_rows(&mut pass.ds[0], rows, n, |r, ds| {
+                for (d, &v) in ds.iter_mut().zip(&dx[r * n..(r + 1) * n]) {
+                    *d += 2.0 * v;
+                }
+            });
         }
         // p(s_{k} | s_{k+1}) through dec[k + 1].
         for k in 0..kk.saturating_sub(1) {

@@ -27,3 +27,24 @@ pub fn par_fill(v: &mut [f32], f: impl Fn(usize) -> f32 + Sync) {
         .with_min_len(per)
         .for_each(|(r, x)| *x = f(r));
 }
+
+/// `f(r, row)` for each of the first `rows` rows of `width` of `dst`, split by rows among the
+/// product threads (each row alone: the same bits on any number of threads; a row that
+/// another thread wrote stays on that thread's core where the row split is the same).
+pub fn par_rows(
+    dst: &mut [f32],
+    rows: usize,
+    width: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let per = rows_per_thread(rows);
+    dst[..rows * width]
+        .par_chunks_mut(per * width)
+        .enumerate()
+        .with_max_len(1)
+        .for_each(|(c, block)| {
+            for (i, row) in block.chunks_mut(width).enumerate() {
+                f(c * per + i, row);
+            }
+        });
+}

@@ -240,6 +240,8 @@ pub fn train_with<const N: usize>(
     let (mut train_flops, mut counted) = (0.0f64, 0u64);
     // Wall seconds of the counted iterations: whole, in products, in Adam.
     let mut split = TimeSplit::default();
+    // Pre-training left its sums in `grad`; from here each Adam step leaves it zero.
+    adam.zero(&mut grad);
     while st.records.len() < cfg.epochs {
         let epoch = st.records.len() + 1;
         if !st.shuffled {
@@ -266,11 +268,10 @@ pub fn train_with<const N: usize>(
             let clock = IterClock::start();
             let idx = &st.order[it * cfg.batch..(it + 1) * cfg.batch];
             data.train_batch(idx, &mut st.rng, &mut xb);
-            adam.zero(&mut grad);
             let s = est
                 .step(&model, &theta, &xb, cfg.batch, &mut st.rng, &mut grad, true)
                 .map_err(|e| format!("{} epoch {epoch} iteration {it}: {e}", kind.label()))?;
-            if !adam.step(&mut theta, &grad) {
+            if !adam.step(&mut theta, &mut grad) {
                 return Err(format!(
                     "{} epoch {epoch} iteration {it}: non-finite model gradient",
                     kind.label()

@@ -461,7 +461,7 @@ impl<const N: usize> VaeEstimator<N> {
         if train_cv
             && kind.has_cv()
             && !stepped
-            && !self.adam.step(&mut self.cv.phi, &self.grad_phi)
+            && !self.adam.step(&mut self.cv.phi, &mut self.grad_phi)
         {
             return Err("non-finite control-variate gradient".into());
         }
