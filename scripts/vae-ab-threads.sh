@@ -5,7 +5,11 @@
 # median iterations/s of each, B's two-thread speed against A's two-thread and one-thread
 # speed and against its own one-thread speed, and in how many rounds B's two threads beat
 # A's. (`scripts/vae-ab.sh` compares one-thread speed more steadily, side by side on the two
-# cores; two-thread runs cannot be paired that way.)
+# cores; two-thread runs cannot be paired that way.) Each round also times the machine's own
+# ceiling for work cut as finely as the training's (`thread_probe fma-one` and `fma`: 40
+# pieces of pure multiply-adds an iteration, each about 25 microseconds, on one thread and
+# split on two): the last columns give the median over rounds of B's own two-thread speed-up
+# in the round and of that ceiling, which moves with the other tenants of the machine.
 #
 #   scripts/vae-ab-threads.sh A B        # e.g. a copy of the previous main's binary, target/release/relax
 #
@@ -23,20 +27,34 @@ run() {
   tail -n 1 "$out/run/vae-mnist-$3/curves-$4.csv" | awk -F, '{print $NF}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
-echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+cargo build --release -p host --example thread_probe >/dev/null 2>&1
+probe="${CARGO_TARGET_DIR:-target}/release/examples/thread_probe"
+# the ceiling: fma-one's ms/iter over fma's
+ceiling() {
+  local one two
+  one=$("$probe" fma-one 300 | awk '{print $(NF-1)}')
+  two=$("$probe" fma 300 | awk '{print $(NF-1)}')
+  ratio "$one" "$two"
+}
+echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for m in $MODELS; do
   for e in $ESTS; do
-    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"
+    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"; : >"$out/own"; : >"$out/ceil"
     for _ in $(seq "$REPEATS"); do
       run "$A" 1 "$m" "$e" >>"$out/a1"
       run "$B" 1 "$m" "$e" >>"$out/b1"
       run "$A" 2 "$m" "$e" >>"$out/a2"
       run "$B" 2 "$m" "$e" >>"$out/b2"
+      ratio "$(tail -n 1 "$out/b2")" "$(tail -n 1 "$out/b1")" >>"$out/own"
+      echo >>"$out/own"
+      ceiling >>"$out/ceil"
+      echo >>"$out/ceil"
     done
     a1=$(median <"$out/a1"); b1=$(median <"$out/b1"); a2=$(median <"$out/a2"); b2=$(median <"$out/b2")
     wins=$(paste "$out/a2" "$out/b2" | awk '$2 > $1 {n++} END {print n + 0}')
-    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s |\n' "$m" "$e" "$a1" "$a2" \
-      "$b1" "$b2" "$(ratio "$b2" "$a2")" "$(ratio "$b2" "$a1")" "$(ratio "$b2" "$b1")" "$wins" "$REPEATS"
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s | %.2f | %.2f |\n' "$m" "$e" \
+      "$a1" "$a2" "$b1" "$b2" "$(ratio "$b2" "$a2")" "$(ratio "$b2" "$a1")" "$(ratio "$b2" "$b1")" \
+      "$wins" "$REPEATS" "$(median <"$out/own")" "$(median <"$out/ceil")"
   done
 done

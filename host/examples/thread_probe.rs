@@ -24,6 +24,13 @@
 //!   matrix in two column blocks, on a two-worker rayon pool whose other worker is kept
 //!   spinning (`vae::awake`), as `relax vae --threads 2` runs since issue 13's sixth round;
 //! - `blocked-one`: the same layers in one block on one thread (`relax vae --threads 1`).
+//! - `fma`, `fma-one`: no memory at all, the machine's own ceiling for work cut as finely as
+//!   the training's: an "iteration" of 40 pieces of pure AVX-512 multiply-adds (12
+//!   independent chains, in registers), each piece about 25 microseconds on one thread, about
+//!   as many and as long as a `--threads 2` iteration's split pieces. `fma` cuts each piece
+//!   in two halves on two threads that meet at the spinning barrier between pieces; `fma-one`
+//!   runs both halves on one thread. Their ratio is the most any work of that grain can gain
+//!   from the second core at that moment (reported as "products"; Adam 0).
 //!
 //! `cargo run --release -p host --example thread_probe -- MODE [iterations]` prints the mean
 //! milliseconds per iteration of the products and of Adam after a warm-up of a fifth of the
@@ -313,9 +320,11 @@ fn pooled(mode: &str, iters: usize, x: &[f32], b: &[f32]) -> Result<(f64, f64), 
     Ok((t_products, t_adam))
 }
 
-const MODES: [&str; 10] = [
+const MODES: [&str; 12] = [
     "blocked",
     "blocked-one",
+    "fma",
+    "fma-one",
     "one",
     "one-half",
     "split",
@@ -325,6 +334,67 @@ const MODES: [&str; 10] = [
     "owned",
     "owned-sleep",
 ];
+
+/// Pieces of an `fma` iteration.
+const FMA_PIECES: usize = 40;
+/// Steps of the 12 chains in half a piece (6 cycles a step at two vector multiply-adds a
+/// cycle: about 12 microseconds at 3 GHz).
+const FMA_HALF: usize = 6000;
+
+host::wide_fn! {
+    /// `k` steps of 12 independent 16-lane multiply-add chains (192 accumulators: AVX-512
+    /// registers, no memory traffic).
+    fn fma_chains(k: usize, seed: f32) -> f32 {
+        let mut a = [seed; 192];
+        for _ in 0..k {
+            for x in a.iter_mut() {
+                *x = x.mul_add(0.999_999, 1e-7);
+            }
+        }
+        a.iter().sum()
+    }
+}
+
+/// `fma` (two threads, a spinning barrier between pieces) or `fma-one` (one thread).
+fn fma(iters: usize, two: bool) -> Result<(f64, f64), BarrierError> {
+    let bar = SpinBarrier::new(2, DEADLINE);
+    let run = |t: usize| -> Result<f64, BarrierError> {
+        let _guard = bar.guard();
+        let mut sum = 0.0f64;
+        let mut t0 = Instant::now();
+        for it in 0..iters {
+            if it == iters / 5 {
+                t0 = Instant::now();
+            }
+            for piece in 0..FMA_PIECES {
+                let seed = 1.0 + (it * FMA_PIECES + piece + t) as f32 * 1e-9;
+                if two {
+                    bar.wait()?;
+                    sum += fma_chains(FMA_HALF, seed) as f64;
+                } else {
+                    sum += fma_chains(FMA_HALF, seed) as f64;
+                    sum += fma_chains(FMA_HALF, seed + 0.5) as f64;
+                }
+            }
+        }
+        if two {
+            bar.wait()?;
+        }
+        std::hint::black_box(sum);
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    if !two {
+        return Ok((run(0)?, 0.0));
+    }
+    std::thread::scope(|s| {
+        let second = s.spawn(|| run(1));
+        let first = run(0);
+        let second = second.join().expect("fma: the second thread panicked");
+        let first = first?;
+        second?;
+        Ok((first, 0.0))
+    })
+}
 
 /// The training's own layers and Adam, with two column blocks and two threads (or one).
 fn blocked(iters: usize, x: &[f32], b: &[f32], two: bool) -> Result<(f64, f64), String> {
@@ -401,6 +471,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (t_products, t_adam) = match mode {
         "owned" | "owned-sleep" => owned(iters, &x, &b, mode == "owned-sleep")?,
         "blocked" | "blocked-one" => blocked(iters, &x, &b, mode == "blocked")?,
+        "fma" | "fma-one" => fma(iters, mode == "fma")?,
         _ => pooled(mode, iters, &x, &b)?,
     };
     let timed = (iters - iters / 5) as f64;
