@@ -4,8 +4,10 @@
 # half of it), split in two (`--threads 2`; and with the other worker kept awake), as two
 # batch halves on two threads, as those halves with a private copy of the weights on the
 # second thread, and with each thread owning half the columns of every weight matrix (at a
-# spinning and at a sleeping barrier), plus two one-thread processes at once (the machine's
-# own two-core throughput). ROUNDS interleaved rounds of ITERS iterations; prints the medians
+# spinning and at a sleeping barrier), the training's own layers in one and two column blocks
+# (blocked-one, blocked), pure multiply-adds cut as finely as a training iteration on one and
+# two threads (fma-one, fma: the machine's ceiling at that grain, with no memory traffic),
+# plus two one-thread processes at once (the machine's own two-core throughput). ROUNDS interleaved rounds of ITERS iterations; prints the medians
 # of ms per iteration, the speed-ups over one thread, and each two-thread mode's speed-up over
 # the same round's one thread. Run it on an idle machine.
 #
@@ -22,7 +24,7 @@ trap 'rm -rf "$out"' EXIT
 source scripts/median.sh
 # total ms/iter of one run's output line
 total() { awk '{print $(NF-1)}'; }
-modes=${MODES:-one one-half split split-awake halves replica owned owned-sleep blocked-one blocked}
+modes=${MODES:-one one-half split split-awake halves replica owned owned-sleep blocked-one blocked fma-one fma}
 case " $modes " in *" one "*) ;; *) echo "MODES must include one (the reference), not: $modes" >&2; exit 2 ;; esac
 for r in $(seq "$ROUNDS"); do
   line="round $r:"
@@ -48,9 +50,11 @@ for mode in $modes; do
 done
 m=$(median <"$out/pair")
 echo "| two one-thread processes at once (each) | | | $m | $(awk -v a="$one" -v b="$m" 'BEGIN {printf "%.2f", 2 * a / b}') (both together) |"
-# Per round, each two-thread mode against the same round's `one`.
+# Per round, each two-thread mode against the same round's `one` (fma against fma-one).
 for mode in $modes; do
-  case $mode in one | one-half | blocked-one) continue ;; esac
-  paste "$out/one" "$out/$mode" | awk -v m="$mode" '{r = $1 / $2; s = s sprintf(" %.2f", r); if (r >= 1.7) k++}
-    END {printf "%s over one, per round:%s (%d of %d rounds >= 1.70)\n", m, s, k, NR}'
+  ref=one
+  case $mode in one | one-half | blocked-one | fma-one) continue ;; fma) ref=fma-one ;; esac
+  [ -f "$out/$ref" ] || continue
+  paste "$out/$ref" "$out/$mode" | awk -v m="$mode" -v r0="$ref" '{r = $1 / $2; s = s sprintf(" %.2f", r); if (r >= 1.7) k++}
+    END {printf "%s over %s, per round:%s (%d of %d rounds >= 1.70)\n", m, r0, s, k, NR}'
 done

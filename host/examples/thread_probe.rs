@@ -429,12 +429,13 @@ fn blocked(iters: usize, x: &[f32], b: &[f32], two: bool) -> Result<(f64, f64), 
         } else {
             None
         };
+        // Adam's step leaves the gradient zero, as in the training.
+        adam.zero(&mut grad);
         for it in 0..iters {
             if it == iters / 5 {
                 (t_products, t_adam) = (0.0, 0.0);
             }
             let t0 = Instant::now();
-            adam.zero(&mut grad);
             enc.forward(&params, x, BATCH, &mut s.y);
             for _ in 0..DECODER_PASSES {
                 dec.forward(&params, b, BATCH, &mut s.out);

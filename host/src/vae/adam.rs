@@ -105,6 +105,35 @@ impl AdamVec {
         }
     }
 
+    /// `grad[i] += wd * params[i]` for `i` in `range` (a weight decay's gradient), each
+    /// thread on its own stretches (see [`AdamVec::set_matrices`]): the lines stay on the
+    /// core that computes and steps them. Each element alone: the same bits.
+    pub fn add_decay(&self, grad: &mut [f32], params: &[f32], range: Range<usize>, wd: f32) {
+        let decay = |g: &mut [f32], p: &[f32]| {
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g += wd * p;
+            }
+        };
+        if self.owned.is_empty() {
+            decay(&mut grad[range.clone()], &params[range]);
+            return;
+        }
+        let owned = &self.owned;
+        self.split_owned(grad)
+            .into_par_iter()
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(q, gs)| {
+                let mine = owned.iter().filter(|(t, _)| *t == q);
+                for ((_, r), g) in mine.zip(gs) {
+                    let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
+                    if lo < hi {
+                        decay(&mut g[lo - r.start..hi - r.start], &params[lo..hi]);
+                    }
+                }
+            });
+    }
+
     /// `v` cut in each thread's stretches, in order.
     fn split_owned<'a>(&self, v: &'a mut [f32]) -> Vec<Vec<&'a mut [f32]>> {
         split_owned(&self.owned, self.parts, v)
@@ -150,10 +179,14 @@ impl AdamVec {
         let chunk = n.div_ceil(threads).div_ceil(64) * 64;
         let owned = !self.owned.is_empty();
         let ok = if owned {
-            self.owned
-                .par_iter()
-                .with_max_len(1)
-                .all(|(_, r)| all_finite(&grad[r.clone()]))
+            // Each thread checks its own stretches (the lines it wrote and will update).
+            let owned = &self.owned;
+            (0..self.parts).into_par_iter().with_max_len(1).all(|q| {
+                owned
+                    .iter()
+                    .filter(|(t, _)| *t == q)
+                    .all(|(_, r)| all_finite(&grad[r.clone()]))
+            })
         } else if threads > 1 {
             grad.par_chunks(chunk).all(all_finite)
         } else {

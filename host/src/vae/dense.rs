@@ -129,8 +129,31 @@ impl Dense {
         y: &mut [f32],
         beta: f32,
     ) {
+        self.mul_rows_from(p, x, rows, rin, y, beta, false);
+    }
+
+    /// [`Dense::mul_rows`]; with `bias`, each block first sets its columns of `y` to the
+    /// bias (on its own thread), and adds the product to them (`beta` is then 1).
+    #[allow(clippy::too_many_arguments)]
+    fn mul_rows_from(
+        &self,
+        p: &[f32],
+        x: &[f32],
+        rows: usize,
+        rin: Range<usize>,
+        y: &mut [f32],
+        beta: f32,
+        bias: bool,
+    ) {
         let (k, o) = (rin.len(), self.outputs);
+        let beta = if bias { 1.0 } else { beta };
+        let bias = bias.then(|| &p[self.b..self.b + o]);
         if self.parts == 1 {
+            if let Some(bias) = bias {
+                for r in 0..rows {
+                    y[r * o..(r + 1) * o].copy_from_slice(bias);
+                }
+            }
             let w = &p[self.w + rin.start * o..self.w + rin.end * o];
             gemm(rows, o, k, 1.0, x, false, w, false, beta, y);
             return;
@@ -147,9 +170,16 @@ impl Dense {
             }
             let xv = ArrayView2::from_shape((rows, k), &x[..rows * k]).expect("x");
             let run = |(q, mut c): (usize, ArrayViewMut2<'_, f32>)| {
-                let (_, wq, off) = self.block(q);
+                let (c0, wq, off) = self.block(q);
                 if wq == 0 {
                     return;
+                }
+                if let Some(bias) = bias {
+                    for mut r in c.rows_mut() {
+                        r.as_slice_mut()
+                            .expect("a row of y")
+                            .copy_from_slice(&bias[c0..c0 + wq]);
+                    }
                 }
                 let w = &p[off + rin.start * wq..off + rin.end * wq];
                 if super::skinny::takes(rows, wq, k, 1.0, false, beta) {
@@ -177,22 +207,50 @@ impl Dense {
         rows: usize,
         grad: &mut [f32],
     ) {
+        self.weight_grad_from(x, rin, dy, rows, grad, false);
+    }
+
+    /// [`Dense::weight_grad_rows`]; with `bias`, also `grad_b += colsum(dy)`, each block's
+    /// columns on its own thread (each element adds the rows in order: the same bits).
+    fn weight_grad_from(
+        &self,
+        x: &[f32],
+        rin: Range<usize>,
+        dy: &[f32],
+        rows: usize,
+        grad: &mut [f32],
+        bias: bool,
+    ) {
         let (k, o) = (rin.len(), self.outputs);
+        let bias_grad = |gb: &mut [f32], c0: usize| {
+            let w = gb.len();
+            for r in 0..rows {
+                for (g, d) in gb.iter_mut().zip(&dy[r * o + c0..r * o + c0 + w]) {
+                    *g += d;
+                }
+            }
+        };
+        // The weights' gradient, then the bias's (right after it in the vector).
+        let (gw, gb) = grad[self.w..self.b + o].split_at_mut(self.inputs * o);
         if self.parts == 1 {
-            let g = &mut grad[self.w + rin.start * o..self.w + rin.end * o];
+            let g = &mut gw[rin.start * o..rin.end * o];
             gemm(k, o, rows, 1.0, x, true, dy, false, 1.0, g);
+            if bias {
+                bias_grad(gb, 0);
+            }
             return;
         }
         account(k, o, rows, true, false);
         timed(|| {
             let mut blocks = Vec::with_capacity(self.parts);
-            let mut rest = &mut grad[self.w..self.w + self.inputs * o];
+            let (mut rest, mut brest) = (gw, gb);
             let mut at = 0;
             for q in 0..self.parts {
                 let (c0, wq, _) = self.block(q);
                 let (here, after) = std::mem::take(&mut rest).split_at_mut(self.inputs * wq);
-                rest = after;
-                blocks.push((c0, wq, &mut here[rin.start * wq..rin.end * wq]));
+                let (bhere, bafter) = std::mem::take(&mut brest).split_at_mut(wq);
+                (rest, brest) = (after, bafter);
+                blocks.push((c0, wq, &mut here[rin.start * wq..rin.end * wq], bhere));
                 at += wq;
             }
             debug_assert_eq!(at, o);
@@ -200,13 +258,16 @@ impl Dense {
                 .expect("x")
                 .reversed_axes();
             let dyv = ArrayView2::from_shape((rows, o), &dy[..rows * o]).expect("dy");
-            let run = |(c0, wq, g): (usize, usize, &mut [f32])| {
+            let run = |(c0, wq, g, gb): (usize, usize, &mut [f32], &mut [f32])| {
                 if wq == 0 {
                     return;
                 }
                 let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
                 let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
                 gemm_view(xt.view(), b, 1.0, gv);
+                if bias {
+                    bias_grad(gb, c0);
+                }
             };
             run_blocks(rows * o * k, blocks, run);
         });
@@ -214,24 +275,12 @@ impl Dense {
 
     /// `y = x W + b` for `rows` rows.
     pub fn forward(&self, p: &[f32], x: &[f32], rows: usize, y: &mut [f32]) {
-        let o = self.outputs;
-        let bias = &p[self.b..self.b + o];
-        for r in 0..rows {
-            y[r * o..(r + 1) * o].copy_from_slice(bias);
-        }
-        self.mul_rows(p, x, rows, 0..self.inputs, y, 1.0);
+        self.mul_rows_from(p, x, rows, 0..self.inputs, y, 1.0, true);
     }
 
     /// `grad_W += x^T dy`, `grad_b += colsum(dy)`.
     pub fn param_grad(&self, x: &[f32], dy: &[f32], rows: usize, grad: &mut [f32]) {
-        let o = self.outputs;
-        self.weight_grad_rows(x, 0..self.inputs, dy, rows, grad);
-        let gb = &mut grad[self.b..self.b + o];
-        for r in 0..rows {
-            for (g, d) in gb.iter_mut().zip(&dy[r * o..(r + 1) * o]) {
-                *g += d;
-            }
-        }
+        self.weight_grad_from(x, 0..self.inputs, dy, rows, grad, true);
     }
 
     /// `dx = dy W^T` (overwrites `dx`).

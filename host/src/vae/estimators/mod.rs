@@ -332,7 +332,8 @@ impl<const N: usize> VaeEstimator<N> {
         model.set_input(&mut self.hard, &self.xrep, b);
         let inv = 1.0 / b as f32;
         self.w_inv[..b].fill(inv);
-        self.grad_phi.fill(0.0);
+        // Each thread zeroes its own stretches of the control variates' gradient.
+        self.adam.zero(&mut self.grad_phi);
         // REBAR and RELAX: the hard pass (f(b) and the decoders' gradient), RELAX's network
         // and every relaxed pass.
         let relaxed = matches!(kind, EstimatorKind::Rebar | EstimatorKind::Relax);

@@ -99,11 +99,7 @@ pub(super) fn r_step(
     // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
     for net in &cv.r {
         let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
-        // Zipped slices, not indexing through cv: the loop vectorises (the same operation
-        // per element, so the same bits).
-        for (g, &p) in grad_phi[lo..hi].iter_mut().zip(&cv.phi[lo..hi]) {
-            *g += wd * p;
-        }
+        adam.add_decay(grad_phi, &cv.phi, lo..hi, wd);
     }
     if adam.step(&mut cv.phi, grad_phi) {
         Ok(())
