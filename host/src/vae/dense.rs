@@ -82,7 +82,7 @@ impl ParamLayout {
 /// `run` on each block, on the product threads when a product of `work` multiply-adds is
 /// worth splitting (rayon gives the first block to the calling thread), else in order here.
 fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
-    if worth_splitting(work) {
+    if blocks.len() > 1 && worth_splitting(work) {
         blocks.into_par_iter().for_each(run);
     } else {
         blocks.into_iter().for_each(run);
@@ -95,6 +95,32 @@ impl Dense {
         let c0 = column_cut(self.outputs, self.parts, q);
         let c1 = column_cut(self.outputs, self.parts, q + 1);
         (c0, c1 - c0, self.w + self.inputs * c0)
+    }
+
+    /// `f(c0, rows)` for each column block of the first `rows` rows of `y` (`rows x
+    /// outputs`, row-major): `rows` holds the block's part of each row, whose first column
+    /// is `c0`. Each block on the thread that computes those columns in the products (the
+    /// element-wise work on a layer's outputs stays on the core that wrote them); one block
+    /// is one call with whole rows.
+    pub fn by_blocks(
+        &self,
+        y: &mut [f32],
+        rows: usize,
+        f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
+    ) {
+        let o = self.outputs;
+        let mut blocks: Vec<(usize, Vec<&mut [f32]>)> = (0..self.parts)
+            .map(|q| (self.block(q).0, Vec::with_capacity(rows)))
+            .collect();
+        for row in y[..rows * o].chunks_mut(o) {
+            let mut rest = row;
+            for (q, (_, segs)) in blocks.iter_mut().enumerate() {
+                let (here, after) = std::mem::take(&mut rest).split_at_mut(self.block(q).1);
+                segs.push(here);
+                rest = after;
+            }
+        }
+        run_blocks(usize::MAX, blocks, |(c0, mut segs)| f(c0, &mut segs));
     }
 
     /// Where `W[i][j]` is in the flat vector.

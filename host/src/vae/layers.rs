@@ -143,10 +143,16 @@ impl Net {
                 let input: &[f32] = if k == 0 { x } else { &before[k - 1] };
                 let pre = &mut cache.pre[k];
                 l.forward(p, input, rows, pre);
-                let m = rows * l.outputs;
-                for (h, a) in rest[0][..m].iter_mut().zip(&pre[..m]) {
-                    *h = self.act.apply(*a);
-                }
+                let (o, act) = (l.outputs, self.act);
+                // By column blocks, on the threads that computed them.
+                l.by_blocks(&mut rest[0], rows, |c0, segs| {
+                    for (r, seg) in segs.iter_mut().enumerate() {
+                        let a = &pre[r * o + c0..r * o + c0 + seg.len()];
+                        for (h, &a) in seg.iter_mut().zip(a) {
+                            *h = act.apply(a);
+                        }
+                    }
+                });
             }
         }
     }
@@ -179,10 +185,17 @@ impl Net {
                 let (lo, hi) = cache.d.split_at_mut(k);
                 let dprev = &mut lo[k - 1];
                 l.input_grad(p, &hi[0], rows, dprev);
-                let m = rows * l.inputs;
-                for i in 0..m {
-                    dprev[i] *= self.act.deriv(cache.pre[k - 1][i], cache.post[k - 1][i]);
-                }
+                let (pre, post) = (&cache.pre[k - 1], &cache.post[k - 1]);
+                let (o, act) = (l.inputs, self.act);
+                // By the column blocks of the layer below, which computed pre and post.
+                self.layers[k - 1].by_blocks(dprev, rows, |c0, segs| {
+                    for (r, seg) in segs.iter_mut().enumerate() {
+                        let at = r * o + c0..r * o + c0 + seg.len();
+                        for ((d, &a), &h) in seg.iter_mut().zip(&pre[at.clone()]).zip(&post[at]) {
+                            *d *= act.deriv(a, h);
+                        }
+                    }
+                });
             }
         }
         if let Some(dx) = dx {
@@ -223,7 +236,20 @@ impl Net {
     ) {
         assert_eq!(self.act, Act::Relu, "mixed_backward: ReLU networks only");
         assert_eq!(self.outputs(), 1, "mixed_backward: one output");
-        let n = self.layers.len();
+        let (n, act) = (self.layers.len(), self.act);
+        // Each element-wise pass over a hidden layer runs by its column blocks, on the
+        // threads that computed them (`Dense::by_blocks`; each element alone: the same bits).
+        let relu_times = |layer: &Dense, v: &mut [f32], pre: &[f32]| {
+            let w = layer.outputs;
+            layer.by_blocks(v, rows, |c0, segs| {
+                for (r, seg) in segs.iter_mut().enumerate() {
+                    let at = r * w + c0..r * w + c0 + seg.len();
+                    for (v, &a) in seg.iter_mut().zip(&pre[at]) {
+                        *v *= act.deriv(a, 0.0);
+                    }
+                }
+            });
+        };
         // Tangent forward: t_pre[k] = d(pre_k) in direction u (no bias).
         for k in 0..n - 1 {
             let l = &self.layers[k];
@@ -234,11 +260,16 @@ impl Net {
             } else {
                 // Tangent of the previous layer's output: relu'(pre) * t_pre, kept in
                 // cache.dt[k - 1] as scratch.
-                let m = rows * l.inputs;
                 let th = &mut cache.dt[k - 1];
-                for i in 0..m {
-                    th[i] = self.act.deriv(cache.pre[k - 1][i], 0.0) * before[k - 1][i];
-                }
+                let (pre, tan) = (&cache.pre[k - 1], &before[k - 1]);
+                self.layers[k - 1].by_blocks(th, rows, |c0, segs| {
+                    for (r, seg) in segs.iter_mut().enumerate() {
+                        let at = r * l.inputs + c0..r * l.inputs + c0 + seg.len();
+                        for ((t, &a), &u) in seg.iter_mut().zip(&pre[at.clone()]).zip(&tan[at]) {
+                            *t = act.deriv(a, 0.0) * u;
+                        }
+                    }
+                });
                 l.mul_rows(p, th, rows, 0..l.inputs, dst, 0.0);
             }
         }
@@ -258,11 +289,8 @@ impl Net {
                 l.param_grad(&cache.post[k - 1], &cache.d[k], rows, grad);
                 // Tangent of h_{k-1}: relu'(pre) * t_pre (recomputed into the scratch of
                 // the layer below, which is free until we get there).
-                let m = rows * l.inputs;
                 let mut th = std::mem::take(&mut cache.t_pre[k - 1]);
-                for i in 0..m {
-                    th[i] *= self.act.deriv(cache.pre[k - 1][i], 0.0);
-                }
+                relu_times(&self.layers[k - 1], &mut th, &cache.pre[k - 1]);
                 l.weight_grad_rows(&th, 0..l.inputs, &cache.dt[k], rows, grad);
                 cache.t_pre[k - 1] = th;
                 // Adjoints of the layer below.
@@ -270,11 +298,8 @@ impl Net {
                 l.input_grad(p, &hi[0], rows, &mut lo[k - 1]);
                 let (tlo, thi) = cache.dt.split_at_mut(k);
                 l.input_grad(p, &thi[0], rows, &mut tlo[k - 1]);
-                for i in 0..m {
-                    let dm = self.act.deriv(cache.pre[k - 1][i], 0.0);
-                    lo[k - 1][i] *= dm;
-                    tlo[k - 1][i] *= dm;
-                }
+                relu_times(&self.layers[k - 1], &mut lo[k - 1], &cache.pre[k - 1]);
+                relu_times(&self.layers[k - 1], &mut tlo[k - 1], &cache.pre[k - 1]);
             }
         }
     }

@@ -352,14 +352,16 @@ impl Vae {
         }
         // Pixels: d(-l(x; a0))/da0 = sigmoid(a0) - x.
         // By rows on the product threads (each element alone: the same bits).
-        let per = rows_per_thread(rows);
-        pass.scratch_p[..rows * p]
-            .par_chunks_mut(per * p)
-            .zip(pass.dec_c[0].out[..rows * p].par_chunks(per * p))
-            .zip(pass.x[..rows * p].par_chunks(per * p))
-            .zip(w[..rows].par_chunks(per))
-            .with_max_len(1)
-            .for_each(|(((dst, out), x), w)| pixel_grad(dst, out, x, w, p));
+        // By the decoder's column blocks, on the threads that computed those pixels' logits
+        // and will multiply their gradients (each element alone: the same bits).
+        let (out, x) = (&pass.dec_c[0].out, &pass.x);
+        let last = self.dec[0].layers.last().expect("a layer");
+        last.by_blocks(&mut pass.scratch_p, rows, |c0, segs| {
+            for (r, seg) in segs.iter_mut().enumerate() {
+                let at = r * p + c0..r * p + c0 + seg.len();
+                pixel_grad(seg, &out[at.clone()], &x[at], &w[r..r + 1], seg.len());
+            }
+        });
         let dx = if need(0) {
             Some(&mut pass.scratch_n[..])
         } else {

@@ -123,15 +123,15 @@ pub(super) fn r_passes<const N: usize>(
     for (k, (ev, cache)) in evals.iter_mut().zip(r_cache.iter_mut()).enumerate() {
         let net = &cv.r[k];
         let r_in = net.inputs();
-        for r in 0..b {
-            let dst = &mut ev.rin[r * r_in..(r + 1) * r_in];
+        // By rows, on the threads that drew them.
+        crate::vae::rows::par_rows(&mut ev.rin, b, r_in, |r, dst| {
             dst[..p].copy_from_slice(&from.xc[r * p..(r + 1) * p]);
             dst[p..p + N].copy_from_slice(&draws[k][r].z);
             for j in 0..k {
                 dst[p + N + j * N..p + N + (j + 1) * N]
                     .copy_from_slice(&from.inp[j][r * N..(r + 1) * N]);
             }
-        }
+        });
         net.forward(&cv.phi, &ev.rin, b, cache);
         net.backward(&cv.phi, &ev.rin, b, cache, &ones[..b], None, None);
         // dr/dz only: the z columns of the input gradient.
