@@ -352,6 +352,27 @@ mod tests {
             at = r.end;
         }
         assert_eq!(at, n);
+        // The weight decay by owner: the same bits as over the whole vector, and only in
+        // its range (which cuts stretches in the middle).
+        let (params, g0): (Vec<f32>, Vec<f32>) = (
+            (0..n).map(|i| (i % 17) as f32 * 0.3 - 2.0).collect(),
+            (0..n).map(|i| grad_at(i, 3)).collect(),
+        );
+        let range = 900..1650;
+        let mut whole = g0.clone();
+        AdamVec::new(n, 1e-2, 0.999).add_decay(&mut whole, &params, range.clone(), 0.37);
+        for parts in [2, 3] {
+            let mut a = AdamVec::new(n, 1e-2, 0.999);
+            a.set_matrices(&mats, parts);
+            let mut g = g0.clone();
+            a.add_decay(&mut g, &params, range.clone(), 0.37);
+            assert!(g
+                .iter()
+                .zip(&whole)
+                .all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+        assert!(whole[..900] == g0[..900] && whole[1650..] == g0[1650..]);
+        assert!(whole[900..1650] != g0[900..1650]);
         // A non-finite gradient changes nothing.
         let mut p = vec![0.5f32; n];
         let mut g = vec![0.1f32; n];

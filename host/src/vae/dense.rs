@@ -384,6 +384,41 @@ mod tests {
         (0..n).map(|_| 2.0 * uniform_open(&mut r) - 1.0).collect()
     }
 
+    /// `by_blocks` hands each element of the first rows to exactly one block, at its
+    /// column, for any number of blocks.
+    #[test]
+    fn by_blocks_covers_each_element_once() {
+        let (outputs, rows) = (200, 5);
+        for parts in [1, 2, 3] {
+            let mut lay = ParamLayout::with_parts(parts);
+            let d = lay.dense(7, outputs);
+            let mut y = vec![0.0f32; (rows + 1) * outputs];
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                d.by_blocks(&mut y, rows, |c0, segs| {
+                    assert_eq!(segs.len(), rows);
+                    for (r, seg) in segs.iter_mut().enumerate() {
+                        for (j, v) in seg.iter_mut().enumerate() {
+                            *v += (r * 1000 + c0 + j) as f32;
+                        }
+                    }
+                })
+            });
+            for r in 0..rows {
+                for j in 0..outputs {
+                    assert_eq!(y[r * outputs + j], (r * 1000 + j) as f32, "{parts} parts");
+                }
+            }
+            assert!(
+                y[rows * outputs..].iter().all(|&v| v == 0.0),
+                "beyond the rows"
+            );
+        }
+    }
+
     /// A layer in 2 and 3 column blocks holds the weights of the one-block layer (the same
     /// draws), and its products give the same bits but for the input gradient, a sum over
     /// the blocks (within float rounding).
