@@ -173,8 +173,14 @@ impl Net {
         let n = self.layers.len();
         // cache.d[k] holds the gradient w.r.t. the output (pre-activation for hidden
         // layers) of layer k.
-        let m_out = rows * self.outputs();
-        cache.d[n - 1][..m_out].copy_from_slice(&dout[..m_out]);
+        // By the output layer's column blocks (where the caller computed dout, as the
+        // pixels' gradient is).
+        let (last, o) = (&self.layers[n - 1], self.outputs());
+        last.by_blocks(&mut cache.d[n - 1], rows, |c0, segs| {
+            for (r, seg) in segs.iter_mut().enumerate() {
+                seg.copy_from_slice(&dout[r * o + c0..r * o + c0 + seg.len()]);
+            }
+        });
         for k in (0..n).rev() {
             let l = &self.layers[k];
             let input: &[f32] = if k == 0 { x } else { &cache.post[k - 1] };

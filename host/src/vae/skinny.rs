@@ -180,6 +180,19 @@ fn panel<const R: usize>(
             tile::<R, 64>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 64;
         }
+        // A block's remainder in one tile where it can (a block of 112 or 88 of a 200-unit
+        // layer: 64 + 48, 64 + 24), not in 16-wide tiles that reload the packed rows for
+        // every 16 columns; every element is the same sum either way.
+        for w in [48, 32, 24] {
+            if j + w <= width {
+                match w {
+                    48 => tile::<R, 48>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    32 => tile::<R, 32>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    _ => tile::<R, 24>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                }
+                j += w;
+            }
+        }
         while j + 16 <= width {
             tile::<R, 16>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 16;
@@ -278,6 +291,12 @@ mod tests {
             (5, 24, 7),
             (13, 72, 300),
             (32, 136, 513),
+            // Remainders of 48, 32 and 24 columns after the 64-wide tiles.
+            (24, 112, 784),
+            (24, 88, 784),
+            (7, 120, 50),
+            (5, 56, 33),
+            (9, 96, 300),
         ] {
             // Zeros, negative zeros, tiny and large values: the sums' every rounding shows.
             let a: Vec<f32> = (0..m * k)

@@ -141,13 +141,14 @@ pub(super) fn r_passes<const N: usize>(
 }
 
 /// Copies the pass `from` into `soft` for a control variate of layer `k`: `x`, the layers
-/// below `k`, the logits of `k`, and the noise above (or zero noise).
+/// below `k`, the logits of `k`, and the noise above (or zero noise). Not `x - mean`: only
+/// the first encoder reads it, and a soft pass starts from given logits (the estimators read
+/// the sampled pass's).
 pub(super) fn prep(from: &Pass, soft: &mut Pass, b: usize, k: usize, zero_noise: bool) {
     let kk = from.l.len();
     let m = b * from.eps.first().map_or(0, |e| e.len() / from.cap);
     let p = from.x.len() / from.cap;
     par_copy(&mut soft.x, &from.x, b, p);
-    par_copy(&mut soft.xc, &from.xc, b, p);
     for j in 0..=k {
         soft.l[j][..m].copy_from_slice(&from.l[j][..m]);
         if j < k {
@@ -217,7 +218,6 @@ impl<const N: usize> Relaxing<'_, N> {
         prep(self.from, soft, fr, k, false);
         let (p, m) = (model.pixels, fr * N);
         soft.x.copy_within(..fr * p, fr * p);
-        soft.xc.copy_within(..fr * p, fr * p);
         for j in 0..=k {
             soft.l[j].copy_within(..m, m);
             if j < k {
