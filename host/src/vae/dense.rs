@@ -120,6 +120,8 @@ impl Dense {
                 rest = after;
             }
         }
+        // A block of no columns (a layer narrower than a tile per thread) has nothing to do.
+        blocks.retain(|(_, segs)| segs.first().is_some_and(|s| !s.is_empty()));
         run_blocks(usize::MAX, blocks, |(c0, mut segs)| f(c0, &mut segs));
     }
 
@@ -388,8 +390,9 @@ mod tests {
     /// column, for any number of blocks.
     #[test]
     fn by_blocks_covers_each_element_once() {
-        let (outputs, rows) = (200, 5);
-        for parts in [1, 2, 3] {
+        // 16 and 1 columns in 2 or 3 blocks leave blocks of no columns: not called.
+        for (outputs, parts) in [(200, 1), (200, 2), (200, 3), (16, 2), (1, 2), (16, 3)] {
+            let rows = 5;
             let mut lay = ParamLayout::with_parts(parts);
             let d = lay.dense(7, outputs);
             let mut y = vec![0.0f32; (rows + 1) * outputs];
@@ -400,6 +403,7 @@ mod tests {
             pool.install(|| {
                 d.by_blocks(&mut y, rows, |c0, segs| {
                     assert_eq!(segs.len(), rows);
+                    assert!(!segs[0].is_empty(), "a block of no columns was called");
                     for (r, seg) in segs.iter_mut().enumerate() {
                         for (j, v) in seg.iter_mut().enumerate() {
                             *v += (r * 1000 + c0 + j) as f32;
