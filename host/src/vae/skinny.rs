@@ -94,8 +94,9 @@ pub fn product(
 
 /// `rows = op(a) b[.., j0..j0 + w] + beta rows` on this thread, `rows` the `m` rows of the
 /// result (each `w` long: a column block of a wider matrix), `op(a)` `m x k` with element
-/// `(i, p)` at `a[i rsa + p csa]`, `b` row-major with `ldb` columns; for a shape [`takes`]
-/// (with `n = w`). The same bits as [`product`].
+/// `(i, p)` at `a[i rsa + p csa]` with `csa = 1` (row-major) or `rsa = 1` (transposed), `b`
+/// row-major with `ldb` columns; for a shape [`takes`] (with `n = w`). The same bits as
+/// [`product`].
 #[allow(clippy::too_many_arguments)]
 pub fn product_rows(
     m: usize,
@@ -109,6 +110,10 @@ pub fn product_rows(
     beta: f32,
     rows: &mut [&mut [f32]],
 ) {
+    assert!(
+        csa == 1 || rsa == 1,
+        "skinny::product_rows: a row-major or transposed left factor"
+    );
     PACK.with(|pack| {
         let mut pack = pack.borrow_mut();
         pack.resize(k * MR, 0.0);
@@ -165,9 +170,21 @@ fn panel<const R: usize>(
     beta0: bool,
     pack: &mut [f32],
 ) {
-    for p in 0..k {
-        for r in 0..R {
-            pack[p * R + r] = a[(i0 + r) * rsa + p * csa];
+    // Without a bounds check an element (they made packing a 784-long panel cost about as
+    // much as a 64-column tile's multiply-adds; issue 13's eighth round).
+    let pack = &mut pack[..k * R];
+    if csa == 1 {
+        // Rows of `a` contiguous in `p`.
+        let arows: [&[f32]; R] = core::array::from_fn(|r| &a[(i0 + r) * rsa..][..k]);
+        for (p, dst) in pack.chunks_exact_mut(R).enumerate() {
+            for r in 0..R {
+                dst[r] = arows[r][p];
+            }
+        }
+    } else {
+        // Transposed (`rsa = 1`, see `product_rows`): each `p`'s `R` values side by side.
+        for (p, dst) in pack.chunks_exact_mut(R).enumerate() {
+            dst.copy_from_slice(&a[p * csa + i0..][..R]);
         }
     }
     let width = rows[0].len();
@@ -186,9 +203,9 @@ fn panel<const R: usize>(
         for w in [48, 32, 24] {
             if j + w <= width {
                 match w {
-                    48 => tile::<R, 48>(p0, p1, pack, b, ldb, j0, j, rows, store),
-                    32 => tile::<R, 32>(p0, p1, pack, b, ldb, j0, j, rows, store),
-                    _ => tile::<R, 24>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    48 => tile3::<R, 16, 16, 16>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    32 => tile3::<R, 16, 16, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    _ => tile3::<R, 16, 8, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
                 }
                 j += w;
             }
@@ -243,6 +260,64 @@ fn tile<const R: usize, const W: usize>(
         } else {
             for q in 0..W {
                 dst[q] += acc[q];
+            }
+        }
+    }
+}
+
+/// An `R x (A + B + C)` tile at column `j` of the block over `p0..p1`, the same sums as
+/// [`tile`] of that width, its accumulators in three arrays of `A`, `B` and `C` lanes a row
+/// (`C` may be 0): written as one array of 48, 32 or 24 lanes, the compiler kept the
+/// accumulators on the stack and stored each one at every `p` (issue 13's eighth round:
+/// a block of 112 columns took as long as the whole 200), as it does not for 64, 16 and 8.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile3<const R: usize, const A: usize, const B: usize, const C: usize>(
+    p0: usize,
+    p1: usize,
+    pack: &[f32],
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    j: usize,
+    rows: &mut [&mut [f32]],
+    store: bool,
+) {
+    let mut acc0 = [[0.0f32; A]; R];
+    let mut acc1 = [[0.0f32; B]; R];
+    let mut acc2 = [[0.0f32; C]; R];
+    for p in p0..p1 {
+        let at = p * ldb + j0 + j;
+        let b0: &[f32; A] = b[at..at + A].try_into().expect("tile: b row");
+        let b1: &[f32; B] = b[at + A..at + A + B].try_into().expect("tile: b row");
+        let b2: &[f32; C] = b[at + A + B..at + A + B + C]
+            .try_into()
+            .expect("tile: b row");
+        let arow: &[f32; R] = pack[p * R..p * R + R].try_into().expect("tile: a");
+        for r in 0..R {
+            let av = arow[r];
+            for q in 0..A {
+                acc0[r][q] = av.mul_add(b0[q], acc0[r][q]);
+            }
+            for q in 0..B {
+                acc1[r][q] = av.mul_add(b1[q], acc1[r][q]);
+            }
+            for q in 0..C {
+                acc2[r][q] = av.mul_add(b2[q], acc2[r][q]);
+            }
+        }
+    }
+    for r in 0..R {
+        let row = &mut rows[r][j..j + A + B + C];
+        let (d0, rest) = row.split_at_mut(A);
+        let (d1, d2) = rest.split_at_mut(B);
+        for (d, a) in [(d0, &acc0[r][..]), (d1, &acc1[r][..]), (d2, &acc2[r][..])] {
+            if store {
+                d.copy_from_slice(a);
+            } else {
+                for (d, a) in d.iter_mut().zip(a) {
+                    *d += a;
+                }
             }
         }
     }
