@@ -79,6 +79,9 @@ impl ParamLayout {
     }
 }
 
+/// Fewer elements than this in [`Dense::by_blocks`] are not split among the threads.
+pub const BY_BLOCKS_MIN: usize = 8192;
+
 /// `run` on each block, on the product threads when a product of `work` multiply-adds is
 /// worth splitting (rayon gives the first block to the calling thread), else in order here.
 fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
@@ -101,14 +104,35 @@ impl Dense {
     /// outputs`, row-major): `rows` holds the block's part of each row, whose first column
     /// is `c0`. Each block on the thread that computes those columns in the products (the
     /// element-wise work on a layer's outputs stays on the core that wrote them); one block
-    /// is one call with whole rows.
+    /// is one call with whole rows, and so is a layer's output of fewer than
+    /// [`BY_BLOCKS_MIN`] elements (a hidden layer of 200 units for a batch of 24: handing the
+    /// other thread its half cost more than the half, issue 13's eighth round).
     pub fn by_blocks(
         &self,
         y: &mut [f32],
         rows: usize,
         f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
     ) {
+        let split = self.parts > 1 && rows * self.outputs >= BY_BLOCKS_MIN;
+        self.by_blocks_split(y, rows, split && worth_splitting(usize::MAX), f);
+    }
+
+    /// [`Dense::by_blocks`], split by the column blocks or not.
+    fn by_blocks_split(
+        &self,
+        y: &mut [f32],
+        rows: usize,
+        split: bool,
+        f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
+    ) {
         let o = self.outputs;
+        if !split {
+            let mut whole: Vec<&mut [f32]> = y[..rows * o].chunks_mut(o.max(1)).collect();
+            if o > 0 {
+                f(0, &mut whole);
+            }
+            return;
+        }
         let mut blocks: Vec<(usize, Vec<&mut [f32]>)> = (0..self.parts)
             .map(|q| (self.block(q).0, Vec::with_capacity(rows)))
             .collect();
@@ -122,7 +146,15 @@ impl Dense {
         }
         // A block of no columns (a layer narrower than a tile per thread) has nothing to do.
         blocks.retain(|(_, segs)| segs.first().is_some_and(|s| !s.is_empty()));
-        run_blocks(usize::MAX, blocks, |(c0, mut segs)| f(c0, &mut segs));
+        if blocks.len() > 1 {
+            blocks
+                .into_par_iter()
+                .for_each(|(c0, mut segs)| f(c0, &mut segs));
+        } else {
+            blocks
+                .into_iter()
+                .for_each(|(c0, mut segs)| f(c0, &mut segs));
+        }
     }
 
     /// Where `W[i][j]` is in the flat vector.
@@ -210,7 +242,7 @@ impl Dense {
                     }
                 }
                 let w = &p[off + rin.start * wq..off + rin.end * wq];
-                if super::skinny::takes(rows, wq, k, 1.0, false, beta) {
+                if super::skinny::takes(rows, wq, k, 1.0, false, false, beta) {
                     let mut rs: Vec<&mut [f32]> = c
                         .rows_mut()
                         .into_iter()
@@ -290,9 +322,15 @@ impl Dense {
                 if wq == 0 {
                     return;
                 }
-                let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
-                let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
-                gemm_view(xt.view(), b, 1.0, gv);
+                if super::skinny::takes(k, wq, rows, 1.0, true, false, 1.0) {
+                    // x^T (element (i, r) at x[r k + i]) times dy's columns c0.. of the block.
+                    let mut gr: Vec<&mut [f32]> = g.chunks_mut(wq).collect();
+                    super::skinny::product_rows(k, rows, x, 1, k, dy, o, c0, 1.0, &mut gr);
+                } else {
+                    let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
+                    let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
+                    gemm_view(xt.view(), b, 1.0, gv);
+                }
                 if bias {
                     bias_grad(gb, c0);
                 }
@@ -391,7 +429,15 @@ mod tests {
     #[test]
     fn by_blocks_covers_each_element_once() {
         // 16 and 1 columns in 2 or 3 blocks leave blocks of no columns: not called.
-        for (outputs, parts) in [(200, 1), (200, 2), (200, 3), (16, 2), (1, 2), (16, 3)] {
+        for (outputs, parts) in [
+            (200, 1),
+            (200, 2),
+            (200, 3),
+            (16, 2),
+            (1, 2),
+            (16, 3),
+            (201, 2),
+        ] {
             let rows = 5;
             let mut lay = ParamLayout::with_parts(parts);
             let d = lay.dense(7, outputs);
@@ -400,8 +446,12 @@ mod tests {
                 .num_threads(2)
                 .build()
                 .unwrap();
+            // Split by the blocks (as with two threads and a large enough layer) or not.
+            let split = outputs % 2 == 0;
+            let calls = std::sync::atomic::AtomicUsize::new(0);
             pool.install(|| {
-                d.by_blocks(&mut y, rows, |c0, segs| {
+                d.by_blocks_split(&mut y, rows, split, |c0, segs| {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     assert_eq!(segs.len(), rows);
                     assert!(!segs[0].is_empty(), "a block of no columns was called");
                     for (r, seg) in segs.iter_mut().enumerate() {
@@ -411,6 +461,15 @@ mod tests {
                     }
                 })
             });
+            let blocks = (0..parts)
+                .filter(|&q| column_cut(outputs, parts, q + 1) > column_cut(outputs, parts, q))
+                .count();
+            let want = if split { blocks } else { 1 };
+            assert_eq!(
+                calls.into_inner(),
+                want,
+                "{outputs} columns in {parts} parts"
+            );
             for r in 0..rows {
                 for j in 0..outputs {
                     assert_eq!(y[r * outputs + j], (r * 1000 + j) as f32, "{parts} parts");

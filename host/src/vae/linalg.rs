@@ -168,8 +168,8 @@ pub fn gemm(
         *s.entry((m, n, k, a_t, b_t)).or_insert(0) += 1;
     }
     let t0 = std::time::Instant::now();
-    if super::skinny::takes(m, n, k, alpha, b_t, beta) {
-        // The batch's few-row products: the weights read in place, not packed.
+    if super::skinny::takes(m, n, k, alpha, a_t, b_t, beta) {
+        // The batch's few-row products and weight gradients: not packed.
         let parts = if m * n * k < MIN_SPLIT { 1 } else { threads() };
         super::skinny::product(m, n, k, a, a_t, &b[..k * n], beta, c, parts);
     } else {

@@ -27,12 +27,18 @@ thread_local! {
 }
 
 /// Whether [`product`] computes `c = alpha op(a) b + beta c` of `m x n x k` (with `b` not
-/// transposed) on this CPU, with `matrixmultiply`'s bits.
-pub fn takes(m: usize, n: usize, k: usize, alpha: f32, b_t: bool, beta: f32) -> bool {
+/// transposed) on this CPU, with `matrixmultiply`'s bits: a product with the batch's few
+/// rows (`m`), or a weight gradient `x^T dy` (`a` transposed, the batch's few rows the
+/// inner dimension `k`; any `m`). `matrixmultiply` packs the whole of `x^T` for each
+/// product, on each thread that computes a column block of it; here each thread reads
+/// `x` six rows of `c` at a time.
+#[allow(clippy::too_many_arguments)]
+pub fn takes(m: usize, n: usize, k: usize, alpha: f32, a_t: bool, b_t: bool, beta: f32) -> bool {
     alpha == 1.0
         && (beta == 0.0 || beta == 1.0)
         && !b_t
-        && (1..=MAX_ROWS).contains(&m)
+        && m >= 1
+        && (m <= MAX_ROWS || (a_t && k <= MAX_ROWS))
         && n >= 16
         && n.is_multiple_of(8)
         && k >= 1
@@ -372,6 +378,11 @@ mod tests {
             (7, 120, 50),
             (5, 56, 33),
             (9, 96, 300),
+            // Weight gradients x^T dy (transposed only: many rows, the batch inner).
+            (784, 200, 24),
+            (200, 784, 24),
+            (784, 88, 24),
+            (59, 40, 7),
         ] {
             // Zeros, negative zeros, tiny and large values: the sums' every rounding shows.
             let a: Vec<f32> = (0..m * k)
@@ -383,7 +394,13 @@ mod tests {
                 })
                 .collect();
             let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos() * 1e3).collect();
-            for a_t in [false, true] {
+            let layouts: &[bool] = if m > MAX_ROWS {
+                &[true]
+            } else {
+                &[false, true]
+            };
+            for &a_t in layouts {
+                assert!(takes(m, n, k, 1.0, a_t, false, 1.0) || !exact);
                 for beta in [0.0f32, 1.0] {
                     let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
                     let mut want = c0.clone();
@@ -409,22 +426,37 @@ mod tests {
                 }
             }
         }
-        // 8 shapes x 2 layouts x 2 betas x 3 splits: 481,344 elements.
-        assert!(checked > 400_000, "{checked}");
+        assert!(checked > 2_000_000, "{checked}");
     }
 
     #[test]
     fn it_takes_only_what_it_computes_like_matrixmultiply() {
         let on = avx512();
-        assert_eq!(takes(24, 200, 784, 1.0, false, 1.0), on);
-        assert_eq!(takes(24, 200, 784, 1.0, false, 0.0), on);
-        assert!(!takes(24, 200, 784, 2.0, false, 1.0), "alpha != 1");
-        assert!(!takes(24, 200, 784, 1.0, false, 0.5), "beta not 0 or 1");
-        assert!(!takes(24, 200, 784, 1.0, true, 1.0), "b transposed");
-        assert!(!takes(33, 200, 784, 1.0, false, 1.0), "too many rows");
-        assert!(!takes(24, 1, 200, 1.0, false, 1.0), "one column");
+        assert_eq!(takes(24, 200, 784, 1.0, false, false, 1.0), on);
+        assert_eq!(takes(24, 200, 784, 1.0, false, false, 0.0), on);
+        assert!(!takes(24, 200, 784, 2.0, false, false, 1.0), "alpha != 1");
         assert!(
-            !takes(24, 70, 200, 1.0, false, 1.0),
+            !takes(24, 200, 784, 1.0, false, false, 0.5),
+            "beta not 0 or 1"
+        );
+        assert!(!takes(24, 200, 784, 1.0, false, true, 1.0), "b transposed");
+        assert!(
+            !takes(33, 200, 784, 1.0, false, false, 1.0),
+            "too many rows"
+        );
+        // A weight gradient: many rows, the batch's few as the inner dimension.
+        assert_eq!(takes(784, 200, 24, 1.0, true, false, 1.0), on);
+        assert!(
+            !takes(784, 200, 24, 1.0, false, false, 1.0),
+            "a not transposed"
+        );
+        assert!(
+            !takes(784, 200, 33, 1.0, true, false, 1.0),
+            "inner dimension > 32"
+        );
+        assert!(!takes(24, 1, 200, 1.0, false, false, 1.0), "one column");
+        assert!(
+            !takes(24, 70, 200, 1.0, false, false, 1.0),
             "columns not a multiple of 8"
         );
     }
