@@ -314,15 +314,19 @@ impl Data {
     /// Copies training rows `idx` into `out` (`idx.len() x pixels`), fixed or freshly drawn.
     pub fn train_batch<R: Rng + ?Sized>(&self, idx: &[usize], rng: &mut R, out: &mut [f32]) {
         let p = self.pixels;
+        if self.binarization == Binarization::Fixed {
+            // By rows on the product threads (each row's first reader is the thread that
+            // takes that row in `Vae::set_input`).
+            super::rows::par_rows(out, idx.len(), p, |r, dst| {
+                dst.copy_from_slice(self.train.row(idx[r], p))
+            });
+            return;
+        }
+        // Dynamic: each pixel drawn from the one generator, in order.
         for (r, &i) in idx.iter().enumerate() {
             let dst = &mut out[r * p..(r + 1) * p];
-            match self.binarization {
-                Binarization::Fixed => dst.copy_from_slice(self.train.row(i, p)),
-                Binarization::Dynamic => {
-                    for (d, &g) in dst.iter_mut().zip(&self.train.gray[i * p..(i + 1) * p]) {
-                        *d = if uniform_open(rng) < g { 1.0 } else { 0.0 };
-                    }
-                }
+            for (d, &g) in dst.iter_mut().zip(&self.train.gray[i * p..(i + 1) * p]) {
+                *d = if uniform_open(rng) < g { 1.0 } else { 0.0 };
             }
         }
     }

@@ -327,7 +327,8 @@ impl<const N: usize> VaeEstimator<N> {
         };
         let b = rows * reps;
         for s in 0..reps {
-            self.xrep[s * rows * p..(s + 1) * rows * p].copy_from_slice(&x[..rows * p]);
+            // By rows: each thread copies the rows it took from the data set.
+            crate::vae::rows::par_copy(&mut self.xrep[s * rows * p..], x, rows, p);
         }
         model.set_input(&mut self.hard, &self.xrep, b);
         let inv = 1.0 / b as f32;
