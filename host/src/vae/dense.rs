@@ -79,9 +79,6 @@ impl ParamLayout {
     }
 }
 
-/// Fewer elements than this in [`Dense::by_blocks`] are not split among the threads.
-pub const BY_BLOCKS_MIN: usize = 8192;
-
 /// `run` on each block, on the product threads when a product of `work` multiply-adds is
 /// worth splitting (rayon gives the first block to the calling thread), else in order here.
 fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
@@ -104,17 +101,15 @@ impl Dense {
     /// outputs`, row-major): `rows` holds the block's part of each row, whose first column
     /// is `c0`. Each block on the thread that computes those columns in the products (the
     /// element-wise work on a layer's outputs stays on the core that wrote them); one block
-    /// is one call with whole rows, and so is a layer's output of fewer than
-    /// [`BY_BLOCKS_MIN`] elements (a hidden layer of 200 units for a batch of 24: handing the
-    /// other thread its half cost more than the half, issue 13's eighth round).
+    /// is one call with whole rows.
     pub fn by_blocks(
         &self,
         y: &mut [f32],
         rows: usize,
         f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
     ) {
-        let split = self.parts > 1 && rows * self.outputs >= BY_BLOCKS_MIN;
-        self.by_blocks_split(y, rows, split && worth_splitting(usize::MAX), f);
+        let split = self.parts > 1 && worth_splitting(usize::MAX);
+        self.by_blocks_split(y, rows, split, f);
     }
 
     /// [`Dense::by_blocks`], split by the column blocks or not.
