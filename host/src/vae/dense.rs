@@ -7,7 +7,14 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use rand_core::Rng;
 use rayon::prelude::*;
 use relax_core::math::uniform_open;
+use std::cell::RefCell;
 use std::ops::Range;
+
+thread_local! {
+    /// [`Dense::input_grad_cols`]'s partial sums of the blocks after the first (on the
+    /// calling thread; each block's task writes its own part).
+    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
 
 /// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
 /// parameter vector.
@@ -362,6 +369,9 @@ impl Dense {
         dx: &mut [f32],
     ) {
         let (o, n) = (self.outputs, cols.len());
+        if n == 0 {
+            return;
+        }
         if self.parts == 1 {
             let w = &p[self.w + cols.start * o..self.w + cols.end * o];
             gemm(rows, n, o, 1.0, dy, false, w, true, 0.0, dx);
@@ -378,32 +388,50 @@ impl Dense {
                     .reversed_axes();
                 gemm_view(dyv.slice(ndarray::s![.., c0..c0 + wq]), wt, 0.0, c);
             };
-            let first = ArrayViewMut2::from_shape((rows, n), &mut dx[..rows * n]).expect("dx");
-            let others = |q: usize| {
-                let mut t = vec![0.0f32; rows * n];
-                if self.block(q).1 > 0 {
-                    part(
-                        q,
-                        ArrayViewMut2::from_shape((rows, n), &mut t[..]).expect("t"),
+            PARTIALS.with(|buf| {
+                let first = ArrayViewMut2::from_shape((rows, n), &mut dx[..rows * n]).expect("dx");
+                // The other blocks' parts, one after another (reused: no allocation a call;
+                // a call nested in a task this thread runs while it waits gets its own).
+                let (mut guard, mut own) = (buf.try_borrow_mut().ok(), Vec::new());
+                let buf = guard.as_deref_mut().unwrap_or(&mut own);
+                let len = rows * n;
+                if buf.len() < (self.parts - 1) * len {
+                    buf.resize((self.parts - 1) * len, 0.0);
+                }
+                let partials = &mut buf[..(self.parts - 1) * len];
+                let others = |(i, t): (usize, &mut [f32])| {
+                    let q = i + 1;
+                    if self.block(q).1 > 0 {
+                        part(q, ArrayViewMut2::from_shape((rows, n), t).expect("t"));
+                    } else {
+                        t.fill(0.0);
+                    }
+                };
+                if worth_splitting(rows * o * n) {
+                    rayon::join(
+                        || part(0, first),
+                        || {
+                            partials
+                                .par_chunks_mut(len.max(1))
+                                .enumerate()
+                                .for_each(others)
+                        },
                     );
+                } else {
+                    part(0, first);
+                    partials.chunks_mut(len.max(1)).enumerate().for_each(others);
                 }
-                t
-            };
-            let rest: Vec<Vec<f32>> = if worth_splitting(rows * o * n) {
-                let (_, rest) = rayon::join(
-                    || part(0, first),
-                    || (1..self.parts).into_par_iter().map(others).collect(),
-                );
-                rest
-            } else {
-                part(0, first);
-                (1..self.parts).map(others).collect()
-            };
-            for t in &rest {
-                for (d, v) in dx[..rows * n].iter_mut().zip(t) {
-                    *d += v;
-                }
-            }
+                // Added in block order, by rows on the threads (each element alone: the same
+                // bits as one thread adding them; half of each sum's reads are local).
+                let partials = &*partials;
+                super::rows::par_rows(dx, rows, n, |r, row| {
+                    for t in partials.chunks(len.max(1)) {
+                        for (d, v) in row.iter_mut().zip(&t[r * n..(r + 1) * n]) {
+                            *d += v;
+                        }
+                    }
+                });
+            });
         });
     }
 }
