@@ -327,7 +327,6 @@ impl<const N: usize> VaeEstimator<N> {
         };
         let b = rows * reps;
         for s in 0..reps {
-            // By rows: each thread copies the rows it took from the data set.
             crate::vae::rows::par_copy(&mut self.xrep[s * rows * p..], x, rows, p);
         }
         model.set_input(&mut self.hard, &self.xrep, b);

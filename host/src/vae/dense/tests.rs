@@ -1,0 +1,133 @@
+use super::*;
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Xoshiro128PlusPlus::seed_from_u64(seed);
+    (0..n).map(|_| 2.0 * uniform_open(&mut r) - 1.0).collect()
+}
+
+/// `by_blocks` hands each element of the first rows to exactly one block, at its
+/// column, for any number of blocks.
+#[test]
+fn by_blocks_covers_each_element_once() {
+    // 16 and 1 columns in 2 or 3 blocks leave blocks of no columns: not called.
+    for (outputs, parts) in [
+        (200, 1),
+        (200, 2),
+        (200, 3),
+        (16, 2),
+        (1, 2),
+        (16, 3),
+        (201, 2),
+    ] {
+        let rows = 5;
+        let mut lay = ParamLayout::with_parts(parts);
+        let d = lay.dense(7, outputs);
+        let mut y = vec![0.0f32; (rows + 1) * outputs];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        // Split by the blocks (as with two threads and a large enough layer) or not.
+        let split = outputs % 2 == 0;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        pool.install(|| {
+            d.by_blocks_split(&mut y, rows, split, |c0, segs| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                assert_eq!(segs.len(), rows);
+                assert!(!segs[0].is_empty(), "a block of no columns was called");
+                for (r, seg) in segs.iter_mut().enumerate() {
+                    for (j, v) in seg.iter_mut().enumerate() {
+                        *v += (r * 1000 + c0 + j) as f32;
+                    }
+                }
+            })
+        });
+        let blocks = (0..parts)
+            .filter(|&q| column_cut(outputs, parts, q + 1) > column_cut(outputs, parts, q))
+            .count();
+        let want = if split { blocks } else { 1 };
+        assert_eq!(
+            calls.into_inner(),
+            want,
+            "{outputs} columns in {parts} parts"
+        );
+        for r in 0..rows {
+            for j in 0..outputs {
+                assert_eq!(y[r * outputs + j], (r * 1000 + j) as f32, "{parts} parts");
+            }
+        }
+        assert!(
+            y[rows * outputs..].iter().all(|&v| v == 0.0),
+            "beyond the rows"
+        );
+    }
+}
+
+/// A layer in 2 and 3 column blocks holds the weights of the one-block layer (the same
+/// draws), and its products give the same bits but for the input gradient, a sum over
+/// the blocks (within float rounding).
+#[test]
+fn blocks_give_the_products_of_the_whole_matrix() {
+    let (inputs, outputs, rows) = (37, 200, 24);
+    let mut one = ParamLayout::with_parts(1);
+    let d1 = one.dense(inputs, outputs);
+    let mut p1 = vec![0.0f32; one.len];
+    d1.init(&mut p1, 1.0, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+    p1[d1.b..d1.b + outputs].copy_from_slice(&values(outputs, 9));
+    let x = values(rows * inputs, 4);
+    let dy = values(rows * outputs, 5);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for parts in [2, 3] {
+        let mut lay = ParamLayout::with_parts(parts);
+        let d = lay.dense(inputs, outputs);
+        let mut p = vec![0.0f32; lay.len];
+        d.init(&mut p, 1.0, &mut Xoshiro128PlusPlus::seed_from_u64(3));
+        p[d.b..d.b + outputs].copy_from_slice(&values(outputs, 9));
+        for i in 0..inputs {
+            for j in 0..outputs {
+                assert_eq!(p[d.index(i, j)].to_bits(), p1[d1.index(i, j)].to_bits());
+            }
+        }
+        let (mut y1, mut y) = (vec![0.0f32; rows * outputs], vec![0.0f32; rows * outputs]);
+        d1.forward(&p1, &x, rows, &mut y1);
+        d.forward(&p, &x, rows, &mut y);
+        assert_eq!(bits(&y), bits(&y1), "forward, {parts} parts");
+        // Rows 5..17 of the weights only (RELAX's tangent in z).
+        let u = &x[..rows * 12];
+        d1.mul_rows(&p1, u, rows, 5..17, &mut y1, 0.0);
+        d.mul_rows(&p, u, rows, 5..17, &mut y, 0.0);
+        assert_eq!(bits(&y), bits(&y1), "some rows, {parts} parts");
+        let (mut g1, mut g) = (vec![0.25f32; p1.len()], vec![0.25f32; p.len()]);
+        d1.param_grad(&x, &dy, rows, &mut g1);
+        d.param_grad(&x, &dy, rows, &mut g);
+        d1.weight_grad_rows(u, 5..17, &dy, rows, &mut g1);
+        d.weight_grad_rows(u, 5..17, &dy, rows, &mut g);
+        for i in 0..inputs {
+            for j in 0..outputs {
+                let (a, b) = (g[d.index(i, j)], g1[d1.index(i, j)]);
+                assert_eq!(a.to_bits(), b.to_bits(), "weight gradient {i} {j}");
+            }
+        }
+        assert_eq!(bits(&g[d.b..]), bits(&g1[d1.b..]), "bias gradient");
+        let (mut dx1, mut dx) = (vec![0.0f32; rows * inputs], vec![0.0f32; rows * inputs]);
+        d1.input_grad(&p1, &dy, rows, &mut dx1);
+        d.input_grad(&p, &dy, rows, &mut dx);
+        for (a, b) in dx.iter().zip(&dx1) {
+            // A sum of 200 products of size <= 0.17: a few units of 1e-7 apart.
+            assert!(
+                (a - b).abs() <= 2e-6,
+                "input gradient {a} vs {b}, {parts} parts"
+            );
+        }
+        let mut cols = vec![0.0f32; rows * 10];
+        d.input_grad_cols(&p, &dy, rows, 20..30, &mut cols);
+        for r in 0..rows {
+            assert_eq!(
+                bits(&cols[r * 10..(r + 1) * 10]),
+                bits(&dx[r * inputs + 20..r * inputs + 30])
+            );
+        }
+    }
+}
