@@ -380,16 +380,22 @@ impl Dense {
         account(rows, n, o, false, true);
         timed(|| {
             let dyv = ArrayView2::from_shape((rows, o), &dy[..rows * o]).expect("dy");
-            let part = |q: usize, c: ArrayViewMut2<'_, f32>| {
+            // Block q's part of the sum into c (`rows x n`).
+            let part = |q: usize, c: &mut [f32]| {
                 let (c0, wq, off) = self.block(q);
                 let w = &p[off + cols.start * wq..off + cols.end * wq];
-                let wt = ArrayView2::from_shape((n, wq), w)
-                    .expect("w")
-                    .reversed_axes();
-                gemm_view(dyv.slice(ndarray::s![.., c0..c0 + wq]), wt, 0.0, c);
+                if super::skinny_t::takes(rows, n, wq, 0.0) {
+                    super::skinny_t::product(rows, n, wq, &dy[c0..], o, w, wq, 0.0, c, n);
+                } else {
+                    let wt = ArrayView2::from_shape((n, wq), w)
+                        .expect("w")
+                        .reversed_axes();
+                    let c = ArrayViewMut2::from_shape((rows, n), c).expect("c");
+                    gemm_view(dyv.slice(ndarray::s![.., c0..c0 + wq]), wt, 0.0, c);
+                }
             };
             PARTIALS.with(|buf| {
-                let first = ArrayViewMut2::from_shape((rows, n), &mut dx[..rows * n]).expect("dx");
+                let first = &mut dx[..rows * n];
                 // The other blocks' parts, one after another (reused: no allocation a call;
                 // a call nested in a task this thread runs while it waits gets its own).
                 let (mut guard, mut own) = (buf.try_borrow_mut().ok(), Vec::new());
@@ -402,7 +408,7 @@ impl Dense {
                 let others = |(i, t): (usize, &mut [f32])| {
                     let q = i + 1;
                     if self.block(q).1 > 0 {
-                        part(q, ArrayViewMut2::from_shape((rows, n), t).expect("t"));
+                        part(q, t);
                     } else {
                         t.fill(0.0);
                     }

@@ -172,6 +172,15 @@ pub fn gemm(
         // The batch's few-row products and weight gradients: not packed.
         let parts = if m * n * k < MIN_SPLIT { 1 } else { threads() };
         super::skinny::product(m, n, k, a, a_t, &b[..k * n], beta, c, parts);
+    } else if alpha == 1.0
+        && b_t
+        && !a_t
+        && super::skinny_t::takes(m, n, k, beta)
+        && (threads() == 1 || m * n * k < MIN_SPLIT)
+    {
+        // The batch's input gradients `dy W^T` on one thread: the weights not packed by
+        // matrixmultiply (with more threads, a layer's column blocks split them: `Dense`).
+        super::skinny_t::product(m, n, k, a, k, b, k, beta, c, n);
     } else {
         let av = op(a, m, k, a_t, "gemm: a");
         let bv = op(b, k, n, b_t, "gemm: b");

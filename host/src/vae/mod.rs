@@ -5,7 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`idx`], [`omniglot`], [`amat`], [`data`] | IDX, `chardata.mat` and `.amat` loaders, splits, binarization |
-//! | [`linalg`], [`skinny`], [`layers`], [`adam`] | batched matrix products (split over threads; those of a few rows without packing the weights), dense layers with FD-checked derivatives, Adam |
+//! | [`linalg`], [`skinny`], [`skinny_t`], [`layers`], [`adam`] | batched matrix products (split over threads; those of a few rows without packing the weights), dense layers with FD-checked derivatives, Adam |
 //! | [`model`], [`fastmath`] | the three architectures and the (relaxed) negative ELBO; vectorisable exp, sigmoid, softplus |
 //! | [`estimators`] | each estimator's gradient for a minibatch, through the core |
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
@@ -34,6 +34,7 @@ pub mod omniglot;
 pub mod report;
 pub mod rows;
 pub mod skinny;
+pub mod skinny_t;
 pub mod sweep;
 pub mod team;
 pub mod timing;

@@ -45,7 +45,7 @@ pub fn takes(m: usize, n: usize, k: usize, alpha: f32, a_t: bool, b_t: bool, bet
         && avx512()
 }
 
-fn avx512() -> bool {
+pub(crate) fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
