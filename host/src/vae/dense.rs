@@ -115,26 +115,7 @@ impl Dense {
         rows: usize,
         f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
     ) {
-        let split = self.parts > 1 && worth_splitting(usize::MAX);
-        self.by_blocks_split(y, rows, split, f);
-    }
-
-    /// [`Dense::by_blocks`], split by the column blocks or not.
-    fn by_blocks_split(
-        &self,
-        y: &mut [f32],
-        rows: usize,
-        split: bool,
-        f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
-    ) {
         let o = self.outputs;
-        if !split {
-            let mut whole: Vec<&mut [f32]> = y[..rows * o].chunks_mut(o.max(1)).collect();
-            if o > 0 {
-                f(0, &mut whole);
-            }
-            return;
-        }
         let mut blocks: Vec<(usize, Vec<&mut [f32]>)> = (0..self.parts)
             .map(|q| (self.block(q).0, Vec::with_capacity(rows)))
             .collect();
@@ -148,15 +129,7 @@ impl Dense {
         }
         // A block of no columns (a layer narrower than a tile per thread) has nothing to do.
         blocks.retain(|(_, segs)| segs.first().is_some_and(|s| !s.is_empty()));
-        if blocks.len() > 1 {
-            blocks
-                .into_par_iter()
-                .for_each(|(c0, mut segs)| f(c0, &mut segs));
-        } else {
-            blocks
-                .into_iter()
-                .for_each(|(c0, mut segs)| f(c0, &mut segs));
-        }
+        run_blocks(usize::MAX, blocks, |(c0, mut segs)| f(c0, &mut segs));
     }
 
     /// Where `W[i][j]` is in the flat vector.

@@ -330,10 +330,28 @@ fn tile3<const R: usize, const A: usize, const B: usize, const C: usize>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ndarray::linalg::general_mat_mul;
     use ndarray::{ArrayView2, ArrayViewMut2};
+
+    /// A left factor of `len` elements for the bit-for-bit tests: zeros, negative zeros,
+    /// tiny and large values, so that every rounding of the sums shows.
+    pub(crate) fn left_factor(len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 1e-39,
+                _ => (i as f32 * 0.37).sin() * 3.0,
+            })
+            .collect()
+    }
+
+    /// A right factor of `len` elements for the bit-for-bit tests.
+    pub(crate) fn right_factor(len: usize) -> Vec<f32> {
+        (0..len).map(|i| (i as f32 * 0.11).cos() * 1e3).collect()
+    }
 
     fn reference(
         m: usize,
@@ -384,16 +402,8 @@ mod tests {
             (784, 88, 24),
             (59, 40, 7),
         ] {
-            // Zeros, negative zeros, tiny and large values: the sums' every rounding shows.
-            let a: Vec<f32> = (0..m * k)
-                .map(|i| match i % 11 {
-                    0 => 0.0,
-                    1 => -0.0,
-                    2 => 1e-39,
-                    _ => (i as f32 * 0.37).sin() * 3.0,
-                })
-                .collect();
-            let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos() * 1e3).collect();
+            let a = left_factor(m * k);
+            let b = right_factor(k * n);
             let layouts: &[bool] = if m > MAX_ROWS {
                 &[true]
             } else {

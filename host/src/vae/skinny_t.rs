@@ -124,9 +124,9 @@ fn panel<const R: usize>(
         let p1 = (p0 + KC).min(k);
         let store = p0 == 0 && beta0;
         let mut i = 0;
-        if m == 24 {
+        while i + 24 <= m {
             tile::<R, 16, 8>(p0, p1, pack, at, m, i, c, ldc, j0, store);
-            i = 24;
+            i += 24;
         }
         while i + 16 <= m {
             tile::<R, 16, 0>(p0, p1, pack, at, m, i, c, ldc, j0, store);
@@ -193,6 +193,7 @@ fn tile<const R: usize, const A: usize, const B: usize>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::skinny::tests::{left_factor, right_factor};
     use super::*;
     use ndarray::linalg::general_mat_mul;
     use ndarray::{ArrayView2, ArrayViewMut2};
@@ -214,15 +215,8 @@ mod tests {
             (1, 1, 1, 1),
             (8, 7, 20, 33),
         ] {
-            let a: Vec<f32> = (0..m * lda)
-                .map(|i| match i % 11 {
-                    0 => 0.0,
-                    1 => -0.0,
-                    2 => 1e-39,
-                    _ => (i as f32 * 0.37).sin() * 3.0,
-                })
-                .collect();
-            let b: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos() * 1e3).collect();
+            let a = left_factor(m * lda);
+            let b = right_factor(n * k);
             for beta in [0.0f32, 1.0] {
                 let c0: Vec<f32> = (0..m * n).map(|i| (i as f32 * 0.01).sin()).collect();
                 let mut want = c0.clone();

@@ -29,11 +29,9 @@ fn by_blocks_covers_each_element_once() {
             .num_threads(2)
             .build()
             .unwrap();
-        // Split by the blocks (as with two threads and a large enough layer) or not.
-        let split = outputs % 2 == 0;
         let calls = std::sync::atomic::AtomicUsize::new(0);
         pool.install(|| {
-            d.by_blocks_split(&mut y, rows, split, |c0, segs| {
+            d.by_blocks(&mut y, rows, |c0, segs| {
                 calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 assert_eq!(segs.len(), rows);
                 assert!(!segs[0].is_empty(), "a block of no columns was called");
@@ -47,10 +45,9 @@ fn by_blocks_covers_each_element_once() {
         let blocks = (0..parts)
             .filter(|&q| column_cut(outputs, parts, q + 1) > column_cut(outputs, parts, q))
             .count();
-        let want = if split { blocks } else { 1 };
         assert_eq!(
             calls.into_inner(),
-            want,
+            blocks,
             "{outputs} columns in {parts} parts"
         );
         for r in 0..rows {
