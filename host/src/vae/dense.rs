@@ -5,7 +5,6 @@
 use super::linalg::{account, column_cut, gemm, gemm_view, timed, worth_splitting};
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use rand_core::Rng;
-use rayon::prelude::*;
 use relax_core::math::uniform_open;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -87,10 +86,10 @@ impl ParamLayout {
 }
 
 /// `run` on each block, on the product threads when a product of `work` multiply-adds is
-/// worth splitting (rayon gives the first block to the calling thread), else in order here.
+/// worth splitting (the first block on the calling thread), else in order here.
 fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
     if blocks.len() > 1 && worth_splitting(work) {
-        blocks.into_par_iter().for_each(run);
+        super::fork::each(blocks, run);
     } else {
         blocks.into_iter().for_each(run);
     }
@@ -387,14 +386,9 @@ impl Dense {
                     }
                 };
                 if worth_splitting(rows * o * n) {
-                    rayon::join(
+                    super::fork::join(
                         || part(0, first),
-                        || {
-                            partials
-                                .par_chunks_mut(len.max(1))
-                                .enumerate()
-                                .for_each(others)
-                        },
+                        || super::fork::each(partials.chunks_mut(len.max(1)).enumerate(), others),
                     );
                 } else {
                     part(0, first);

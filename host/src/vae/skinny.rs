@@ -11,7 +11,6 @@
 //! block when `beta = 0`). The unit tests compare every shape class with `matrixmultiply`.
 //! Taken only on CPUs with AVX-512F, where `matrixmultiply` runs its fused AVX-512 kernel.
 
-use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// `matrixmultiply`'s block of the inner dimension (`S_KC`).
@@ -94,7 +93,7 @@ pub fn product(
     if parts == 1 {
         work.into_iter().for_each(run);
     } else {
-        work.into_par_iter().for_each(run);
+        super::fork::each(work, run);
     }
 }
 
