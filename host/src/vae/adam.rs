@@ -2,8 +2,8 @@
 //! thread updates the columns of every weight matrix that it computes in the matrix products
 //! (see [`AdamVec::set_matrices`]), so a weight's cache line stays on one core.
 
-use super::fork::{all, each};
 use super::linalg::{column_cut, threads};
+use rayon::prelude::*;
 use std::ops::Range;
 
 thread_local! {
@@ -96,9 +96,10 @@ impl AdamVec {
     /// computes and uses it.
     pub fn zero(&self, grad: &mut [f32]) {
         if !self.owned.is_empty() {
-            each(self.split_owned(grad), |w| {
-                w.into_iter().for_each(|g| g.fill(0.0))
-            });
+            self.split_owned(grad)
+                .into_par_iter()
+                .with_max_len(1)
+                .for_each(|w| w.into_iter().for_each(|g| g.fill(0.0)));
         } else {
             grad.fill(0.0);
         }
@@ -118,15 +119,19 @@ impl AdamVec {
             return;
         }
         let owned = &self.owned;
-        each(self.split_owned(grad).into_iter().enumerate(), |(q, gs)| {
-            let mine = owned.iter().filter(|(t, _)| *t == q);
-            for ((_, r), g) in mine.zip(gs) {
-                let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
-                if lo < hi {
-                    decay(&mut g[lo - r.start..hi - r.start], &params[lo..hi]);
+        self.split_owned(grad)
+            .into_par_iter()
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(q, gs)| {
+                let mine = owned.iter().filter(|(t, _)| *t == q);
+                for ((_, r), g) in mine.zip(gs) {
+                    let (lo, hi) = (r.start.max(range.start), r.end.min(range.end));
+                    if lo < hi {
+                        decay(&mut g[lo - r.start..hi - r.start], &params[lo..hi]);
+                    }
                 }
-            }
-        });
+            });
     }
 
     /// `v` cut in each thread's stretches, in order.
@@ -158,7 +163,7 @@ impl AdamVec {
     /// One descent step on `grad`, which it leaves zero, ready for the next gradient's sums
     /// (set as each element is read: no second pass over it); a non-finite gradient is
     /// refused (returns false) and changes nothing, `grad` included. Split over
-    /// [`threads`] threads (each element's update alone, so the same bits).
+    /// [`threads`] rayon tasks (each element's update alone, so the same bits).
     pub fn step(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
         let t0 = std::time::Instant::now();
         let ok = self.step_timed(params, grad);
@@ -176,14 +181,14 @@ impl AdamVec {
         let ok = if owned {
             // Each thread checks its own stretches (the lines it wrote and will update).
             let owned = &self.owned;
-            all(0..self.parts, |q| {
+            (0..self.parts).into_par_iter().with_max_len(1).all(|q| {
                 owned
                     .iter()
                     .filter(|(t, _)| *t == q)
                     .all(|(_, r)| all_finite(&grad[r.clone()]))
             })
         } else if threads > 1 {
-            all(grad.chunks(chunk), all_finite)
+            grad.par_chunks(chunk).all(all_finite)
         } else {
             all_finite(grad)
         };
@@ -206,23 +211,23 @@ impl AdamVec {
                 split_owned(&self.owned, self.parts, &mut self.m),
                 split_owned(&self.owned, self.parts, &mut self.v),
             );
-            each(
-                ps.into_iter().zip(gs).zip(ms).zip(vs),
-                |(((p, g), m), v)| {
+            ps.into_par_iter()
+                .zip(gs)
+                .zip(ms)
+                .zip(vs)
+                .with_max_len(1)
+                .for_each(|(((p, g), m), v)| {
                     for (((p, g), m), v) in p.into_iter().zip(g).zip(m).zip(v) {
                         adam_apply(c, p, g, m, v);
                     }
-                },
-            );
+                });
         } else if threads > 1 {
-            each(
-                params
-                    .chunks_mut(chunk)
-                    .zip(grad.chunks_mut(chunk))
-                    .zip(self.m.chunks_mut(chunk))
-                    .zip(self.v.chunks_mut(chunk)),
-                |(((p, g), m), v)| adam_apply(c, p, g, m, v),
-            );
+            params
+                .par_chunks_mut(chunk)
+                .zip(grad.par_chunks_mut(chunk))
+                .zip(self.m.par_chunks_mut(chunk))
+                .zip(self.v.par_chunks_mut(chunk))
+                .for_each(|(((p, g), m), v)| adam_apply(c, p, g, m, v));
         } else {
             adam_apply(c, params, grad, &mut self.m, &mut self.v);
         }

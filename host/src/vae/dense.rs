@@ -5,6 +5,7 @@
 use super::linalg::{account, column_cut, gemm, gemm_view, timed, worth_splitting};
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use rand_core::Rng;
+use rayon::prelude::*;
 use relax_core::math::uniform_open;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -86,10 +87,10 @@ impl ParamLayout {
 }
 
 /// `run` on each block, on the product threads when a product of `work` multiply-adds is
-/// worth splitting (the first block on the calling thread), else in order here.
+/// worth splitting (rayon gives the first block to the calling thread), else in order here.
 fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
     if blocks.len() > 1 && worth_splitting(work) {
-        super::fork::each(blocks, run);
+        blocks.into_par_iter().for_each(run);
     } else {
         blocks.into_iter().for_each(run);
     }
@@ -386,9 +387,14 @@ impl Dense {
                     }
                 };
                 if worth_splitting(rows * o * n) {
-                    super::fork::join(
+                    rayon::join(
                         || part(0, first),
-                        || super::fork::each(partials.chunks_mut(len.max(1)).enumerate(), others),
+                        || {
+                            partials
+                                .par_chunks_mut(len.max(1))
+                                .enumerate()
+                                .for_each(others)
+                        },
                     );
                 } else {
                     part(0, first);

@@ -217,14 +217,14 @@ fn split(
     if rows {
         let (a0, a1) = a.split_at(Axis(0), cut);
         let (c0, c1) = c.split_at(Axis(0), cut);
-        super::fork::join(
+        rayon::join(
             || split(alpha, a0, b, beta, c0, left),
             || split(alpha, a1, b, beta, c1, parts - left),
         );
     } else {
         let (b0, b1) = b.split_at(Axis(1), cut);
         let (c0, c1) = c.split_at(Axis(1), cut);
-        super::fork::join(
+        rayon::join(
             || split(alpha, a, b0, beta, c0, left),
             || split(alpha, a, b1, beta, c1, parts - left),
         );

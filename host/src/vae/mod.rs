@@ -11,7 +11,7 @@
 //! | [`train`], [`checkpoint`] | training loop, IWAE evaluation, best-validation parameters; checkpoints and resume |
 //! | [`report`] | CSV, JSON summary, Figure 4-style plot, the results table |
 //! | [`timing`] | where a training iteration's time goes (`--speed`) |
-//! | [`team`], [`fork`], [`awake`], [`rows`] | a spinning barrier with a deadline; the training's fork-join, whose threads spin while they wait; the row-by-row work split among them |
+//! | [`team`] | a spinning barrier with a deadline, for threads that each own part of the work |
 
 // Index loops mirror the formulas (rows r, latents j) and batched layers take their shapes
 // as arguments, as the core does.
@@ -26,7 +26,6 @@ pub mod data;
 pub mod dense;
 pub mod estimators;
 pub mod fastmath;
-pub mod fork;
 pub mod idx;
 pub mod layers;
 pub mod linalg;

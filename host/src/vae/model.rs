@@ -113,6 +113,7 @@ pub struct Pass {
 use super::fastmath::{ll, pixel_grad};
 pub use super::fastmath::{sigmoid, softplus};
 use super::rows::{par_copy, par_rows, rows_per_thread};
+use rayon::prelude::*;
 
 impl Vae {
     /// Builds the architecture and initial parameters (Glorot-uniform weights, zero biases
@@ -238,18 +239,19 @@ impl Vae {
     pub fn set_input(&self, pass: &mut Pass, x: &[f32], rows: usize) {
         let p = self.pixels;
         let per = rows_per_thread(rows) * p;
-        let blocks = pass.x[..rows * p]
-            .chunks_mut(per)
-            .zip(pass.xc[..rows * p].chunks_mut(per))
-            .zip(x[..rows * p].chunks(per));
-        super::fork::each(blocks, |((dst, xc), x)| {
-            dst.copy_from_slice(x);
-            for (row, xrow) in xc.chunks_mut(p).zip(x.chunks(p)) {
-                for ((c, &v), &m) in row.iter_mut().zip(xrow).zip(&self.mean) {
-                    *c = v - m;
+        pass.x[..rows * p]
+            .par_chunks_mut(per)
+            .zip(pass.xc[..rows * p].par_chunks_mut(per))
+            .zip(x[..rows * p].par_chunks(per))
+            .with_max_len(1)
+            .for_each(|((dst, xc), x)| {
+                dst.copy_from_slice(x);
+                for (row, xrow) in xc.chunks_mut(p).zip(x.chunks(p)) {
+                    for ((c, &v), &m) in row.iter_mut().zip(xrow).zip(&self.mean) {
+                        *c = v - m;
+                    }
                 }
-            }
-        });
+            });
     }
 
     /// `l_0 = enc_0(x - mean)` into `pass.l[0]`.

@@ -11,6 +11,7 @@
 //! block when `beta = 0`). The unit tests compare every shape class with `matrixmultiply`.
 //! Taken only on CPUs with AVX-512F, where `matrixmultiply` runs its fused AVX-512 kernel.
 
+use rayon::prelude::*;
 use std::cell::RefCell;
 
 /// `matrixmultiply`'s block of the inner dimension (`S_KC`).
@@ -93,7 +94,7 @@ pub fn product(
     if parts == 1 {
         work.into_iter().for_each(run);
     } else {
-        super::fork::each(work, run);
+        work.into_par_iter().for_each(run);
     }
 }
 

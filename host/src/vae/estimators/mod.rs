@@ -32,6 +32,7 @@ use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
 use super::model::{Chain, Pass, Vae};
 use crate::Result;
 use rand_core::Rng;
+use rayon::prelude::*;
 use relax_core::dist::{Bernoulli, Relaxed};
 use relax_core::estimator::{
     disarm_antithetic, disarm_combine, muprop_combine, nvil_combine, relax_combine,
@@ -370,18 +371,17 @@ impl<const N: usize> VaeEstimator<N> {
             let per = crate::vae::rows::rows_per_thread(b);
             for k in 0..kk {
                 let (l, draws) = (&self.hard.l[k][..b * N], &self.draws[k][..b]);
-                let blocks = self.g[k][..b * N]
-                    .chunks_mut(per * N)
-                    .zip(l.chunks(per * N))
-                    .zip(draws.chunks(per));
-                crate::vae::fork::each(blocks, |((g, l), d)| {
-                    for ((g, l), d) in g.chunks_mut(N).zip(l.chunks(N)).zip(d) {
+                self.g[k][..b * N]
+                    .par_chunks_mut(N)
+                    .zip(l.par_chunks(N))
+                    .zip(draws.par_iter())
+                    .with_min_len(per)
+                    .for_each(|((g, l), d)| {
                         let sc = Bernoulli::<N>::score(l.try_into().expect("row of N"), &d.b);
                         for (g, s) in g.iter_mut().zip(&sc) {
                             *g = inv * s;
                         }
-                    }
-                });
+                    });
             }
             match kind {
                 EstimatorKind::Nvil | EstimatorKind::Muprop => {

@@ -10,7 +10,6 @@
 //! blocks ([`crate::vae::layers::Dense`]), and the row-by-row work by rows.
 
 use super::*;
-use crate::vae::fork::{each, map};
 use crate::vae::rows::{par_copy, rows_per_thread};
 
 /// One row's outputs in [`VaeEstimator::relax_layer`]: its index, its logit gradient and `U`
@@ -186,14 +185,11 @@ impl<const N: usize> Relaxing<'_, N> {
         let (model, theta) = (self.model, self.theta);
         prep(self.from, soft, b, k, false);
         let per = rows_per_thread(b);
-        let blocks = soft.s[k][..b * N]
-            .chunks_mut(per * N)
-            .zip(self.draws[k][..b].chunks(per));
-        each(blocks, |(s, d)| {
-            for (s, d) in s.chunks_mut(N).zip(d) {
-                s.copy_from_slice(&Bernoulli::<N>::relax(&d.z, lam));
-            }
-        });
+        soft.s[k][..b * N]
+            .par_chunks_mut(N)
+            .zip(self.draws[k][..b].par_iter())
+            .with_min_len(per)
+            .for_each(|(s, d)| s.copy_from_slice(&Bernoulli::<N>::relax(&d.z, lam)));
         model.forward(theta, soft, b, k, Chain::Soft(lam));
         model.backward(theta, soft, b, k, Chain::Soft(lam), &self.ones[..b], None);
         let (s, ds, l) = (
@@ -201,14 +197,15 @@ impl<const N: usize> Relaxing<'_, N> {
             &soft.ds[k][..b * N],
             &self.from.l[k][..b * N],
         );
-        each(gc[..b * N].chunks_mut(per * N).enumerate(), |(c, gc)| {
-            for (i, gc) in gc.chunks_mut(N).enumerate() {
-                let r = c * per + i;
+        gc[..b * N]
+            .par_chunks_mut(N)
+            .enumerate()
+            .with_min_len(per)
+            .for_each(|(r, gc)| {
                 let gz = Bernoulli::<N>::relax_jvp(row(s, r), lam, row(ds, r));
                 gc.copy_from_slice(&Bernoulli::<N>::z_vjp(row(l, r), &gz));
                 flush(gc);
-            }
-        });
+            });
     }
 
     /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
@@ -428,22 +425,17 @@ impl<const N: usize> VaeEstimator<N> {
             let var = kappa_report * gr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
             Ok::<_, String>((d_eta, var))
         };
-        let per = rows_per_thread(b);
-        let blocks = self.g[k][..b * N]
-            .chunks_mut(per * N)
-            .zip(self.u[..b * N].chunks_mut(per * N))
-            .zip(self.a[..b].chunks_mut(per))
-            .enumerate();
-        let terms: Vec<Vec<std::result::Result<(f32, f64), String>>> =
-            map(blocks, |(c, ((g, u), a))| {
-                let rows = g.chunks_mut(N).zip(u.chunks_mut(N)).zip(a.iter_mut());
-                rows.enumerate()
-                    .map(|(i, x)| row_terms((c * per + i, x)))
-                    .collect()
-            });
+        let terms: Vec<std::result::Result<(f32, f64), String>> = self.g[k][..b * N]
+            .par_chunks_mut(N)
+            .zip(self.u[..b * N].par_chunks_mut(N))
+            .zip(self.a[..b].par_iter_mut())
+            .enumerate()
+            .with_min_len(rows_per_thread(b))
+            .map(row_terms)
+            .collect();
         let mut var_loss = 0.0f64;
         let mut d_eta = 0.0f32;
-        for t in terms.into_iter().flatten() {
+        for t in terms {
             let (de, v) = t?;
             d_eta += de;
             var_loss += v;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::vae::rows::rows_per_thread;
+use rayon::prelude::*;
 
 impl<const N: usize> VaeEstimator<N> {
     /// Samples every layer (the core's `Draw`, tied coupling) and evaluates `f(b)`.
@@ -45,14 +46,14 @@ impl<const N: usize> VaeEstimator<N> {
                 &mut hard.s[k][..b * N],
                 &mut hard.eps[k][..b * N],
             );
-            let blocks = self.draws[k][..b]
-                .chunks_mut(per)
-                .zip(s.chunks_mut(per * N))
-                .zip(eps.chunks_mut(per * N))
-                .zip(l.chunks(per * N))
-                .zip(self.words[..b * N].chunks(per * N));
-            let failed: Vec<Option<String>> =
-                crate::vae::fork::map(blocks, |((((draws, s), eps), l), words)| {
+            let failed: Vec<String> = self.draws[k][..b]
+                .par_chunks_mut(per)
+                .zip(s.par_chunks_mut(per * N))
+                .zip(eps.par_chunks_mut(per * N))
+                .zip(l.par_chunks(per * N))
+                .zip(self.words[..b * N].par_chunks(per * N))
+                .with_max_len(1)
+                .filter_map(|((((draws, s), eps), l), words)| {
                     for (r, d) in draws.iter_mut().enumerate() {
                         let rs = r * N..(r + 1) * N;
                         let lr: &[f32; N] = l[rs.clone()].try_into().expect("row of N");
@@ -72,9 +73,10 @@ impl<const N: usize> VaeEstimator<N> {
                         *d = draw;
                     }
                     None
-                });
+                })
+                .collect();
             // The first failing row's error, as when drawing row after row.
-            if let Some(e) = failed.into_iter().flatten().next() {
+            if let Some(e) = failed.into_iter().next() {
                 return Err(e.into());
             }
         }
