@@ -8,8 +8,12 @@
 # cores; two-thread runs cannot be paired that way.) Each round also times the machine's own
 # ceiling for work cut as finely as the training's (`thread_probe fma-one` and `fma`: 40
 # pieces of pure multiply-adds an iteration, each about 25 microseconds, on one thread and
-# split on two): the last columns give the median over rounds of B's own two-thread speed-up
-# in the round and of that ceiling, which moves with the other tenants of the machine.
+# split on two): the columns after the rounds give the median over rounds of B's own two-thread speed-up
+# in the round and of that ceiling, which moves with the other tenants of the machine. The
+# owned ceiling column does the same for the weight-sized work alone with each thread owning its
+# columns (`thread_probe one` and `owned`: linear1's products and Adam, no element-wise
+# work): what the machine's shared cache and memory let a second thread gain in that round,
+# which pure arithmetic does not show.
 #
 #   scripts/vae-ab-threads.sh A B        # e.g. a copy of the previous main's binary, target/release/relax
 #
@@ -36,11 +40,18 @@ ceiling() {
   two=$("$probe" fma 300 | awk '{print $(NF-1)}')
   ratio "$one" "$two"
 }
-echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+# the same for the probe's owned weight-sized work: one's ms/iter over owned's
+owned_ceiling() {
+  local one two
+  one=$("$probe" one 300 | awk '{print $(NF-1)}')
+  two=$("$probe" owned 300 | awk '{print $(NF-1)}')
+  ratio "$one" "$two"
+}
+echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round | owned ceiling per round |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for m in $MODELS; do
   for e in $ESTS; do
-    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"; : >"$out/own"; : >"$out/ceil"
+    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"; : >"$out/own"; : >"$out/ceil"; : >"$out/oceil"
     for _ in $(seq "$REPEATS"); do
       run "$A" 1 "$m" "$e" >>"$out/a1"
       run "$B" 1 "$m" "$e" >>"$out/b1"
@@ -50,11 +61,13 @@ for m in $MODELS; do
       echo >>"$out/own"
       ceiling >>"$out/ceil"
       echo >>"$out/ceil"
+      owned_ceiling >>"$out/oceil"
+      echo >>"$out/oceil"
     done
     a1=$(median <"$out/a1"); b1=$(median <"$out/b1"); a2=$(median <"$out/a2"); b2=$(median <"$out/b2")
     wins=$(paste "$out/a2" "$out/b2" | awk '$2 > $1 {n++} END {print n + 0}')
-    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s | %.2f | %.2f |\n' "$m" "$e" \
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s | %.2f | %.2f | %.2f |\n' "$m" "$e" \
       "$a1" "$a2" "$b1" "$b2" "$(ratio "$b2" "$a2")" "$(ratio "$b2" "$a1")" "$(ratio "$b2" "$b1")" \
-      "$wins" "$REPEATS" "$(median <"$out/own")" "$(median <"$out/ceil")"
+      "$wins" "$REPEATS" "$(median <"$out/own")" "$(median <"$out/ceil")" "$(median <"$out/oceil")"
   done
 done
