@@ -200,7 +200,7 @@ fn panel<const R: usize>(
         let store = p0 == 0 && beta0;
         let mut j = 0;
         while j + 64 <= width {
-            tile::<R, 64>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            tile::<R, 64, 0, 0>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 64;
         }
         // A block's remainder in one tile where it can (a block of 112 or 88 of a 200-unit
@@ -209,76 +209,39 @@ fn panel<const R: usize>(
         for w in [48, 32, 24] {
             if j + w <= width {
                 match w {
-                    48 => tile3::<R, 16, 16, 16>(p0, p1, pack, b, ldb, j0, j, rows, store),
-                    32 => tile3::<R, 16, 16, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
-                    _ => tile3::<R, 16, 8, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    48 => tile::<R, 16, 16, 16>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    32 => tile::<R, 16, 16, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    _ => tile::<R, 16, 8, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
                 }
                 j += w;
             }
         }
         while j + 16 <= width {
-            tile::<R, 16>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            tile::<R, 16, 0, 0>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 16;
         }
         while j + 8 <= width {
-            tile::<R, 8>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            tile::<R, 8, 0, 0>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 8;
         }
         while j < width {
-            tile::<R, 1>(p0, p1, pack, b, ldb, j0, j, rows, store);
+            tile::<R, 1, 0, 0>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 1;
         }
         p0 = p1;
     }
 }
 
-/// An `R x W` tile at column `j` of the block over `p0..p1`: the accumulators start at zero,
-/// take one fused multiply-add per `p` in order, and are then stored or added to `c`.
+/// An `R x (A + B + C)` tile at column `j` of the block over `p0..p1`: the accumulators
+/// start at zero, take one fused multiply-add per `p` in order, and are then stored or added
+/// to `c`. They are held in three arrays of `A`, `B` and `C` lanes a row (`B` and `C` may be
+/// 0): the 48-, 32- and 24-wide tiles written as one array of that width had the compiler
+/// keep the accumulators on the stack and store each one at every `p` (issue 13's eighth
+/// round: a block of 112 columns took as long as the whole 200), as it does not for 64, 16
+/// and 8.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn tile<const R: usize, const W: usize>(
-    p0: usize,
-    p1: usize,
-    pack: &[f32],
-    b: &[f32],
-    ldb: usize,
-    j0: usize,
-    j: usize,
-    rows: &mut [&mut [f32]],
-    store: bool,
-) {
-    let mut acc = [[0.0f32; W]; R];
-    for p in p0..p1 {
-        let at = p * ldb + j0 + j;
-        let brow: &[f32; W] = b[at..at + W].try_into().expect("tile: b row");
-        let arow: &[f32; R] = pack[p * R..p * R + R].try_into().expect("tile: a");
-        for r in 0..R {
-            let av = arow[r];
-            for q in 0..W {
-                acc[r][q] = av.mul_add(brow[q], acc[r][q]);
-            }
-        }
-    }
-    for (r, acc) in acc.iter().enumerate() {
-        let dst: &mut [f32; W] = (&mut rows[r][j..j + W]).try_into().expect("tile: c row");
-        if store {
-            *dst = *acc;
-        } else {
-            for q in 0..W {
-                dst[q] += acc[q];
-            }
-        }
-    }
-}
-
-/// An `R x (A + B + C)` tile at column `j` of the block over `p0..p1`, the same sums as
-/// [`tile`] of that width, its accumulators in three arrays of `A`, `B` and `C` lanes a row
-/// (`C` may be 0): written as one array of 48, 32 or 24 lanes, the compiler kept the
-/// accumulators on the stack and stored each one at every `p` (issue 13's eighth round:
-/// a block of 112 columns took as long as the whole 200), as it does not for 64, 16 and 8.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn tile3<const R: usize, const A: usize, const B: usize, const C: usize>(
+fn tile<const R: usize, const A: usize, const B: usize, const C: usize>(
     p0: usize,
     p1: usize,
     pack: &[f32],
