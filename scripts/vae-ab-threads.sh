@@ -33,18 +33,12 @@ run() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 cargo build --release -p host --example thread_probe >/dev/null 2>&1
 probe="${CARGO_TARGET_DIR:-target}/release/examples/thread_probe"
-# the ceiling: fma-one's ms/iter over fma's
-ceiling() {
+# probe_ratio ONE TWO: the probe's ms/iter in mode ONE over its ms/iter in mode TWO (the
+# ceiling: fma-one over fma; the owned ceiling: one over owned)
+probe_ratio() {
   local one two
-  one=$("$probe" fma-one 300 | awk '{print $(NF-1)}')
-  two=$("$probe" fma 300 | awk '{print $(NF-1)}')
-  ratio "$one" "$two"
-}
-# the same for the probe's owned weight-sized work: one's ms/iter over owned's
-owned_ceiling() {
-  local one two
-  one=$("$probe" one 300 | awk '{print $(NF-1)}')
-  two=$("$probe" owned 300 | awk '{print $(NF-1)}')
+  one=$("$probe" "$1" 300 | awk '{print $(NF-1)}')
+  two=$("$probe" "$2" 300 | awk '{print $(NF-1)}')
   ratio "$one" "$two"
 }
 echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round | owned ceiling per round |"
@@ -59,9 +53,9 @@ for m in $MODELS; do
       run "$B" 2 "$m" "$e" >>"$out/b2"
       ratio "$(tail -n 1 "$out/b2")" "$(tail -n 1 "$out/b1")" >>"$out/own"
       echo >>"$out/own"
-      ceiling >>"$out/ceil"
+      probe_ratio fma-one fma >>"$out/ceil"
       echo >>"$out/ceil"
-      owned_ceiling >>"$out/oceil"
+      probe_ratio one owned >>"$out/oceil"
       echo >>"$out/oceil"
     done
     a1=$(median <"$out/a1"); b1=$(median <"$out/b1"); a2=$(median <"$out/a2"); b2=$(median <"$out/b2")
