@@ -22,11 +22,14 @@
 
 mod config;
 mod multi;
+mod numeric;
 mod passes;
 mod relaxed;
+mod rnet;
 mod sample;
 
 pub use config::{EstimatorConfig, EstimatorKind};
+use numeric::{add_scaled, finite_elbo, flush};
 
 use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
 use super::model::{Chain, Pass, Vae};
@@ -87,10 +90,14 @@ pub struct VaeEstimator<const N: usize> {
     centre: MovingAverage,
     hard: Pass,
     soft: Pass,
-    /// REBAR, RELAX: each layer's relaxed passes' results.
+    /// REBAR, RELAX: each layer's relaxed pass's results.
     evals: Vec<relaxed::LayerEvals>,
+    /// REBAR, RELAX: the second soft pass (the temperature gradient's, beside `soft`'s).
+    soft2: Pass,
+    /// REBAR, RELAX: each layer's temperature gradient's passes' results.
+    temps: Vec<relaxed::TempEvals>,
     /// RELAX: each layer's network's input and `dr/dz`.
-    r_evals: Vec<relaxed::REvals>,
+    r_evals: Vec<rnet::REvals>,
     draws: Vec<Vec<Draw<N>>>,
     g: Vec<Vec<f32>>,
     u: Vec<f32>,
@@ -223,9 +230,12 @@ impl<const N: usize> VaeEstimator<N> {
         let evals = (0..if relaxed { kk } else { 0 })
             .map(|_| relaxed::LayerEvals::new(cap, N))
             .collect();
+        let temps = (0..if relaxed { kk } else { 0 })
+            .map(|_| relaxed::TempEvals::new(cap, N))
+            .collect();
         let r_evals = r
             .iter()
-            .map(|n| relaxed::REvals::new(cap, N, n.inputs()))
+            .map(|n| rnet::REvals::new(cap, N, n.inputs()))
             .collect();
         let zero_draw = Draw {
             z: [0.0; N],
@@ -266,6 +276,8 @@ impl<const N: usize> VaeEstimator<N> {
             },
             xrep: vec![0.0; cap * p],
             words: vec![0; cap * N],
+            soft2: model.pass(if relaxed { cap } else { 0 }),
+            temps,
             batch,
         })
     }
@@ -470,31 +482,5 @@ impl<const N: usize> VaeEstimator<N> {
             neg_elbo,
             variance_loss,
         })
-    }
-}
-
-/// Sets values below 1e-30 in magnitude to zero. Saturated relaxations (`sigmoid(z / lambda)`
-/// with `z / lambda` below -87) give subnormal derivatives, and a few subnormal inputs slow a
-/// whole matrix product by an order of magnitude (RELAX's first epoch ran at a tenth of its
-/// speed); they carry nothing an f32 sum of O(1) terms could see.
-fn flush(v: &mut [f32]) {
-    for x in v {
-        if x.abs() < 1e-30 {
-            *x = 0.0;
-        }
-    }
-}
-
-/// An error naming the first non-finite value of `f` in a batch.
-fn finite_elbo(f: &[f32]) -> std::result::Result<(), String> {
-    match f.iter().find(|v| !v.is_finite()) {
-        Some(bad) => Err(format!("non-finite ELBO {bad}")),
-        None => Ok(()),
-    }
-}
-
-fn add_scaled(dst: &mut [f32], src: &[f32], s: f32) {
-    for (d, v) in dst.iter_mut().zip(src) {
-        *d += s * v;
     }
 }

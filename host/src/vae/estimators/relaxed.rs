@@ -9,6 +9,7 @@
 //! With more than one thread, each matrix product is split among them by the weights' column
 //! blocks ([`crate::vae::layers::Dense`]), and the row-by-row work by rows.
 
+use super::rnet::{r_mixed, r_passes, r_step};
 use super::*;
 use crate::vae::rows::{par_copy, rows_per_thread};
 
@@ -16,18 +17,14 @@ use crate::vae::rows::{par_copy, rows_per_thread};
 /// (`N` each), and its `A`.
 type RowOut<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut f32));
 
-/// What the relaxed passes of one layer leave for its combination (REBAR, RELAX).
+/// What the relaxed pass of one layer at its temperature leaves for its combination (REBAR,
+/// RELAX).
 #[derive(Debug, Clone)]
 pub(super) struct LayerEvals {
     /// `f(sigma_lambda(z_k))` per row.
     fz: Vec<f32>,
     /// Its `z_k`-gradient, `rows x N`.
     gc: Vec<f32>,
-    /// For the temperature's gradient: `f` of the first `fd_rows` rows at the two
-    /// temperatures (row `i fd_rows + r` at the `i`-th).
-    pf: Vec<f32>,
-    /// Their `z_k`-gradients.
-    pgc: Vec<f32>,
 }
 
 impl LayerEvals {
@@ -36,107 +33,27 @@ impl LayerEvals {
         Self {
             fz: vec![0.0; cap],
             gc: vec![0.0; cap * n],
+        }
+    }
+}
+
+/// What the passes of one layer's temperature gradient leave (REBAR, RELAX, in training).
+#[derive(Debug, Clone)]
+pub(super) struct TempEvals {
+    /// `f` of the first `fd_rows` rows at the two temperatures (row `i fd_rows + r` at the
+    /// `i`-th).
+    pf: Vec<f32>,
+    /// Their `z_k`-gradients.
+    pgc: Vec<f32>,
+}
+
+impl TempEvals {
+    /// Buffers for up to `cap` rows of `n` latents.
+    pub(super) fn new(cap: usize, n: usize) -> Self {
+        Self {
             pf: vec![0.0; 2 * cap],
             pgc: vec![0.0; 2 * cap * n],
         }
-    }
-}
-
-/// RELAX's network `r(z)` of one layer: its input and `dr/dz` (its value is in its cache).
-#[derive(Debug, Clone)]
-pub(super) struct REvals {
-    /// `[x - mean, z_k, 2 b_j - 1 for j < k]` per row.
-    rin: Vec<f32>,
-    /// `dr/dz_k`, `rows x N`.
-    rdx: Vec<f32>,
-    /// The variance loss's `A` per row times `kappa eta` (the value's weight in
-    /// [`Net::mixed_backward`]).
-    alpha: Vec<f32>,
-    /// Its `U` per row times `kappa eta` (the tangent in `z`), `rows x N`.
-    ru: Vec<f32>,
-}
-
-impl REvals {
-    /// Buffers for up to `cap` rows of `n` latents and `r_in` inputs.
-    pub(super) fn new(cap: usize, n: usize, r_in: usize) -> Self {
-        Self {
-            rin: vec![0.0; cap * r_in],
-            rdx: vec![0.0; cap * n],
-            alpha: vec![0.0; cap],
-            ru: vec![0.0; cap * n],
-        }
-    }
-}
-
-/// RELAX's training step for its network, after every layer's [`VaeEstimator::relax_layer`]:
-/// adds the mixed second derivative of each layer's network and the weight decay `wd` to
-/// `grad_phi`, then takes the Adam step on `cv.phi`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn r_step(
-    model: &Vae,
-    cv: &mut CvParams,
-    adam: &mut AdamVec,
-    evals: &[REvals],
-    r_cache: &mut [NetCache],
-    grad_phi: &mut [f32],
-    wd: f32,
-    b: usize,
-) -> std::result::Result<(), String> {
-    let n = model.latents;
-    let p = model.pixels;
-    for ((net, ev), cache) in cv.r.iter().zip(evals).zip(r_cache.iter_mut()) {
-        net.mixed_backward(
-            &cv.phi,
-            &ev.rin,
-            &ev.ru,
-            p..p + n,
-            &ev.alpha,
-            b,
-            cache,
-            grad_phi,
-        );
-    }
-    // wd / kappa: see `relax_layer` (the variance gradient is taken times 1/kappa).
-    for net in &cv.r {
-        let (lo, hi) = (net.layers[0].w, net.layers.last().expect("layer").b + 1);
-        adam.add_decay(grad_phi, &cv.phi, lo..hi, wd);
-    }
-    if adam.step(&mut cv.phi, grad_phi) {
-        Ok(())
-    } else {
-        Err("non-finite control-variate gradient".into())
-    }
-}
-
-/// RELAX's network at every layer's `z` (value in `r_cache[k]`, `dr/dz` and its input in
-/// `evals[k]`), reading `x - mean` and `2 b_j - 1` from `from`.
-pub(super) fn r_passes<const N: usize>(
-    from: &Pass,
-    draws: &[Vec<Draw<N>>],
-    ones: &[f32],
-    cv: &CvParams,
-    evals: &mut [REvals],
-    r_cache: &mut [NetCache],
-    b: usize,
-) {
-    let p = from.x.len() / from.cap;
-    for (k, (ev, cache)) in evals.iter_mut().zip(r_cache.iter_mut()).enumerate() {
-        let net = &cv.r[k];
-        let r_in = net.inputs();
-        // By rows, on the threads that drew them.
-        crate::vae::rows::par_rows(&mut ev.rin, b, r_in, |r, dst| {
-            dst[..p].copy_from_slice(&from.xc[r * p..(r + 1) * p]);
-            dst[p..p + N].copy_from_slice(&draws[k][r].z);
-            for j in 0..k {
-                dst[p + N + j * N..p + N + (j + 1) * N]
-                    .copy_from_slice(&from.inp[j][r * N..(r + 1) * N]);
-            }
-        });
-        net.forward(&cv.phi, &ev.rin, b, cache);
-        net.backward(&cv.phi, &ev.rin, b, cache, &ones[..b], None, None);
-        // dr/dz only: the z columns of the input gradient.
-        net.input_grad_cols(&cv.phi, b, cache, p..p + N, &mut ev.rdx);
-        flush(&mut ev.rdx[..b * N]);
     }
 }
 
@@ -246,29 +163,37 @@ impl<const N: usize> Relaxing<'_, N> {
         flush(&mut gc[..rows * N]);
     }
 
-    /// Every layer's relaxed passes for REBAR or RELAX into `evals`: `f` and its
-    /// `z`-gradient at `sigma_lambda(z)`, and, in training, the two temperatures' passes of
-    /// the temperature's gradient.
+    /// Every layer's relaxed pass for REBAR or RELAX into `evals`: `f` and its
+    /// `z`-gradient at `sigma_lambda(z)`.
     pub(super) fn passes(
         &self,
-        cfg: &EstimatorConfig,
         cv: &CvParams,
         soft: &mut Pass,
         evals: &mut [LayerEvals],
         b: usize,
-        train: bool,
     ) {
         for (k, ev) in evals.iter_mut().enumerate().take(self.model.layers) {
             let t = cv.phi[cv.log_temp[k]];
             self.soft_eval(soft, b, k, t.exp(), &mut ev.gc);
             ev.fz[..b].copy_from_slice(&soft.f[..b]);
-            if !train {
-                continue;
-            }
-            // The temperature: see `relax_layer`. Both temperatures in one pass where the
-            // layer is the top one (nothing above it is chained at a temperature): each
-            // row's products are the same sums, so the same bits, and the weights are read
-            // once instead of twice.
+        }
+    }
+
+    /// In training, every layer's passes of the temperature's gradient (see `relax_layer`)
+    /// into `temps`: `f` and its `z`-gradient at the two temperatures.
+    pub(super) fn temperature_passes(
+        &self,
+        cfg: &EstimatorConfig,
+        cv: &CvParams,
+        soft: &mut Pass,
+        temps: &mut [TempEvals],
+        b: usize,
+    ) {
+        for (k, ev) in temps.iter_mut().enumerate().take(self.model.layers) {
+            let t = cv.phi[cv.log_temp[k]];
+            // Both temperatures in one pass where the layer is the top one (nothing above
+            // it is chained at a temperature): each row's products are the same sums, so
+            // the same bits, and the weights are read once instead of twice.
             let h = cfg.fd_step;
             let fr = cfg.fd_rows.clamp(1, b);
             let lams = [(t + h).exp(), (t - h).exp()];
@@ -287,8 +212,13 @@ impl<const N: usize> Relaxing<'_, N> {
 
 impl<const N: usize> VaeEstimator<N> {
     /// REBAR and RELAX: samples every layer, then makes the hard pass (`f(b)` and the
-    /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass (each
-    /// product and each row-by-row piece split among the product threads).
+    /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass. Each
+    /// product and each row-by-row piece is split among the product threads; besides, the
+    /// relaxed passes at the temperatures run as one task beside RELAX's network and the
+    /// temperature gradient's passes (a second soft pass): a thread done with its task takes
+    /// the split pieces of the other's, so the two threads meet once where they met at every
+    /// piece of the shorter task. The same numbers on any number of threads (each piece's
+    /// are, and the tasks share nothing they write).
     pub(super) fn sample_relaxed<R: Rng + ?Sized>(
         &mut self,
         model: &Vae,
@@ -301,20 +231,13 @@ impl<const N: usize> VaeEstimator<N> {
         let kk = model.layers;
         self.draw(model, theta, b, rng)?;
         let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
+        let (soft2, temps) = (&mut self.soft2, &mut self.temps);
+        let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
         let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
         let hard = &mut self.hard;
         model.forward(theta, hard, b, kk, Chain::Hard);
         finite_elbo(&hard.f[..b])?;
         model.backward(theta, hard, b, kk, Chain::Hard, w, Some(grad));
-        r_passes(
-            hard,
-            draws,
-            ones,
-            cv,
-            &mut self.r_evals,
-            &mut self.r_cache,
-            b,
-        );
         // The hard pass leaves what the relaxed passes read as it was sampled, so they read
         // it in place.
         let relaxing = Relaxing {
@@ -324,12 +247,31 @@ impl<const N: usize> VaeEstimator<N> {
             draws,
             ones,
         };
-        relaxing.passes(cfg, cv, soft, evals, b, train_cv);
+        if crate::vae::linalg::threads() > 1 {
+            rayon::join(
+                || relaxing.passes(cv, soft, evals, b),
+                || {
+                    r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
+                    if train_cv {
+                        relaxing.temperature_passes(cfg, cv, soft2, temps, b);
+                    }
+                },
+            );
+        } else {
+            // One thread: one soft pass (a second one's memory slowed one thread by a tenth).
+            r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
+            relaxing.passes(cv, soft, evals, b);
+            if train_cv {
+                relaxing.temperature_passes(cfg, cv, soft, temps, b);
+            }
+        }
         Ok(())
     }
 
     /// Backpropagates every layer's logit gradient `g` through the encoders into `grad`; in
-    /// RELAX's training, beside it, its network's step ([`r_step`]).
+    /// RELAX's training, beside it (as a task beside the encoders', see
+    /// [`Self::sample_relaxed`]), its network's second derivative ([`r_mixed`]), then its
+    /// step ([`r_step`]).
     pub(super) fn encoders(
         &mut self,
         model: &Vae,
@@ -339,24 +281,28 @@ impl<const N: usize> VaeEstimator<N> {
         train_cv: bool,
     ) -> Result<()> {
         let (kind, kk) = (self.cfg.kind, model.layers);
-        for (k, g) in self.g.iter_mut().enumerate().take(kk) {
-            flush(&mut g[..b * N]);
-            model.encoder_backward(theta, &mut self.hard, b, k, g, grad);
-        }
-        if kind == EstimatorKind::Relax && train_cv {
-            // RELAX's network's second derivative and its Adam step.
+        let relax_train = kind == EstimatorKind::Relax && train_cv;
+        let (gs, hard) = (&mut self.g, &mut self.hard);
+        let (cv, r_evals, r_cache) = (&self.cv, &self.r_evals, &mut self.r_cache);
+        let grad_phi = &mut self.grad_phi;
+        rayon::join(
+            || {
+                for (k, g) in gs.iter_mut().enumerate().take(kk) {
+                    flush(&mut g[..b * N]);
+                    model.encoder_backward(theta, hard, b, k, g, grad);
+                }
+            },
+            || {
+                if relax_train {
+                    r_mixed(model, cv, r_evals, r_cache, grad_phi, b);
+                }
+            },
+        );
+        if relax_train {
+            // RELAX's network's Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
             let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
-            r_step(
-                model,
-                cv,
-                adam,
-                &self.r_evals,
-                &mut self.r_cache,
-                grad_phi,
-                wd,
-                b,
-            )?;
+            r_step(cv, adam, grad_phi, wd)?;
         }
         Ok(())
     }
@@ -375,6 +321,7 @@ impl<const N: usize> VaeEstimator<N> {
         let eta = self.cv.phi[self.cv.eta[k]];
         let is_relax = self.cfg.kind == EstimatorKind::Relax;
         let ev = &self.evals[k];
+        let tv = &self.temps[k];
         let rev = self.r_evals.get(k);
         // The reference's variance loss is kappa sum_r |g_r|^2 with kappa = 1 / (B^3 N) (the
         // mean over batch and latents of (g / B)^2), plus wd/2 |rho|^2. Its gradient is
@@ -470,9 +417,9 @@ impl<const N: usize> VaeEstimator<N> {
             for r in 0..fr {
                 let mut ug = 0.0f32;
                 for j in 0..N {
-                    ug += self.u[r * N + j] * ev.pgc[(o + r) * N + j];
+                    ug += self.u[r * N + j] * tv.pgc[(o + r) * N + j];
                 }
-                acc += (kappa * eta * (self.a[r] * ev.pf[o + r] + ug)) as f64;
+                acc += (kappa * eta * (self.a[r] * tv.pf[o + r] + ug)) as f64;
             }
             *qi = acc * b as f64 / fr as f64;
         }
