@@ -217,8 +217,8 @@ impl<const N: usize> VaeEstimator<N> {
     /// relaxed passes at the temperatures run as one task beside RELAX's network and the
     /// temperature gradient's passes (a second soft pass): a thread done with its task takes
     /// the split pieces of the other's, so the two threads meet once where they met at every
-    /// piece of the shorter task. The same numbers on any number of threads (each piece's
-    /// are, and the tasks share nothing they write).
+    /// piece of the shorter task. The tasks change no number: a piece's numbers do not depend
+    /// on the thread that computes it, and the tasks share nothing they write.
     pub(super) fn sample_relaxed<R: Rng + ?Sized>(
         &mut self,
         model: &Vae,
@@ -258,7 +258,7 @@ impl<const N: usize> VaeEstimator<N> {
                 },
             );
         } else {
-            // One thread: one soft pass (a second one's memory slowed one thread by a tenth).
+            // One thread: one soft pass (with a second one, one thread ran 11-19% slower).
             r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
             relaxing.passes(cv, soft, evals, b);
             if train_cv {
