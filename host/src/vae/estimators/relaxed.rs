@@ -285,20 +285,18 @@ impl<const N: usize> VaeEstimator<N> {
         let (gs, hard) = (&mut self.g, &mut self.hard);
         let (cv, r_evals, r_cache) = (&self.cv, &self.r_evals, &mut self.r_cache);
         let grad_phi = &mut self.grad_phi;
-        rayon::join(
-            || {
-                for (k, g) in gs.iter_mut().enumerate().take(kk) {
-                    flush(&mut g[..b * N]);
-                    model.encoder_backward(theta, hard, b, k, g, grad);
-                }
-            },
-            || {
-                if relax_train {
-                    r_mixed(model, cv, r_evals, r_cache, grad_phi, b);
-                }
-            },
-        );
-        if relax_train {
+        let mut backward = || {
+            for (k, g) in gs.iter_mut().enumerate().take(kk) {
+                flush(&mut g[..b * N]);
+                model.encoder_backward(theta, hard, b, k, g, grad);
+            }
+        };
+        if !relax_train {
+            backward();
+        } else {
+            rayon::join(backward, || {
+                r_mixed(model, cv, r_evals, r_cache, grad_phi, b)
+            });
             // RELAX's network's Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
             let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
