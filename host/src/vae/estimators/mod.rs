@@ -338,10 +338,15 @@ impl<const N: usize> VaeEstimator<N> {
             1
         };
         let b = rows * reps;
-        for s in 0..reps {
-            crate::vae::rows::par_copy(&mut self.xrep[s * rows * p..], x, rows, p);
+        if reps == 1 {
+            // One sample a row: the batch is the input (no copy of it).
+            model.set_input(&mut self.hard, x, b);
+        } else {
+            for s in 0..reps {
+                crate::vae::rows::par_copy(&mut self.xrep[s * rows * p..], x, rows, p);
+            }
+            model.set_input(&mut self.hard, &self.xrep, b);
         }
-        model.set_input(&mut self.hard, &self.xrep, b);
         let inv = 1.0 / b as f32;
         self.w_inv[..b].fill(inv);
         // Each thread zeroes its own stretches of the control variates' gradient.
@@ -379,21 +384,10 @@ impl<const N: usize> VaeEstimator<N> {
                     Some(grad),
                 );
             }
-            // The direct term d log q(b|x)/dl = score.
-            let per = crate::vae::rows::rows_per_thread(b);
-            for k in 0..kk {
-                let (l, draws) = (&self.hard.l[k][..b * N], &self.draws[k][..b]);
-                self.g[k][..b * N]
-                    .par_chunks_mut(N)
-                    .zip(l.par_chunks(N))
-                    .zip(draws.par_iter())
-                    .with_min_len(per)
-                    .for_each(|((g, l), d)| {
-                        let sc = Bernoulli::<N>::score(l.try_into().expect("row of N"), &d.b);
-                        for (g, s) in g.iter_mut().zip(&sc) {
-                            *g = inv * s;
-                        }
-                    });
+            // The direct term d log q(b|x)/dl = score (REBAR and RELAX set it with their
+            // relaxed passes).
+            if !relaxed {
+                sample::scores(&self.hard, &self.draws, &mut self.g, b, kk);
             }
             match kind {
                 EstimatorKind::Nvil | EstimatorKind::Muprop => {

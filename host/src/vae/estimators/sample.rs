@@ -30,14 +30,27 @@ impl<const N: usize> VaeEstimator<N> {
         b: usize,
         rng: &mut R,
     ) -> Result<()> {
-        model.encode_first(theta, &mut self.hard, b);
-        for k in 0..model.layers {
-            if k > 0 {
-                model.encode_next(theta, &mut self.hard, b, k);
-            }
-            let words = &mut self.words[..b * N];
+        let fill = |words: &mut [u32], rng: &mut R| {
             for w in words.iter_mut() {
                 *w = rng.next_u32();
+            }
+        };
+        for k in 0..model.layers {
+            let words = &mut self.words[..b * N];
+            if k > 0 {
+                model.encode_next(theta, &mut self.hard, b, k);
+                fill(words, rng);
+            } else if crate::vae::linalg::threads() > 1 {
+                // The generator's words (one thread, in order) beside the first encoder's
+                // product, which the other thread starts and this one joins.
+                let hard = &mut self.hard;
+                rayon::in_place_scope(|s| {
+                    s.spawn(|_| model.encode_first(theta, hard, b));
+                    fill(words, rng);
+                });
+            } else {
+                model.encode_first(theta, &mut self.hard, b);
+                fill(words, rng);
             }
             let per = rows_per_thread(b);
             let hard = &mut self.hard;
@@ -81,6 +94,34 @@ impl<const N: usize> VaeEstimator<N> {
             }
         }
         Ok(())
+    }
+}
+
+/// Sets every layer's `g` to the direct term of the first `b` rows, `d log q(b|x)/dl / b`
+/// (the score of each row's sample over the batch size), each row alone on the product
+/// threads.
+pub(super) fn scores<const N: usize>(
+    hard: &Pass,
+    draws: &[Vec<Draw<N>>],
+    g: &mut [Vec<f32>],
+    b: usize,
+    layers: usize,
+) {
+    let inv = 1.0 / b as f32;
+    let per = rows_per_thread(b);
+    for k in 0..layers {
+        let (l, draws) = (&hard.l[k][..b * N], &draws[k][..b]);
+        g[k][..b * N]
+            .par_chunks_mut(N)
+            .zip(l.par_chunks(N))
+            .zip(draws.par_iter())
+            .with_min_len(per)
+            .for_each(|((g, l), d)| {
+                let sc = Bernoulli::<N>::score(l.try_into().expect("row of N"), &d.b);
+                for (g, s) in g.iter_mut().zip(&sc) {
+                    *g = inv * s;
+                }
+            });
     }
 }
 
