@@ -253,28 +253,36 @@ impl<const N: usize> VaeEstimator<N> {
             // The direct terms go with the shorter task: REBAR's second (the temperature's
             // few rows: 116 against 157 us an iteration, linear1, two threads), RELAX's first
             // (its second has the network's passes too: 255 against 186 us).
-            let (ga, gb) = if self.cfg.kind == EstimatorKind::Relax {
+            let relax = self.cfg.kind == EstimatorKind::Relax;
+            let (ga, gb) = if relax {
                 (Some(gs), None)
             } else {
                 (None, Some(gs))
             };
-            rayon::join(
-                || {
-                    if let Some(gs) = ga {
-                        scores(relaxing.from, draws, gs, b, kk);
-                    }
-                    relaxing.passes(cv, soft, evals, b)
-                },
-                || {
-                    if let Some(gs) = gb {
-                        scores(relaxing.from, draws, gs, b, kk);
-                    }
-                    r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
-                    if train_cv {
-                        relaxing.temperature_passes(cfg, cv, soft2, temps, b);
-                    }
-                },
-            );
+            let at_temperature = || {
+                if let Some(gs) = ga {
+                    scores(relaxing.from, draws, gs, b, kk);
+                }
+                relaxing.passes(cv, soft, evals, b)
+            };
+            let beside = || {
+                if let Some(gs) = gb {
+                    scores(relaxing.from, draws, gs, b, kk);
+                }
+                r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
+                if train_cv {
+                    relaxing.temperature_passes(cfg, cv, soft2, temps, b);
+                }
+            };
+            // The calling thread takes the longer task and the other worker the shorter:
+            // a worker done with its task spins and takes the other's pieces, while the
+            // calling thread, waiting in the join, yields its core and after a few dozen
+            // turns sleeps (rayon's wait), and is woken late.
+            if relax {
+                rayon::join(beside, at_temperature);
+            } else {
+                rayon::join(at_temperature, beside);
+            }
         } else {
             // One thread: one soft pass (with a second one, one thread ran 11-19% slower).
             scores(relaxing.from, draws, gs, b, kk);
@@ -313,9 +321,11 @@ impl<const N: usize> VaeEstimator<N> {
         if !relax_train {
             backward();
         } else {
-            rayon::join(backward, || {
-                r_mixed(model, cv, r_evals, r_cache, grad_phi, b)
-            });
+            // The network's second derivative is the longer task (see `sample_relaxed`).
+            rayon::join(
+                || r_mixed(model, cv, r_evals, r_cache, grad_phi, b),
+                backward,
+            );
             // RELAX's network's Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
             let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
