@@ -250,9 +250,10 @@ impl<const N: usize> VaeEstimator<N> {
             ones,
         };
         if crate::vae::linalg::threads() > 1 {
-            // The direct terms go with the shorter task: REBAR's second (the temperature's
-            // few rows: 116 against 157 us an iteration, linear1, two threads), RELAX's first
-            // (its second has the network's passes too: 255 against 186 us).
+            // The direct terms go with the shorter task: for REBAR the one beside the relaxed
+            // pass at the temperature (the temperature gradient's few rows: 116 against 157
+            // us an iteration, linear1, two threads), for RELAX the relaxed pass at the
+            // temperature (the other has its network's passes too: 186 against 255 us).
             let relax = self.cfg.kind == EstimatorKind::Relax;
             let (ga, gb) = if relax {
                 (Some(gs), None)
