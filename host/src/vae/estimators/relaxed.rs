@@ -250,39 +250,30 @@ impl<const N: usize> VaeEstimator<N> {
             ones,
         };
         if crate::vae::linalg::threads() > 1 {
-            // The direct terms go with the shorter task: for REBAR the one beside the relaxed
-            // pass at the temperature (the temperature gradient's few rows: 116 against 157
-            // us an iteration, linear1, two threads), for RELAX the relaxed pass at the
-            // temperature (the other has its network's passes too: 186 against 255 us).
-            let relax = self.cfg.kind == EstimatorKind::Relax;
-            let (ga, gb) = if relax {
-                (Some(gs), None)
-            } else {
-                (None, Some(gs))
-            };
-            let at_temperature = || {
-                if let Some(gs) = ga {
-                    scores(relaxing.from, draws, gs, b, kk);
-                }
-                relaxing.passes(cv, soft, evals, b)
-            };
-            let beside = || {
-                if let Some(gs) = gb {
-                    scores(relaxing.from, draws, gs, b, kk);
-                }
+            let mut at_temperature = || relaxing.passes(cv, soft, evals, b);
+            let mut beside = || {
                 r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
                 if train_cv {
                     relaxing.temperature_passes(cfg, cv, soft2, temps, b);
                 }
             };
-            // The calling thread takes the longer task and the other worker the shorter:
-            // a worker done with its task spins and takes the other's pieces, while the
-            // calling thread, waiting in the join, yields its core and after a few dozen
-            // turns sleeps (rayon's wait), and is woken late.
-            if relax {
-                rayon::join(beside, at_temperature);
+            // The calling thread takes the longer task, the other worker the shorter with the
+            // direct terms: a worker done with its task spins and takes the other's pieces,
+            // while the calling thread, waiting in the join, yields its core and after a few
+            // dozen turns sleeps (rayon's wait), and is woken late. REBAR's longer task is the
+            // relaxed pass at the temperature (157 against 116 us an iteration, linear1, two
+            // threads); RELAX's the other, which has its network's passes too (255 against
+            // 186 us).
+            if self.cfg.kind == EstimatorKind::Relax {
+                rayon::join(beside, || {
+                    scores(relaxing.from, draws, gs, b, kk);
+                    at_temperature()
+                });
             } else {
-                rayon::join(at_temperature, beside);
+                rayon::join(at_temperature, || {
+                    scores(relaxing.from, draws, gs, b, kk);
+                    beside()
+                });
             }
         } else {
             // One thread: one soft pass (with a second one, one thread ran 11-19% slower).
