@@ -13,7 +13,11 @@
 # owned ceiling column does the same for the weight-sized work alone with each thread owning its
 # columns (`thread_probe one` and `owned`: linear1's products and Adam, no element-wise
 # work): what the machine's shared cache and memory let a second thread gain in that round,
-# which pure arithmetic does not show.
+# which pure arithmetic does not show. The replica ceiling column is the same training with
+# nothing shared and nothing to wait for: in each round B's one-thread run twice at once,
+# side by side on the two cores, their summed iterations/s over B's one-thread run alone
+# (the machine's two-core throughput on this very work; a split run's synchronization is what
+# keeps it below).
 #
 #   scripts/vae-ab-threads.sh A B        # e.g. a copy of the previous main's binary, target/release/relax
 #
@@ -23,12 +27,23 @@ ITERS=${ITERS:-1500}
 REPEATS=${REPEATS:-5}
 # set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median
 source "$(dirname "$0")/ab-common.sh" "$@"
-# run BIN THREADS MODEL EST: one run's iterations/s (the timed iterations only)
+# run BIN THREADS MODEL EST [DIR]: one run's iterations/s (the timed iterations only)
 run() {
-  rm -rf "$out/run"
-  "$1" --out "$out/run" vae --model "$3" --estimator "$4" --epochs 1 --max-iters "$ITERS" \
+  local dir="$out/${5:-run}"
+  rm -rf "$dir"
+  "$1" --out "$dir" vae --model "$3" --estimator "$4" --epochs 1 --max-iters "$ITERS" \
     --pretrain "$PRETRAIN" --valid-limit 1 --no-test --threads "$2" >/dev/null 2>&1
-  tail -n 1 "$out/run/vae-mnist-$3/curves-$4.csv" | awk -F, '{print $NF}'
+  tail -n 1 "$dir/vae-mnist-$3/curves-$4.csv" | awk -F, '{print $NF}'
+}
+# replicas MODEL EST: B's one-thread run twice at once; their summed iterations/s over B's
+# one-thread run of this round (the last line of $out/b1)
+replicas() {
+  local r1 r2
+  run "$B" 1 "$1" "$2" rep1 >"$out/rep1.v" &
+  run "$B" 1 "$1" "$2" rep2 >"$out/rep2.v"
+  wait
+  r1=$(cat "$out/rep1.v"); r2=$(cat "$out/rep2.v")
+  awk -v a="$r1" -v b="$r2" -v s="$(tail -n 1 "$out/b1")" 'BEGIN {printf "%.2f", (a + b) / s}'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 cargo build --release -p host --example thread_probe >/dev/null 2>&1
@@ -41,11 +56,11 @@ probe_ratio() {
   two=$("$probe" "$2" 300 | awk '{print $(NF-1)}')
   ratio "$one" "$two"
 }
-echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round | owned ceiling per round |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | estimator | A 1 thread | A 2 threads | B 1 thread | B 2 threads | B 2 / A 2 | B 2 / A 1 | B 2 / B 1 | rounds B 2 > A 2 | B 2 / B 1 per round | ceiling per round | owned ceiling per round | replica ceiling per round |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for m in $MODELS; do
   for e in $ESTS; do
-    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"; : >"$out/own"; : >"$out/ceil"; : >"$out/oceil"
+    : >"$out/a1"; : >"$out/b1"; : >"$out/a2"; : >"$out/b2"; : >"$out/own"; : >"$out/ceil"; : >"$out/oceil"; : >"$out/rceil"
     for _ in $(seq "$REPEATS"); do
       run "$A" 1 "$m" "$e" >>"$out/a1"
       run "$B" 1 "$m" "$e" >>"$out/b1"
@@ -57,11 +72,14 @@ for m in $MODELS; do
       echo >>"$out/ceil"
       probe_ratio one owned >>"$out/oceil"
       echo >>"$out/oceil"
+      replicas "$m" "$e" >>"$out/rceil"
+      echo >>"$out/rceil"
     done
     a1=$(median <"$out/a1"); b1=$(median <"$out/b1"); a2=$(median <"$out/a2"); b2=$(median <"$out/b2")
     wins=$(paste "$out/a2" "$out/b2" | awk '$2 > $1 {n++} END {print n + 0}')
-    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s | %.2f | %.2f | %.2f |\n' "$m" "$e" \
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s of %s | %.2f | %.2f | %.2f | %.2f |\n' "$m" "$e" \
       "$a1" "$a2" "$b1" "$b2" "$(ratio "$b2" "$a2")" "$(ratio "$b2" "$a1")" "$(ratio "$b2" "$b1")" \
-      "$wins" "$REPEATS" "$(median <"$out/own")" "$(median <"$out/ceil")" "$(median <"$out/oceil")"
+      "$wins" "$REPEATS" "$(median <"$out/own")" "$(median <"$out/ceil")" "$(median <"$out/oceil")" \
+      "$(median <"$out/rceil")"
   done
 done
