@@ -109,6 +109,8 @@ pub struct VaeEstimator<const N: usize> {
     r_cache: Vec<NetCache>,
     b_cache: Option<NetCache>,
     grad_phi: Vec<f32>,
+    /// The batch repeated once for each sample of a row (the estimators with several
+    /// samples a row; empty for the others, whose input is the batch itself).
     xrep: Vec<f32>,
     /// The generator's words of one layer's draws (see `draw`).
     words: Vec<u32>,
@@ -274,7 +276,7 @@ impl<const N: usize> VaeEstimator<N> {
                 r,
                 baseline,
             },
-            xrep: vec![0.0; cap * p],
+            xrep: vec![0.0; if cfg.kind.multi_sample() { cap * p } else { 0 }],
             words: vec![0; cap * N],
             soft2: model.pass(if relaxed { cap } else { 0 }),
             temps,
