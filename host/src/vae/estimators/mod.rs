@@ -312,6 +312,34 @@ impl<const N: usize> VaeEstimator<N> {
         Ok(())
     }
 
+    /// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` for the first `b` rows,
+    /// row `r` against the baseline `base[r]`: adds `inv` times each row's estimate to its
+    /// row of `g[k]` and returns the rows' baseline gradients. Each row alone on the product
+    /// threads (the same bits on any number of threads); an error names `what` and the first
+    /// failing row's error.
+    fn combine_rows(
+        &mut self,
+        k: usize,
+        b: usize,
+        inv: f32,
+        what: &str,
+        base: &[f32],
+    ) -> Result<Vec<f32>> {
+        let (l, draws, f) = (&self.hard.l[k], &self.draws[k], &self.hard.f);
+        let terms: Vec<std::result::Result<f32, String>> = self.g[k][..b * N]
+            .par_chunks_mut(N)
+            .enumerate()
+            .with_min_len(crate::vae::rows::rows_per_thread(b))
+            .map(|(r, g)| {
+                let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
+                    .map_err(|e| format!("{what}: {e}"))?;
+                add_scaled(g, &s.grad, inv);
+                Ok(s.baseline_grad)
+            })
+            .collect();
+        Ok(terms.into_iter().collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Adds to `grad` the estimate of the gradient of the batch's mean negative ELBO w.r.t.
     /// the model parameters `theta` (`x` is `rows x pixels`, `rows <= batch`). With
     /// `train_cv`, also takes one Adam step on the variance parameters from the same samples
@@ -398,18 +426,12 @@ impl<const N: usize> VaeEstimator<N> {
                     self.dbase[..b].fill(0.0);
                     if kind == EstimatorKind::Nvil {
                         for k in 0..kk {
-                            for r in 0..b {
-                                let base = centre + self.fb[r];
-                                let s = nvil_combine::<Bernoulli<N>, N>(
-                                    row(&self.hard.l[k], r),
-                                    &self.draws[k][r].b,
-                                    self.hard.f[r],
-                                    base,
-                                )
-                                .map_err(|e| format!("NVIL: {e}"))?;
-                                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &s.grad, inv);
-                                if k == 0 {
-                                    self.dbase[r] += inv * s.baseline_grad;
+                            let base: Vec<f32> =
+                                self.fb[..b].iter().map(|&fb| centre + fb).collect();
+                            let grads = self.combine_rows(k, b, inv, "NVIL", &base)?;
+                            if k == 0 {
+                                for (d, g) in self.dbase[..b].iter_mut().zip(grads) {
+                                    *d += inv * g;
                                 }
                             }
                         }
@@ -445,16 +467,10 @@ impl<const N: usize> VaeEstimator<N> {
                         }
                     }
                     for k in 0..kk {
-                        for i in 0..b {
-                            let s = nvil_combine::<Bernoulli<N>, N>(
-                                row(&self.hard.l[k], i),
-                                &self.draws[k][i].b,
-                                self.hard.f[i],
-                                self.fb[i],
-                            )
-                            .map_err(|e| format!("RLOO: {e}"))?;
-                            add_scaled(&mut self.g[k][i * N..(i + 1) * N], &s.grad, inv);
-                        }
+                        let base = std::mem::take(&mut self.fb);
+                        let done = self.combine_rows(k, b, inv, "RLOO", &base);
+                        self.fb = base;
+                        done?;
                     }
                 }
                 EstimatorKind::Disarm => self.disarm(model, theta, b)?,

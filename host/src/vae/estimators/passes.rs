@@ -1,6 +1,7 @@
 //! MuProp, DisARM and Concrete for every layer, and the NVIL baseline's forward pass.
 
 use super::*;
+use crate::vae::rows::rows_per_thread;
 
 impl<const N: usize> VaeEstimator<N> {
     /// MuProp for every layer (baseline already in `self.fb`).
@@ -29,21 +30,33 @@ impl<const N: usize> VaeEstimator<N> {
             );
             let o = self.cv.eta[k];
             let eta = [self.cv.phi[o], self.cv.phi[o + 1]];
-            for r in 0..b {
-                let s = muprop_combine::<N>(
-                    row(&self.hard.l[k], r),
-                    &self.draws[k][r].b,
-                    self.hard.f[r],
-                    self.soft.f[r],
-                    row(&self.soft.ds[k], r),
-                    centre + self.fb[r],
-                    eta,
-                )
-                .map_err(|e| format!("MuProp layer {k}: {e}"))?;
-                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &s.grad, inv);
-                self.grad_phi[o] += inv * s.eta_grad[0];
-                self.grad_phi[o + 1] += inv * s.eta_grad[1];
-                self.dbase[r] += inv * s.baseline_grad;
+            // Each row alone on the product threads (its estimate into its row of `g`), then
+            // the sums over rows in row order: the same bits on any number of threads.
+            let (hard, soft, draws, fb) = (&self.hard, &self.soft, &self.draws[k], &self.fb);
+            let terms: Vec<std::result::Result<([f32; 2], f32), String>> = self.g[k][..b * N]
+                .par_chunks_mut(N)
+                .enumerate()
+                .with_min_len(rows_per_thread(b))
+                .map(|(r, g)| {
+                    let s = muprop_combine::<N>(
+                        row(&hard.l[k], r),
+                        &draws[r].b,
+                        hard.f[r],
+                        soft.f[r],
+                        row(&soft.ds[k], r),
+                        centre + fb[r],
+                        eta,
+                    )
+                    .map_err(|e| format!("MuProp layer {k}: {e}"))?;
+                    add_scaled(g, &s.grad, inv);
+                    Ok((s.eta_grad, s.baseline_grad))
+                })
+                .collect();
+            for (r, t) in terms.into_iter().enumerate() {
+                let (eta_grad, baseline_grad) = t?;
+                self.grad_phi[o] += inv * eta_grad[0];
+                self.grad_phi[o + 1] += inv * eta_grad[1];
+                self.dbase[r] += inv * baseline_grad;
             }
         }
         Ok(())
@@ -55,21 +68,41 @@ impl<const N: usize> VaeEstimator<N> {
         let inv = 1.0 / b as f32;
         for k in 0..model.layers {
             self.prep_soft(b, k, false);
-            for r in 0..b {
-                let bt = disarm_antithetic(row(&self.hard.l[k], r), &self.draws[k][r].z);
-                self.soft.s[k][r * N..(r + 1) * N].copy_from_slice(&bt);
-            }
+            // Each row alone on the product threads: the same bits on any number of threads.
+            let per = rows_per_thread(b);
+            let (hard, draws) = (&self.hard, &self.draws[k]);
+            self.soft.s[k][..b * N]
+                .par_chunks_mut(N)
+                .enumerate()
+                .with_min_len(per)
+                .for_each(|(r, s)| {
+                    s.copy_from_slice(&disarm_antithetic(row(&hard.l[k], r), &draws[r].z))
+                });
             model.forward(theta, &mut self.soft, b, k, Chain::Hard);
-            for r in 0..b {
-                let g = disarm_combine(
-                    row(&self.hard.l[k], r),
-                    &self.draws[k][r].b,
-                    row(&self.soft.s[k], r),
-                    self.hard.f[r],
-                    self.soft.f[r],
-                )
-                .map_err(|e| format!("DisARM layer {k}: {e}"))?;
-                add_scaled(&mut self.g[k][r * N..(r + 1) * N], &g, inv);
+            let soft = &self.soft;
+            let failed: Vec<String> = self.g[k][..b * N]
+                .par_chunks_mut(N)
+                .enumerate()
+                .with_min_len(per)
+                .filter_map(|(r, g)| {
+                    match disarm_combine(
+                        row(&hard.l[k], r),
+                        &draws[r].b,
+                        row(&soft.s[k], r),
+                        hard.f[r],
+                        soft.f[r],
+                    ) {
+                        Ok(d) => {
+                            add_scaled(g, &d, inv);
+                            None
+                        }
+                        Err(e) => Some(format!("DisARM layer {k}: {e}")),
+                    }
+                })
+                .collect();
+            // The first failing row's error, as when the rows ran in order.
+            if let Some(e) = failed.into_iter().next() {
+                return Err(e.into());
             }
         }
         Ok(())
