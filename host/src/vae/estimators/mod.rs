@@ -117,6 +117,37 @@ pub struct VaeEstimator<const N: usize> {
     batch: usize,
 }
 
+/// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` of the sampled pass `hard`
+/// for the first `b` rows, row `r` against the baseline `base[r]`: adds `inv` times each row's
+/// estimate to its row of `g` (the layer's logit gradient) and returns the rows' baseline
+/// gradients. Each row alone on the product threads (the same bits on any number of
+/// threads); an error names `what` and the first failing row's error.
+#[allow(clippy::too_many_arguments)]
+fn combine_rows<const N: usize>(
+    hard: &Pass,
+    draws: &[Draw<N>],
+    g: &mut [f32],
+    k: usize,
+    b: usize,
+    inv: f32,
+    what: &str,
+    base: &[f32],
+) -> Result<Vec<f32>> {
+    let (l, f) = (&hard.l[k], &hard.f);
+    let terms: Vec<std::result::Result<f32, String>> = g[..b * N]
+        .par_chunks_mut(N)
+        .enumerate()
+        .with_min_len(crate::vae::rows::rows_per_thread(b))
+        .map(|(r, g)| {
+            let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
+                .map_err(|e| format!("{what}: {e}"))?;
+            add_scaled(g, &s.grad, inv);
+            Ok(s.baseline_grad)
+        })
+        .collect();
+    Ok(terms.into_iter().collect::<std::result::Result<_, _>>()?)
+}
+
 fn row<const N: usize>(v: &[f32], r: usize) -> &[f32; N] {
     v[r * N..(r + 1) * N].try_into().expect("row of N")
 }
@@ -312,34 +343,6 @@ impl<const N: usize> VaeEstimator<N> {
         Ok(())
     }
 
-    /// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` for the first `b` rows,
-    /// row `r` against the baseline `base[r]`: adds `inv` times each row's estimate to its
-    /// row of `g[k]` and returns the rows' baseline gradients. Each row alone on the product
-    /// threads (the same bits on any number of threads); an error names `what` and the first
-    /// failing row's error.
-    fn combine_rows(
-        &mut self,
-        k: usize,
-        b: usize,
-        inv: f32,
-        what: &str,
-        base: &[f32],
-    ) -> Result<Vec<f32>> {
-        let (l, draws, f) = (&self.hard.l[k], &self.draws[k], &self.hard.f);
-        let terms: Vec<std::result::Result<f32, String>> = self.g[k][..b * N]
-            .par_chunks_mut(N)
-            .enumerate()
-            .with_min_len(crate::vae::rows::rows_per_thread(b))
-            .map(|(r, g)| {
-                let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
-                    .map_err(|e| format!("{what}: {e}"))?;
-                add_scaled(g, &s.grad, inv);
-                Ok(s.baseline_grad)
-            })
-            .collect();
-        Ok(terms.into_iter().collect::<std::result::Result<_, _>>()?)
-    }
-
     /// Adds to `grad` the estimate of the gradient of the batch's mean negative ELBO w.r.t.
     /// the model parameters `theta` (`x` is `rows x pixels`, `rows <= batch`). With
     /// `train_cv`, also takes one Adam step on the variance parameters from the same samples
@@ -425,10 +428,10 @@ impl<const N: usize> VaeEstimator<N> {
                     let centre = self.centre.value();
                     self.dbase[..b].fill(0.0);
                     if kind == EstimatorKind::Nvil {
+                        let base: Vec<f32> = self.fb[..b].iter().map(|&fb| centre + fb).collect();
                         for k in 0..kk {
-                            let base: Vec<f32> =
-                                self.fb[..b].iter().map(|&fb| centre + fb).collect();
-                            let grads = self.combine_rows(k, b, inv, "NVIL", &base)?;
+                            let (hard, draws, g) = (&self.hard, &self.draws[k], &mut self.g[k]);
+                            let grads = combine_rows(hard, draws, g, k, b, inv, "NVIL", &base)?;
                             if k == 0 {
                                 for (d, g) in self.dbase[..b].iter_mut().zip(grads) {
                                     *d += inv * g;
@@ -467,10 +470,8 @@ impl<const N: usize> VaeEstimator<N> {
                         }
                     }
                     for k in 0..kk {
-                        let base = std::mem::take(&mut self.fb);
-                        let done = self.combine_rows(k, b, inv, "RLOO", &base);
-                        self.fb = base;
-                        done?;
+                        let (hard, draws, g) = (&self.hard, &self.draws[k], &mut self.g[k]);
+                        combine_rows(hard, draws, g, k, b, inv, "RLOO", &self.fb)?;
                     }
                 }
                 EstimatorKind::Disarm => self.disarm(model, theta, b)?,
