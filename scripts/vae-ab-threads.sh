@@ -25,16 +25,8 @@
 # relax"). Needs MNIST (RELAX_MNIST_DIR or ../shared/data/mnist). Run it on an idle machine.
 ITERS=${ITERS:-1500}
 REPEATS=${REPEATS:-5}
-# set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median
+# set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median, run
 source "$(dirname "$0")/ab-common.sh" "$@"
-# run BIN THREADS MODEL EST [DIR]: one run's iterations/s (the timed iterations only)
-run() {
-  local dir="$out/${5:-run}"
-  rm -rf "$dir"
-  "$1" --out "$dir" vae --model "$3" --estimator "$4" --epochs 1 --max-iters "$ITERS" \
-    --pretrain "$PRETRAIN" --valid-limit 1 --no-test --threads "$2" >/dev/null 2>&1
-  tail -n 1 "$dir/vae-mnist-$3/curves-$4.csv" | awk -F, '{print $NF}'
-}
 # replicas MODEL EST: B's one-thread run twice at once; their summed iterations/s over B's
 # one-thread run of this round (the last line of $out/b1)
 replicas() {

@@ -16,15 +16,8 @@
 THREADS=${THREADS:-2}
 ITERS=${ITERS:-2000}
 REPEATS=${REPEATS:-30}
-# set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median
+# set -euo pipefail, cd to the repository; A, B, PRETRAIN, MODELS, ESTS, $out, median, run
 source "$(dirname "$0")/ab-common.sh" "$@"
-# run BIN MODEL EST: one run's iterations/s (the timed iterations only)
-run() {
-  rm -rf "$out/run"
-  "$1" --out "$out/run" vae --model "$2" --estimator "$3" --epochs 1 --max-iters "$ITERS" \
-    --pretrain "$PRETRAIN" --valid-limit 1 --no-test --threads "$THREADS" >/dev/null 2>&1
-  tail -n 1 "$out/run/vae-mnist-$2/curves-$3.csv" | awk -F, '{print $NF}'
-}
 echo "| model | estimator | threads | A it/s | B it/s | pairs | B faster | B / A (median of pairs) | smallest | largest |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for m in $MODELS; do
@@ -32,11 +25,11 @@ for m in $MODELS; do
     : >"$out/a"; : >"$out/b"
     for i in $(seq "$REPEATS"); do
       if [ $((i % 2)) = 1 ]; then
-        run "$A" "$m" "$e" >>"$out/a"
-        run "$B" "$m" "$e" >>"$out/b"
+        run "$A" "$THREADS" "$m" "$e" >>"$out/a"
+        run "$B" "$THREADS" "$m" "$e" >>"$out/b"
       else
-        run "$B" "$m" "$e" >>"$out/b"
-        run "$A" "$m" "$e" >>"$out/a"
+        run "$B" "$THREADS" "$m" "$e" >>"$out/b"
+        run "$A" "$THREADS" "$m" "$e" >>"$out/a"
       fi
     done
     paste "$out/a" "$out/b" | awk '{printf "%.4f\n", $2 / $1}' >"$out/r"
