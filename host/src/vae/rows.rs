@@ -73,3 +73,59 @@ pub fn par_rows(
             }
         });
 }
+
+/// `f` on every item of `items` (split among the product threads as `items` says); the first
+/// failing item's error in item order, as when the items run one after another. Nothing is
+/// gathered (no allocation); after a failure, items past it may not run (their results are
+/// dropped with the error).
+pub fn first_error<I, E>(
+    items: I,
+    f: impl Fn(I::Item) -> Result<(), E> + Sync + Send,
+) -> Result<(), E>
+where
+    I: IndexedParallelIterator,
+    E: Send,
+{
+    match items.map(f).find_map_first(|r| r.err()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first failing row's error whatever the threads, and every row run when none fails.
+    #[test]
+    fn first_error_is_the_first_failing_rows() {
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut v = vec![0.0f32; 64];
+                let rows = v.par_chunks_mut(4).enumerate().with_min_len(1);
+                let got = first_error(rows, |(r, row)| {
+                    row.fill(r as f32);
+                    if r == 5 || r == 11 {
+                        Err(format!("row {r}"))
+                    } else {
+                        Ok(())
+                    }
+                });
+                assert_eq!(got, Err("row 5".to_string()), "{threads} threads");
+                let rows = v.par_chunks_mut(4).enumerate().with_min_len(1);
+                let ok = first_error(rows, |(r, row)| {
+                    row.fill(r as f32 + 1.0);
+                    Ok::<_, String>(())
+                });
+                assert_eq!(ok, Ok(()));
+                for (i, x) in v.iter().enumerate() {
+                    assert_eq!(*x, (i / 4) as f32 + 1.0, "element {i}");
+                }
+            });
+        }
+    }
+}

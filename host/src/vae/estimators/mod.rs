@@ -79,6 +79,20 @@ impl CvParams {
     }
 }
 
+/// One row's scalars from a per-row combination (RELAX's and REBAR's eta gradient and
+/// variance loss, MuProp's eta and baseline gradients, NVIL's and RLOO's baseline gradient),
+/// kept per row so that their sums over rows run in row order after the rows (the same bits
+/// on any number of threads) without gathering them anew each step.
+#[derive(Debug, Clone, Copy, Default)]
+struct RowTerms {
+    /// Gradients of a layer's eta (REBAR and RELAX: the first only).
+    eta: [f32; 2],
+    /// The baseline's gradient.
+    baseline: f32,
+    /// The variance loss.
+    var: f64,
+}
+
 /// An estimator with its learnable state and every buffer a step needs (sized once).
 #[derive(Debug)]
 pub struct VaeEstimator<const N: usize> {
@@ -114,38 +128,44 @@ pub struct VaeEstimator<const N: usize> {
     xrep: Vec<f32>,
     /// The generator's words of one layer's draws (see `draw`).
     words: Vec<u32>,
+    /// Each row's scalars of a per-row combination (see [`RowTerms`]).
+    terms: Vec<RowTerms>,
+    /// NVIL's baseline of each row (the running centre plus the input-dependent part).
+    base: Vec<f32>,
     batch: usize,
 }
 
 /// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` of the sampled pass `hard`
 /// for the first `b` rows, row `r` against the baseline `base[r]`: adds `inv` times each row's
-/// estimate to its row of `g` (the layer's logit gradient) and returns the rows' baseline
-/// gradients. Each row alone on the product threads (the same bits on any number of
-/// threads); an error names `what` and the first failing row's error.
+/// estimate to its row of `g` (the layer's logit gradient) and sets `terms[r].baseline` to
+/// the row's baseline gradient. Each row alone on the product threads (the same bits on any
+/// number of threads); an error names `what` and the first failing row's error.
 #[allow(clippy::too_many_arguments)]
 fn combine_rows<const N: usize>(
     hard: &Pass,
     draws: &[Draw<N>],
     g: &mut [f32],
+    terms: &mut [RowTerms],
     k: usize,
     b: usize,
     inv: f32,
     what: &str,
     base: &[f32],
-) -> Result<Vec<f32>> {
+) -> Result<()> {
     let (l, f) = (&hard.l[k], &hard.f);
-    let terms: Vec<std::result::Result<f32, String>> = g[..b * N]
+    let rows = g[..b * N]
         .par_chunks_mut(N)
+        .zip(terms[..b].par_iter_mut())
         .enumerate()
-        .with_min_len(crate::vae::rows::rows_per_thread(b))
-        .map(|(r, g)| {
-            let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
-                .map_err(|e| format!("{what}: {e}"))?;
-            add_scaled(g, &s.grad, inv);
-            Ok(s.baseline_grad)
-        })
-        .collect();
-    Ok(terms.into_iter().collect::<std::result::Result<_, _>>()?)
+        .with_min_len(crate::vae::rows::rows_per_thread(b));
+    crate::vae::rows::first_error(rows, |(r, (g, t))| {
+        let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
+            .map_err(|e| format!("{what}: {e}"))?;
+        add_scaled(g, &s.grad, inv);
+        t.baseline = s.baseline_grad;
+        Ok::<_, String>(())
+    })?;
+    Ok(())
 }
 
 fn row<const N: usize>(v: &[f32], r: usize) -> &[f32; N] {
@@ -309,6 +329,8 @@ impl<const N: usize> VaeEstimator<N> {
             },
             xrep: vec![0.0; if cfg.kind.multi_sample() { cap * p } else { 0 }],
             words: vec![0; cap * N],
+            terms: vec![RowTerms::default(); cap],
+            base: vec![0.0; cap],
             soft2: model.pass(if relaxed { cap } else { 0 }),
             temps,
             batch,
@@ -348,7 +370,7 @@ impl<const N: usize> VaeEstimator<N> {
     /// `train_cv`, also takes one Adam step on the variance parameters from the same samples
     /// (Algorithm 2).
     #[allow(clippy::too_many_arguments)]
-    pub fn step<R: Rng + ?Sized>(
+    pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
         theta: &[f32],
@@ -428,13 +450,16 @@ impl<const N: usize> VaeEstimator<N> {
                     let centre = self.centre.value();
                     self.dbase[..b].fill(0.0);
                     if kind == EstimatorKind::Nvil {
-                        let base: Vec<f32> = self.fb[..b].iter().map(|&fb| centre + fb).collect();
+                        for (base, &fb) in self.base[..b].iter_mut().zip(&self.fb[..b]) {
+                            *base = centre + fb;
+                        }
                         for k in 0..kk {
                             let (hard, draws, g) = (&self.hard, &self.draws[k], &mut self.g[k]);
-                            let grads = combine_rows(hard, draws, g, k, b, inv, "NVIL", &base)?;
+                            let (terms, base) = (&mut self.terms, &self.base);
+                            combine_rows(hard, draws, g, terms, k, b, inv, "NVIL", base)?;
                             if k == 0 {
-                                for (d, g) in self.dbase[..b].iter_mut().zip(grads) {
-                                    *d += inv * g;
+                                for (d, t) in self.dbase[..b].iter_mut().zip(&self.terms[..b]) {
+                                    *d += inv * t.baseline;
                                 }
                             }
                         }
@@ -471,7 +496,8 @@ impl<const N: usize> VaeEstimator<N> {
                     }
                     for k in 0..kk {
                         let (hard, draws, g) = (&self.hard, &self.draws[k], &mut self.g[k]);
-                        combine_rows(hard, draws, g, k, b, inv, "RLOO", &self.fb)?;
+                        let terms = &mut self.terms;
+                        combine_rows(hard, draws, g, terms, k, b, inv, "RLOO", &self.fb)?;
                     }
                 }
                 EstimatorKind::Disarm => self.disarm(model, theta, b)?,

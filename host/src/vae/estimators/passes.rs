@@ -1,7 +1,7 @@
 //! MuProp, DisARM and Concrete for every layer, and the NVIL baseline's forward pass.
 
 use super::*;
-use crate::vae::rows::rows_per_thread;
+use crate::vae::rows::{first_error, rows_per_thread};
 
 impl<const N: usize> VaeEstimator<N> {
     /// MuProp for every layer (baseline already in `self.fb`).
@@ -33,30 +33,31 @@ impl<const N: usize> VaeEstimator<N> {
             // Each row alone on the product threads (its estimate into its row of `g`), then
             // the sums over rows in row order: the same bits on any number of threads.
             let (hard, soft, draws, fb) = (&self.hard, &self.soft, &self.draws[k], &self.fb);
-            let terms: Vec<std::result::Result<([f32; 2], f32), String>> = self.g[k][..b * N]
+            let rows = self.g[k][..b * N]
                 .par_chunks_mut(N)
+                .zip(self.terms[..b].par_iter_mut())
                 .enumerate()
-                .with_min_len(rows_per_thread(b))
-                .map(|(r, g)| {
-                    let s = muprop_combine::<N>(
-                        row(&hard.l[k], r),
-                        &draws[r].b,
-                        hard.f[r],
-                        soft.f[r],
-                        row(&soft.ds[k], r),
-                        centre + fb[r],
-                        eta,
-                    )
-                    .map_err(|e| format!("MuProp layer {k}: {e}"))?;
-                    add_scaled(g, &s.grad, inv);
-                    Ok((s.eta_grad, s.baseline_grad))
-                })
-                .collect();
-            for (r, t) in terms.into_iter().enumerate() {
-                let (eta_grad, baseline_grad) = t?;
-                self.grad_phi[o] += inv * eta_grad[0];
-                self.grad_phi[o + 1] += inv * eta_grad[1];
-                self.dbase[r] += inv * baseline_grad;
+                .with_min_len(rows_per_thread(b));
+            first_error(rows, |(r, (g, t))| {
+                let s = muprop_combine::<N>(
+                    row(&hard.l[k], r),
+                    &draws[r].b,
+                    hard.f[r],
+                    soft.f[r],
+                    row(&soft.ds[k], r),
+                    centre + fb[r],
+                    eta,
+                )
+                .map_err(|e| format!("MuProp layer {k}: {e}"))?;
+                add_scaled(g, &s.grad, inv);
+                t.eta = s.eta_grad;
+                t.baseline = s.baseline_grad;
+                Ok::<_, String>(())
+            })?;
+            for (r, t) in self.terms[..b].iter().enumerate() {
+                self.grad_phi[o] += inv * t.eta[0];
+                self.grad_phi[o + 1] += inv * t.eta[1];
+                self.dbase[r] += inv * t.baseline;
             }
         }
         Ok(())
@@ -80,30 +81,22 @@ impl<const N: usize> VaeEstimator<N> {
                 });
             model.forward(theta, &mut self.soft, b, k, Chain::Hard);
             let soft = &self.soft;
-            let failed: Vec<String> = self.g[k][..b * N]
+            let rows = self.g[k][..b * N]
                 .par_chunks_mut(N)
                 .enumerate()
-                .with_min_len(per)
-                .filter_map(|(r, g)| {
-                    match disarm_combine(
-                        row(&hard.l[k], r),
-                        &draws[r].b,
-                        row(&soft.s[k], r),
-                        hard.f[r],
-                        soft.f[r],
-                    ) {
-                        Ok(d) => {
-                            add_scaled(g, &d, inv);
-                            None
-                        }
-                        Err(e) => Some(format!("DisARM layer {k}: {e}")),
-                    }
-                })
-                .collect();
-            // The first failing row's error, as when the rows ran in order.
-            if let Some(e) = failed.into_iter().next() {
-                return Err(e.into());
-            }
+                .with_min_len(per);
+            first_error(rows, |(r, g)| {
+                let d = disarm_combine(
+                    row(&hard.l[k], r),
+                    &draws[r].b,
+                    row(&soft.s[k], r),
+                    hard.f[r],
+                    soft.f[r],
+                )
+                .map_err(|e| format!("DisARM layer {k}: {e}"))?;
+                add_scaled(g, &d, inv);
+                Ok::<_, String>(())
+            })?;
         }
         Ok(())
     }

@@ -12,11 +12,17 @@
 use super::rnet::{r_mixed, r_passes, r_step};
 use super::sample::scores;
 use super::*;
-use crate::vae::rows::{par_copy, rows_per_thread};
+use crate::vae::rows::{first_error, par_copy, rows_per_thread};
 
 /// One row's outputs in [`VaeEstimator::relax_layer`]: its index, its logit gradient and `U`
 /// (`N` each), and its `A`.
-type RowOut<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut f32));
+type RowOut<'a> = (
+    usize,
+    (
+        ((&'a mut [f32], &'a mut [f32]), &'a mut f32),
+        &'a mut RowTerms,
+    ),
+);
 
 /// What the relaxed pass of one layer at its temperature leaves for its combination (REBAR,
 /// RELAX).
@@ -220,7 +226,7 @@ impl<const N: usize> VaeEstimator<N> {
     /// the split pieces of the other's, so the two threads meet once where they met at every
     /// piece of the shorter task. The tasks change no number: a piece's numbers do not depend
     /// on the thread that computes it, and the tasks share nothing they write.
-    pub(super) fn sample_relaxed<R: Rng + ?Sized>(
+    pub(super) fn sample_relaxed<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
         theta: &[f32],
@@ -352,7 +358,7 @@ impl<const N: usize> VaeEstimator<N> {
         // Each row alone on the product threads (its gradient, U and A), then the sums over
         // rows in row order, so the same bits on any number of threads.
         let (hard, draws, r_out) = (&self.hard, &self.draws[k], self.r_cache.get(k));
-        let row_terms = |(r, ((g, u), a)): RowOut<'_>| {
+        let row_terms = |(r, (((g, u), a), t)): RowOut<'_>| {
             let fz = ev.fz[r];
             let rv = if is_relax {
                 r_out.map_or(0.0, |c| c.out[r])
@@ -373,7 +379,8 @@ impl<const N: usize> VaeEstimator<N> {
                 .map_err(|e| format!("RELAX layer {k}: {e}"))?;
             add_scaled(g, &gr, inv);
             if !train {
-                return Ok((0.0f32, 0.0f64));
+                *t = RowTerms::default();
+                return Ok(());
             }
             let dirs = relax_variance_directions::<Bernoulli<N>, N>(l, draw, &gr);
             // Tied coupling: c(z~) = c(z) in value and gradient, so the two terms merge into
@@ -389,22 +396,26 @@ impl<const N: usize> VaeEstimator<N> {
             // d/d eta [A c + U . dc/dz] = A (F + r) + U . graw.
             let d_eta = kappa * (av * (fz + rv) + ug);
             let var = kappa_report * gr.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
-            Ok::<_, String>((d_eta, var))
+            *t = RowTerms {
+                eta: [d_eta, 0.0],
+                var,
+                ..RowTerms::default()
+            };
+            Ok::<_, String>(())
         };
-        let terms: Vec<std::result::Result<(f32, f64), String>> = self.g[k][..b * N]
+        let rows = self.g[k][..b * N]
             .par_chunks_mut(N)
             .zip(self.u[..b * N].par_chunks_mut(N))
             .zip(self.a[..b].par_iter_mut())
+            .zip(self.terms[..b].par_iter_mut())
             .enumerate()
-            .with_min_len(rows_per_thread(b))
-            .map(row_terms)
-            .collect();
+            .with_min_len(rows_per_thread(b));
+        first_error(rows, row_terms)?;
         let mut var_loss = 0.0f64;
         let mut d_eta = 0.0f32;
-        for t in terms {
-            let (de, v) = t?;
-            d_eta += de;
-            var_loss += v;
+        for t in &self.terms[..b] {
+            d_eta += t.eta[0];
+            var_loss += t.var;
         }
         if !train {
             return Ok(0.0);

@@ -2,12 +2,12 @@
 //! samples together in `multi`), and `f` at the samples.
 
 use super::*;
-use crate::vae::rows::rows_per_thread;
+use crate::vae::rows::{first_error, rows_per_thread};
 use rayon::prelude::*;
 
 impl<const N: usize> VaeEstimator<N> {
     /// Samples every layer (the core's `Draw`, tied coupling) and evaluates `f(b)`.
-    pub(super) fn sample<R: Rng + ?Sized>(
+    pub(super) fn sample<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
         theta: &[f32],
@@ -23,7 +23,7 @@ impl<const N: usize> VaeEstimator<N> {
     /// generator's words of a layer are drawn first, in order (a tied draw takes exactly `N`
     /// words a row), then each row's draw is made from its own words on the product threads:
     /// the same samples as drawing row after row from the generator.
-    pub(super) fn draw<R: Rng + ?Sized>(
+    pub(super) fn draw<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
         theta: &[f32],
@@ -42,12 +42,10 @@ impl<const N: usize> VaeEstimator<N> {
                 fill(words, rng);
             } else if crate::vae::linalg::threads() > 1 {
                 // The generator's words (one thread, in order) beside the first encoder's
-                // product, which the other thread starts and this one joins.
+                // product, which the other thread starts and this one joins (a join: no
+                // task to allocate, as a scope's spawn would).
                 let hard = &mut self.hard;
-                rayon::in_place_scope(|s| {
-                    s.spawn(|_| model.encode_first(theta, hard, b));
-                    fill(words, rng);
-                });
+                rayon::join(|| fill(words, rng), || model.encode_first(theta, hard, b));
             } else {
                 model.encode_first(theta, &mut self.hard, b);
                 fill(words, rng);
@@ -59,39 +57,35 @@ impl<const N: usize> VaeEstimator<N> {
                 &mut hard.s[k][..b * N],
                 &mut hard.eps[k][..b * N],
             );
-            let failed: Vec<String> = self.draws[k][..b]
+            let chunks = self.draws[k][..b]
                 .par_chunks_mut(per)
                 .zip(s.par_chunks_mut(per * N))
                 .zip(eps.par_chunks_mut(per * N))
                 .zip(l.par_chunks(per * N))
                 .zip(self.words[..b * N].par_chunks(per * N))
-                .with_max_len(1)
-                .filter_map(|((((draws, s), eps), l), words)| {
-                    for (r, d) in draws.iter_mut().enumerate() {
-                        let rs = r * N..(r + 1) * N;
-                        let lr: &[f32; N] = l[rs.clone()].try_into().expect("row of N");
-                        let mut words = Replay(words[rs.clone()].iter());
-                        let draw = match Draw::with_coupling::<Bernoulli<N>, _>(
-                            lr,
-                            Coupling::Tied,
-                            &mut words,
-                        ) {
-                            Ok(d) => d,
-                            Err(e) => return Some(format!("sampling layer {k}: {e}")),
-                        };
-                        s[rs.clone()].copy_from_slice(&draw.b);
-                        for ((e, z), l) in eps[rs].iter_mut().zip(&draw.z).zip(lr) {
-                            *e = z - l;
-                        }
-                        *d = draw;
-                    }
-                    None
-                })
-                .collect();
+                .with_max_len(1);
             // The first failing row's error, as when drawing row after row.
-            if let Some(e) = failed.into_iter().next() {
-                return Err(e.into());
-            }
+            first_error(chunks, |((((draws, s), eps), l), words)| {
+                for (r, d) in draws.iter_mut().enumerate() {
+                    let rs = r * N..(r + 1) * N;
+                    let lr: &[f32; N] = l[rs.clone()].try_into().expect("row of N");
+                    let mut words = Replay(words[rs.clone()].iter());
+                    let draw = match Draw::with_coupling::<Bernoulli<N>, _>(
+                        lr,
+                        Coupling::Tied,
+                        &mut words,
+                    ) {
+                        Ok(d) => d,
+                        Err(e) => return Err(format!("sampling layer {k}: {e}")),
+                    };
+                    s[rs.clone()].copy_from_slice(&draw.b);
+                    for ((e, z), l) in eps[rs].iter_mut().zip(&draw.z).zip(lr) {
+                        *e = z - l;
+                    }
+                    *d = draw;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
