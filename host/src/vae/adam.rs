@@ -4,6 +4,7 @@
 
 use super::linalg::{column_cut, threads};
 use rayon::prelude::*;
+use smallvec::SmallVec;
 use std::ops::Range;
 
 thread_local! {
@@ -99,9 +100,9 @@ impl AdamVec {
     pub fn zero(&self, grad: &mut [f32]) {
         if !self.owned.is_empty() {
             self.split_owned(grad)
-                .into_par_iter()
+                .par_iter_mut()
                 .with_max_len(1)
-                .for_each(|w| w.into_iter().for_each(|g| g.fill(0.0)));
+                .for_each(|w| w.iter_mut().for_each(|g| g.fill(0.0)));
         } else {
             grad.fill(0.0);
         }
@@ -122,7 +123,7 @@ impl AdamVec {
         }
         let owned = &self.owned;
         self.split_owned(grad)
-            .into_par_iter()
+            .par_iter_mut()
             .enumerate()
             .with_max_len(1)
             .for_each(|(q, gs)| {
@@ -137,7 +138,7 @@ impl AdamVec {
     }
 
     /// `v` cut in each thread's stretches, in order.
-    fn split_owned<'a>(&self, v: &'a mut [f32]) -> Vec<Vec<&'a mut [f32]>> {
+    fn split_owned<'a>(&self, v: &'a mut [f32]) -> Stretches<'a> {
         split_owned(&self.owned, self.parts, v)
     }
 
@@ -207,16 +208,16 @@ impl AdamVec {
             eps: self.eps * bc2.sqrt(),
         };
         if owned {
-            let (ps, gs, ms, vs) = (
+            let (mut ps, mut gs, mut ms, mut vs) = (
                 self.split_owned(params),
                 split_owned(&self.owned, self.parts, grad),
                 split_owned(&self.owned, self.parts, &mut self.m),
                 split_owned(&self.owned, self.parts, &mut self.v),
             );
-            ps.into_par_iter()
-                .zip(gs)
-                .zip(ms)
-                .zip(vs)
+            ps.par_iter_mut()
+                .zip(gs.par_iter_mut())
+                .zip(ms.par_iter_mut())
+                .zip(vs.par_iter_mut())
                 .with_max_len(1)
                 .for_each(|(((p, g), m), v)| {
                     for (((p, g), m), v) in p.into_iter().zip(g).zip(m).zip(v) {
@@ -279,13 +280,18 @@ fn balance(mut owned: Vec<(usize, Range<usize>)>, parts: usize) -> Vec<(usize, R
 /// Shares of [`balance`] this close are left as they are.
 const BALANCE_SLACK: usize = 1024;
 
+/// Each thread's stretches of a vector ([`split_owned`]): held inline (no allocation) up to
+/// 4 threads of 16 stretches each (a stretch a weight matrix, bias or gap, and a few more
+/// from [`balance`]); beyond, they spill to the heap.
+type Stretches<'a> = SmallVec<[SmallVec<[&'a mut [f32]; 16]>; 4]>;
+
 /// `v` cut in the stretches of `owned` (in order), gathered by thread.
 fn split_owned<'a>(
     owned: &[(usize, Range<usize>)],
     parts: usize,
     mut v: &'a mut [f32],
-) -> Vec<Vec<&'a mut [f32]>> {
-    let mut out: Vec<Vec<&'a mut [f32]>> = (0..parts).map(|_| Vec::new()).collect();
+) -> Stretches<'a> {
+    let mut out: Stretches<'a> = (0..parts).map(|_| SmallVec::new()).collect();
     let mut at = 0;
     for (q, r) in owned {
         let (here, rest) = std::mem::take(&mut v)[r.start - at..].split_at_mut(r.len());

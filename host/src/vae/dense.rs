@@ -2,8 +2,11 @@
 //! with each weight matrix stored in column blocks, one for each product thread (see
 //! [`Dense`]).
 
-use super::linalg::{account, column_cut, gemm, gemm_view, timed, worth_splitting};
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use super::linalg::{
+    account, by_column_blocks, column_cut, gemm, gemm_view, row_chunks, threads, timed,
+    worth_splitting,
+};
+use ndarray::{ArrayView2, ArrayViewMut2};
 use rand_core::Rng;
 use rayon::prelude::*;
 use relax_core::math::uniform_open;
@@ -11,9 +14,11 @@ use std::cell::RefCell;
 use std::ops::Range;
 
 thread_local! {
-    /// [`Dense::input_grad_cols`]'s partial sums of the blocks after the first (on the
-    /// calling thread; each block's task writes its own part).
-    static PARTIALS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// [`Dense::input_grad_cols`]'s buffers for the partial sums of the blocks after the
+    /// first (on the calling thread; each block's task writes its own part): one taken for
+    /// each call and given back after, so that a call nested in a task this thread runs
+    /// while it waits takes another; after the first iterations, no allocation.
+    static PARTIALS: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
@@ -86,16 +91,6 @@ impl ParamLayout {
     }
 }
 
-/// `run` on each block, on the product threads when a product of `work` multiply-adds is
-/// worth splitting (rayon gives the first block to the calling thread), else in order here.
-fn run_blocks<T: Send>(work: usize, blocks: Vec<T>, run: impl Fn(T) + Sync + Send) {
-    if blocks.len() > 1 && worth_splitting(work) {
-        blocks.into_par_iter().for_each(run);
-    } else {
-        blocks.into_iter().for_each(run);
-    }
-}
-
 impl Dense {
     /// Block `q` of the weights: its first column, its width and its offset.
     fn block(&self, q: usize) -> (usize, usize, usize) {
@@ -104,32 +99,27 @@ impl Dense {
         (c0, c1 - c0, self.w + self.inputs * c0)
     }
 
-    /// `f(c0, rows)` for each column block of the first `rows` rows of `y` (`rows x
-    /// outputs`, row-major): `rows` holds the block's part of each row, whose first column
-    /// is `c0`. Each block on the thread that computes those columns in the products (the
-    /// element-wise work on a layer's outputs stays on the core that wrote them); one block
-    /// is one call with whole rows.
+    /// `f(c0, r0, segs)` for each column block of the first `rows` rows of `y` (`rows x
+    /// outputs`, row-major): `segs` holds the block's part of rows `r0..r0 + segs.len()`
+    /// (up to [`super::linalg::ROW_CHUNK`] rows a call), whose first column is `c0`. Each block on the
+    /// thread that computes those columns in the products (the element-wise work on a
+    /// layer's outputs stays on the core that wrote them); one block is whole rows. Nothing
+    /// is allocated (the blocks are views, the rows' slices on the stack).
     pub fn by_blocks(
         &self,
         y: &mut [f32],
         rows: usize,
-        f: impl Fn(usize, &mut [&mut [f32]]) + Sync + Send,
+        f: impl Fn(usize, usize, &mut [&mut [f32]]) + Sync + Send,
     ) {
         let o = self.outputs;
-        let mut blocks: Vec<(usize, Vec<&mut [f32]>)> = (0..self.parts)
-            .map(|q| (self.block(q).0, Vec::with_capacity(rows)))
-            .collect();
-        for row in y[..rows * o].chunks_mut(o) {
-            let mut rest = row;
-            for (q, (_, segs)) in blocks.iter_mut().enumerate() {
-                let (here, after) = std::mem::take(&mut rest).split_at_mut(self.block(q).1);
-                segs.push(here);
-                rest = after;
+        let yv = ArrayViewMut2::from_shape((rows, o), &mut y[..rows * o]).expect("y");
+        let run = |_q: usize, c0: usize, block: ArrayViewMut2<'_, f32>| {
+            // A block of no columns (a layer narrower than a tile per thread) has nothing to do.
+            if block.ncols() > 0 {
+                row_chunks(block, |r0, segs| f(c0, r0, segs));
             }
-        }
-        // A block of no columns (a layer narrower than a tile per thread) has nothing to do.
-        blocks.retain(|(_, segs)| segs.first().is_some_and(|s| !s.is_empty()));
-        run_blocks(usize::MAX, blocks, |(c0, mut segs)| f(c0, &mut segs));
+        };
+        by_column_blocks(yv, o, self.parts, self.parts > 1 && threads() > 1, &run);
     }
 
     /// Where `W[i][j]` is in the flat vector.
@@ -195,17 +185,10 @@ impl Dense {
         }
         account(rows, o, k, false, false);
         timed(|| {
-            let mut yv = ArrayViewMut2::from_shape((rows, o), &mut y[..rows * o]).expect("y");
-            let mut blocks = Vec::with_capacity(self.parts);
-            for q in 0..self.parts {
-                let (_, wq, _) = self.block(q);
-                let (here, rest) = yv.split_at(Axis(1), wq);
-                blocks.push((q, here));
-                yv = rest;
-            }
+            let yv = ArrayViewMut2::from_shape((rows, o), &mut y[..rows * o]).expect("y");
             let xv = ArrayView2::from_shape((rows, k), &x[..rows * k]).expect("x");
-            let run = |(q, mut c): (usize, ArrayViewMut2<'_, f32>)| {
-                let (c0, wq, off) = self.block(q);
+            let run = |q: usize, c0: usize, mut c: ArrayViewMut2<'_, f32>| {
+                let (_, wq, off) = self.block(q);
                 if wq == 0 {
                     return;
                 }
@@ -218,18 +201,13 @@ impl Dense {
                 }
                 let w = &p[off + rin.start * wq..off + rin.end * wq];
                 if super::skinny::takes(rows, wq, k, 1.0, false, false, beta) {
-                    let mut rs: Vec<&mut [f32]> = c
-                        .rows_mut()
-                        .into_iter()
-                        .map(|r| r.into_slice().expect("a row of y"))
-                        .collect();
-                    super::skinny::product_rows(rows, k, x, k, 1, w, wq, 0, beta, &mut rs);
+                    super::skinny::product_view(k, x, k, 1, w, wq, 0, beta, c);
                 } else {
                     let wv = ArrayView2::from_shape((k, wq), w).expect("w");
                     gemm_view(xv.view(), wv, beta, c);
                 }
             };
-            run_blocks(rows * o * k, blocks, run);
+            by_column_blocks(yv, o, self.parts, worth_splitting(rows * o * k), &run);
         });
     }
 
@@ -277,32 +255,20 @@ impl Dense {
         }
         account(k, o, rows, true, false);
         timed(|| {
-            let mut blocks = Vec::with_capacity(self.parts);
-            let (mut rest, mut brest) = (gw, gb);
-            let mut at = 0;
-            for q in 0..self.parts {
-                let (c0, wq, _) = self.block(q);
-                let (here, after) = std::mem::take(&mut rest).split_at_mut(self.inputs * wq);
-                let (bhere, bafter) = std::mem::take(&mut brest).split_at_mut(wq);
-                (rest, brest) = (after, bafter);
-                blocks.push((c0, wq, &mut here[rin.start * wq..rin.end * wq], bhere));
-                at += wq;
-            }
-            debug_assert_eq!(at, o);
             let xt = ArrayView2::from_shape((rows, k), &x[..rows * k])
                 .expect("x")
                 .reversed_axes();
             let dyv = ArrayView2::from_shape((rows, o), &dy[..rows * o]).expect("dy");
-            let run = |(c0, wq, g, gb): (usize, usize, &mut [f32], &mut [f32])| {
+            let run = |c0: usize, wq: usize, g: &mut [f32], gb: &mut [f32]| {
                 if wq == 0 {
                     return;
                 }
+                let g = &mut g[rin.start * wq..rin.end * wq];
+                let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
                 if super::skinny::takes(k, wq, rows, 1.0, true, false, 1.0) {
                     // x^T (element (i, r) at x[r k + i]) times dy's columns c0.. of the block.
-                    let mut gr: Vec<&mut [f32]> = g.chunks_mut(wq).collect();
-                    super::skinny::product_rows(k, rows, x, 1, k, dy, o, c0, 1.0, &mut gr);
+                    super::skinny::product_view(rows, x, 1, k, dy, o, c0, 1.0, gv);
                 } else {
-                    let gv = ArrayViewMut2::from_shape((k, wq), g).expect("grad");
                     let b = dyv.slice(ndarray::s![.., c0..c0 + wq]);
                     gemm_view(xt.view(), b, 1.0, gv);
                 }
@@ -310,8 +276,45 @@ impl Dense {
                     bias_grad(gb, c0);
                 }
             };
-            run_blocks(rows * o * k, blocks, run);
+            let par = worth_splitting(rows * o * k);
+            self.grad_blocks(gw, gb, 0, self.parts, par, &run);
         });
+    }
+
+    /// `run(c0, wq, g, gb)` for the column blocks `q0..q1` of a weight gradient: `g` the
+    /// block's `inputs x wq` weights' gradient (stored one block after another, see
+    /// [`Dense`]), `gb` its bias's, `gw` and `gb` the blocks' stretches; halving recursively,
+    /// on the product threads with `par` (else in order here). Nothing is allocated.
+    fn grad_blocks<F>(
+        &self,
+        gw: &mut [f32],
+        gb: &mut [f32],
+        q0: usize,
+        q1: usize,
+        par: bool,
+        run: &F,
+    ) where
+        F: Fn(usize, usize, &mut [f32], &mut [f32]) + Sync,
+    {
+        let (c0, _, _) = self.block(q0);
+        if q1 - q0 <= 1 {
+            let wq = self.block(q0).1;
+            run(c0, wq, gw, gb);
+            return;
+        }
+        let qm = q0 + (q1 - q0) / 2;
+        let cut = self.block(qm).0 - c0;
+        let (gw0, gw1) = gw.split_at_mut(self.inputs * cut);
+        let (gb0, gb1) = gb.split_at_mut(cut);
+        if par {
+            rayon::join(
+                || self.grad_blocks(gw0, gb0, q0, qm, par, run),
+                || self.grad_blocks(gw1, gb1, qm, q1, par, run),
+            );
+        } else {
+            self.grad_blocks(gw0, gb0, q0, qm, par, run);
+            self.grad_blocks(gw1, gb1, qm, q1, par, run);
+        }
     }
 
     /// `y = x W + b` for `rows` rows.
@@ -367,50 +370,47 @@ impl Dense {
                     gemm_view(dyv.slice(ndarray::s![.., c0..c0 + wq]), wt, 0.0, c);
                 }
             };
-            PARTIALS.with(|buf| {
-                let first = &mut dx[..rows * n];
-                // The other blocks' parts, one after another (reused: no allocation a call;
-                // a call nested in a task this thread runs while it waits gets its own).
-                let (mut guard, mut own) = (buf.try_borrow_mut().ok(), Vec::new());
-                let buf = guard.as_deref_mut().unwrap_or(&mut own);
-                let len = rows * n;
-                if buf.len() < (self.parts - 1) * len {
-                    buf.resize((self.parts - 1) * len, 0.0);
-                }
-                let partials = &mut buf[..(self.parts - 1) * len];
-                let others = |(i, t): (usize, &mut [f32])| {
-                    let q = i + 1;
-                    if self.block(q).1 > 0 {
-                        part(q, t);
-                    } else {
-                        t.fill(0.0);
-                    }
-                };
-                if worth_splitting(rows * o * n) {
-                    rayon::join(
-                        || part(0, first),
-                        || {
-                            partials
-                                .par_chunks_mut(len.max(1))
-                                .enumerate()
-                                .for_each(others)
-                        },
-                    );
+            // The other blocks' parts, one after another, in a buffer of this thread's.
+            let mut buf = PARTIALS.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+            let first = &mut dx[..rows * n];
+            let len = rows * n;
+            if buf.len() < (self.parts - 1) * len {
+                buf.resize((self.parts - 1) * len, 0.0);
+            }
+            let partials = &mut buf[..(self.parts - 1) * len];
+            let others = |(i, t): (usize, &mut [f32])| {
+                let q = i + 1;
+                if self.block(q).1 > 0 {
+                    part(q, t);
                 } else {
-                    part(0, first);
-                    partials.chunks_mut(len.max(1)).enumerate().for_each(others);
+                    t.fill(0.0);
                 }
-                // Added in block order, by rows on the threads (each element alone: the same
-                // bits as one thread adding them; half of each sum's reads are local).
-                let partials = &*partials;
-                super::rows::par_rows(dx, rows, n, |r, row| {
-                    for t in partials.chunks(len.max(1)) {
-                        for (d, v) in row.iter_mut().zip(&t[r * n..(r + 1) * n]) {
-                            *d += v;
-                        }
+            };
+            if worth_splitting(rows * o * n) {
+                rayon::join(
+                    || part(0, first),
+                    || {
+                        partials
+                            .par_chunks_mut(len.max(1))
+                            .enumerate()
+                            .for_each(others)
+                    },
+                );
+            } else {
+                part(0, first);
+                partials.chunks_mut(len.max(1)).enumerate().for_each(others);
+            }
+            // Added in block order, by rows on the threads (each element alone: the same
+            // bits as one thread adding them; half of each sum's reads are local).
+            let partials = &*partials;
+            super::rows::par_rows(dx, rows, n, |r, row| {
+                for t in partials.chunks(len.max(1)) {
+                    for (d, v) in row.iter_mut().zip(&t[r * n..(r + 1) * n]) {
+                        *d += v;
                     }
-                });
+                }
             });
+            PARTIALS.with(|p| p.borrow_mut().push(buf));
         });
     }
 }

@@ -145,8 +145,9 @@ impl Net {
                 l.forward(p, input, rows, pre);
                 let (o, act) = (l.outputs, self.act);
                 // By column blocks, on the threads that computed them.
-                l.by_blocks(&mut rest[0], rows, |c0, segs| {
-                    for (r, seg) in segs.iter_mut().enumerate() {
+                l.by_blocks(&mut rest[0], rows, |c0, r0, segs| {
+                    for (i, seg) in segs.iter_mut().enumerate() {
+                        let r = r0 + i;
                         let a = &pre[r * o + c0..r * o + c0 + seg.len()];
                         for (h, &a) in seg.iter_mut().zip(a) {
                             *h = act.apply(a);
@@ -176,8 +177,9 @@ impl Net {
         // By the output layer's column blocks (where the caller computed dout, as the
         // pixels' gradient is).
         let (last, o) = (&self.layers[n - 1], self.outputs());
-        last.by_blocks(&mut cache.d[n - 1], rows, |c0, segs| {
-            for (r, seg) in segs.iter_mut().enumerate() {
+        last.by_blocks(&mut cache.d[n - 1], rows, |c0, r0, segs| {
+            for (i, seg) in segs.iter_mut().enumerate() {
+                let r = r0 + i;
                 seg.copy_from_slice(&dout[r * o + c0..r * o + c0 + seg.len()]);
             }
         });
@@ -194,8 +196,9 @@ impl Net {
                 let (pre, post) = (&cache.pre[k - 1], &cache.post[k - 1]);
                 let (o, act) = (l.inputs, self.act);
                 // By the column blocks of the layer below, which computed pre and post.
-                self.layers[k - 1].by_blocks(dprev, rows, |c0, segs| {
-                    for (r, seg) in segs.iter_mut().enumerate() {
+                self.layers[k - 1].by_blocks(dprev, rows, |c0, r0, segs| {
+                    for (i, seg) in segs.iter_mut().enumerate() {
+                        let r = r0 + i;
                         let at = r * o + c0..r * o + c0 + seg.len();
                         for ((d, &a), &h) in seg.iter_mut().zip(&pre[at.clone()]).zip(&post[at]) {
                             *d *= act.deriv(a, h);
@@ -247,8 +250,9 @@ impl Net {
         // threads that computed them (`Dense::by_blocks`; each element alone: the same bits).
         let relu_times = |layer: &Dense, v: &mut [f32], pre: &[f32]| {
             let w = layer.outputs;
-            layer.by_blocks(v, rows, |c0, segs| {
-                for (r, seg) in segs.iter_mut().enumerate() {
+            layer.by_blocks(v, rows, |c0, r0, segs| {
+                for (i, seg) in segs.iter_mut().enumerate() {
+                    let r = r0 + i;
                     let at = r * w + c0..r * w + c0 + seg.len();
                     for (v, &a) in seg.iter_mut().zip(&pre[at]) {
                         *v *= act.deriv(a, 0.0);
@@ -268,8 +272,9 @@ impl Net {
                 // cache.dt[k - 1] as scratch.
                 let th = &mut cache.dt[k - 1];
                 let (pre, tan) = (&cache.pre[k - 1], &before[k - 1]);
-                self.layers[k - 1].by_blocks(th, rows, |c0, segs| {
-                    for (r, seg) in segs.iter_mut().enumerate() {
+                self.layers[k - 1].by_blocks(th, rows, |c0, r0, segs| {
+                    for (i, seg) in segs.iter_mut().enumerate() {
+                        let r = r0 + i;
                         let at = r * l.inputs + c0..r * l.inputs + c0 + seg.len();
                         for ((t, &a), &u) in seg.iter_mut().zip(&pre[at.clone()]).zip(&tan[at]) {
                             *t = act.deriv(a, 0.0) * u;

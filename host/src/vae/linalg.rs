@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 static FLOPS: AtomicU64 = AtomicU64::new(0);
+static PACKED: AtomicU64 = AtomicU64::new(0);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 static SHAPES: Mutex<BTreeMap<Shape, u64>> = Mutex::new(BTreeMap::new());
 
@@ -33,6 +34,12 @@ pub fn thread_gemm_seconds() -> f64 {
 /// Floating-point operations (`2 m n k` per product) of every [`gemm`] so far, all threads.
 pub fn flops() -> u64 {
     FLOPS.load(Ordering::Relaxed)
+}
+
+/// Products computed by `matrixmultiply` so far, all threads (each packs its factors into
+/// a buffer it allocates: the only allocation of a training iteration, `tests/vae_alloc.rs`).
+pub fn packed_products() -> u64 {
+    PACKED.load(Ordering::Relaxed)
 }
 
 /// Starts or stops counting the products by shape ([`take_shapes`]).
@@ -94,20 +101,76 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// `c_q` of [`column_cuts`], alone.
+/// `c_q` of `0 = c_0 <= c_1 <= ... <= c_parts = cols`: how a product with `cols` columns of
+/// its result is cut among `parts` threads (near-equal blocks cut at multiples of 16, the
+/// kernels' tile), thread `q` taking columns `c_q..c_(q+1)` ([`by_column_blocks`]); Adam's
+/// step cuts each weight matrix the same way.
 pub fn column_cut(cols: usize, parts: usize, q: usize) -> usize {
     let parts = parts.max(1);
     ((cols * q / parts).div_ceil(ALIGN) * ALIGN).min(cols)
 }
 
-/// `0 = c_0 <= c_1 <= ... <= c_parts = cols`: how a product with `cols` columns of its result
-/// is cut among `parts` threads (near-equal blocks cut at multiples of 16, the kernels'
-/// tile), thread `q` taking columns `c_q..c_(q+1)`; Adam's step cuts each weight matrix the
-/// same way.
-pub fn column_cuts(cols: usize, parts: usize) -> Vec<usize> {
-    (0..=parts.max(1))
-        .map(|q| column_cut(cols, parts, q))
-        .collect()
+/// `run(q, c_q, block)` for each column block `q` of `c` (`cols` columns cut among `parts` as
+/// [`column_cut`] says; `block` the view of its columns), halving the blocks recursively: on
+/// the product threads with `par` (rayon's join, the first half on the calling thread), else
+/// in order on this thread. The blocks are views of `c`: nothing is allocated.
+pub fn by_column_blocks<F>(c: ArrayViewMut2<'_, f32>, cols: usize, parts: usize, par: bool, run: &F)
+where
+    F: Fn(usize, usize, ArrayViewMut2<'_, f32>) + Sync,
+{
+    #[allow(clippy::too_many_arguments)]
+    fn go<F>(
+        c: ArrayViewMut2<'_, f32>,
+        q0: usize,
+        q1: usize,
+        cols: usize,
+        parts: usize,
+        par: bool,
+        run: &F,
+    ) where
+        F: Fn(usize, usize, ArrayViewMut2<'_, f32>) + Sync,
+    {
+        let c0 = column_cut(cols, parts, q0);
+        if q1 - q0 <= 1 {
+            run(q0, c0, c);
+            return;
+        }
+        let qm = q0 + (q1 - q0) / 2;
+        let (l, r) = c.split_at(Axis(1), column_cut(cols, parts, qm) - c0);
+        if par {
+            rayon::join(
+                || go(l, q0, qm, cols, parts, par, run),
+                || go(r, qm, q1, cols, parts, par, run),
+            );
+        } else {
+            go(l, q0, qm, cols, parts, par, run);
+            go(r, qm, q1, cols, parts, par, run);
+        }
+    }
+    let parts = parts.max(1);
+    go(c, 0, parts, cols, parts, par, run);
+}
+
+/// Rows of a view that [`row_chunks`] hands over at a time (their slices held on the stack).
+pub const ROW_CHUNK: usize = 64;
+
+/// `f(r0, rows)` over the rows of `c` (row-major rows: a whole matrix or a column block of
+/// one), [`ROW_CHUNK`] rows at a time, `rows` their slices and `r0` the first one's index.
+/// The slices are held in an array on the stack: nothing is allocated.
+pub fn row_chunks(mut c: ArrayViewMut2<'_, f32>, mut f: impl FnMut(usize, &mut [&mut [f32]])) {
+    let m = c.nrows();
+    let mut it = c.rows_mut().into_iter();
+    let mut r0 = 0;
+    while r0 < m {
+        let mut slots: [&mut [f32]; ROW_CHUNK] = std::array::from_fn(|_| <&mut [f32]>::default());
+        let mut n = 0;
+        for (slot, row) in slots.iter_mut().zip(it.by_ref()) {
+            *slot = row.into_slice().expect("row_chunks: a row-major row");
+            n += 1;
+        }
+        f(r0, &mut slots[..n]);
+        r0 += n;
+    }
 }
 
 /// Counts a product of the shape (`m, n, k`; `a` and `b` transposed or not) in [`flops`]
@@ -143,6 +206,7 @@ pub fn gemm_view(
     beta: f32,
     mut c: ArrayViewMut2<'_, f32>,
 ) {
+    PACKED.fetch_add(1, Ordering::Relaxed);
     general_mat_mul(1.0, &a, &b, beta, &mut c);
 }
 
@@ -208,6 +272,7 @@ fn split(
     let rows = m >= n && a.is_standard_layout();
     let len = if rows { m } else { n };
     if parts <= 1 || work < MIN_SPLIT || len < 2 * ALIGN {
+        PACKED.fetch_add(1, Ordering::Relaxed);
         general_mat_mul(alpha, &a, &b, beta, &mut c);
         return;
     }

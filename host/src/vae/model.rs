@@ -356,8 +356,9 @@ impl Vae {
         // and will multiply their gradients (each element alone: the same bits).
         let (out, x) = (&pass.dec_c[0].out, &pass.x);
         let last = self.dec[0].layers.last().expect("a layer");
-        last.by_blocks(&mut pass.scratch_p, rows, |c0, segs| {
-            for (r, seg) in segs.iter_mut().enumerate() {
+        last.by_blocks(&mut pass.scratch_p, rows, |c0, r0, segs| {
+            for (i, seg) in segs.iter_mut().enumerate() {
+                let r = r0 + i;
                 let at = r * p + c0..r * p + c0 + seg.len();
                 pixel_grad(seg, &out[at.clone()], &x[at], &w[r..r + 1], seg.len());
             }

@@ -11,7 +11,7 @@
 //! block when `beta = 0`). The unit tests compare every shape class with `matrixmultiply`.
 //! Taken only on CPUs with AVX-512F, where `matrixmultiply` runs its fused AVX-512 kernel.
 
-use rayon::prelude::*;
+use ndarray::ArrayViewMut2;
 use std::cell::RefCell;
 
 /// `matrixmultiply`'s block of the inner dimension (`S_KC`).
@@ -76,26 +76,43 @@ pub fn product(
 ) {
     let (rsa, csa) = if a_t { (1, m) } else { (k, 1) };
     let parts = parts.clamp(1, (n / 16).max(1));
-    let cuts = super::linalg::column_cuts(n, parts);
-    // Each part's slices of the rows of c: its columns of every row.
-    let mut blocks: Vec<Vec<&mut [f32]>> = (0..parts).map(|_| Vec::with_capacity(m)).collect();
-    for row in c[..m * n].chunks_mut(n) {
-        let mut rest = row;
-        for (p, block) in blocks.iter_mut().enumerate() {
-            let (here, after) = rest.split_at_mut(cuts[p + 1] - cuts[p]);
-            block.push(here);
-            rest = after;
-        }
-    }
-    let run = |(j0, mut rows): (usize, Vec<&mut [f32]>)| {
-        product_rows(m, k, a, rsa, csa, b, n, j0, beta, &mut rows)
+    // Each part's columns of every row of c, as a view.
+    let cv = ArrayViewMut2::from_shape((m, n), &mut c[..m * n]).expect("skinny::product: c");
+    let run = |_q: usize, j0: usize, block: ArrayViewMut2<'_, f32>| {
+        product_view(k, a, rsa, csa, b, n, j0, beta, block)
     };
-    let work: Vec<(usize, Vec<&mut [f32]>)> = cuts.iter().copied().zip(blocks).collect();
-    if parts == 1 {
-        work.into_iter().for_each(run);
-    } else {
-        work.into_par_iter().for_each(run);
-    }
+    super::linalg::by_column_blocks(cv, n, parts, parts > 1, &run);
+}
+
+/// [`product_rows`] into the rows of `c` (a column block of a wider row-major matrix, or a
+/// whole one; its `m` rows are those of the result), [`super::linalg::ROW_CHUNK`] rows a
+/// call: each element is the same sum either way, so the same bits; nothing allocated.
+#[allow(clippy::too_many_arguments)]
+pub fn product_view(
+    k: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    ldb: usize,
+    j0: usize,
+    beta: f32,
+    c: ArrayViewMut2<'_, f32>,
+) {
+    super::linalg::row_chunks(c, |r0, rows| {
+        product_rows(
+            rows.len(),
+            k,
+            &a[r0 * rsa..],
+            rsa,
+            csa,
+            b,
+            ldb,
+            j0,
+            beta,
+            rows,
+        )
+    });
 }
 
 /// `rows = op(a) b[.., j0..j0 + w] + beta rows` on this thread, `rows` the `m` rows of the

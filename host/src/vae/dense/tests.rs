@@ -8,20 +8,22 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 }
 
 /// `by_blocks` hands each element of the first rows to exactly one block, at its
-/// column, for any number of blocks.
+/// column and row, for any number of blocks and rows (more than a chunk of rows too).
 #[test]
 fn by_blocks_covers_each_element_once() {
+    use crate::vae::linalg::ROW_CHUNK;
     // 16 and 1 columns in 2 or 3 blocks leave blocks of no columns: not called.
-    for (outputs, parts) in [
-        (200, 1),
-        (200, 2),
-        (200, 3),
-        (16, 2),
-        (1, 2),
-        (16, 3),
-        (201, 2),
+    for (outputs, parts, rows) in [
+        (200, 1, 5),
+        (200, 2, 5),
+        (200, 3, 5),
+        (16, 2, 5),
+        (1, 2, 5),
+        (16, 3, 5),
+        (201, 2, 5),
+        (200, 2, 2 * ROW_CHUNK + 3),
+        (17, 3, ROW_CHUNK),
     ] {
-        let rows = 5;
         let mut lay = ParamLayout::with_parts(parts);
         let d = lay.dense(7, outputs);
         let mut y = vec![0.0f32; (rows + 1) * outputs];
@@ -31,13 +33,18 @@ fn by_blocks_covers_each_element_once() {
             .unwrap();
         let calls = std::sync::atomic::AtomicUsize::new(0);
         pool.install(|| {
-            d.by_blocks(&mut y, rows, |c0, segs| {
+            d.by_blocks(&mut y, rows, |c0, r0, segs| {
                 calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                assert_eq!(segs.len(), rows);
+                assert_eq!(
+                    r0 % ROW_CHUNK,
+                    0,
+                    "a chunk starts at a multiple of ROW_CHUNK"
+                );
+                assert_eq!(segs.len(), (rows - r0).min(ROW_CHUNK));
                 assert!(!segs[0].is_empty(), "a block of no columns was called");
-                for (r, seg) in segs.iter_mut().enumerate() {
+                for (i, seg) in segs.iter_mut().enumerate() {
                     for (j, v) in seg.iter_mut().enumerate() {
-                        *v += (r * 1000 + c0 + j) as f32;
+                        *v += ((r0 + i) * 1000 + c0 + j) as f32;
                     }
                 }
             })
@@ -47,8 +54,8 @@ fn by_blocks_covers_each_element_once() {
             .count();
         assert_eq!(
             calls.into_inner(),
-            blocks,
-            "{outputs} columns in {parts} parts"
+            blocks * rows.div_ceil(ROW_CHUNK),
+            "{outputs} columns in {parts} parts, {rows} rows"
         );
         for r in 0..rows {
             for j in 0..outputs {

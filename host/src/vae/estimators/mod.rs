@@ -30,6 +30,7 @@ mod sample;
 
 pub use config::{EstimatorConfig, EstimatorKind};
 use numeric::{add_scaled, finite_elbo, flush};
+use passes::combine_rows;
 
 use super::layers::{Act, AdamVec, Net, NetCache, ParamLayout};
 use super::model::{Chain, Pass, Vae};
@@ -133,39 +134,6 @@ pub struct VaeEstimator<const N: usize> {
     /// NVIL's baseline of each row (the running centre plus the input-dependent part).
     base: Vec<f32>,
     batch: usize,
-}
-
-/// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` of the sampled pass `hard`
-/// for the first `b` rows, row `r` against the baseline `base[r]`: adds `inv` times each row's
-/// estimate to its row of `g` (the layer's logit gradient) and sets `terms[r].baseline` to
-/// the row's baseline gradient. Each row alone on the product threads (the same bits on any
-/// number of threads); an error names `what` and the first failing row's error.
-#[allow(clippy::too_many_arguments)]
-fn combine_rows<const N: usize>(
-    hard: &Pass,
-    draws: &[Draw<N>],
-    g: &mut [f32],
-    terms: &mut [RowTerms],
-    k: usize,
-    b: usize,
-    inv: f32,
-    what: &str,
-    base: &[f32],
-) -> Result<()> {
-    let (l, f) = (&hard.l[k], &hard.f);
-    let rows = g[..b * N]
-        .par_chunks_mut(N)
-        .zip(terms[..b].par_iter_mut())
-        .enumerate()
-        .with_min_len(crate::vae::rows::rows_per_thread(b));
-    crate::vae::rows::first_error(rows, |(r, (g, t))| {
-        let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
-            .map_err(|e| format!("{what}: {e}"))?;
-        add_scaled(g, &s.grad, inv);
-        t.baseline = s.baseline_grad;
-        Ok::<_, String>(())
-    })?;
-    Ok(())
 }
 
 fn row<const N: usize>(v: &[f32], r: usize) -> &[f32; N] {

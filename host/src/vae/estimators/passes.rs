@@ -1,4 +1,5 @@
-//! MuProp, DisARM and Concrete for every layer, and the NVIL baseline's forward pass.
+//! MuProp, DisARM and Concrete for every layer, NVIL's and RLOO's per-row combination, and the
+//! NVIL baseline's forward pass.
 
 use super::*;
 use crate::vae::rows::{first_error, rows_per_thread};
@@ -151,4 +152,37 @@ impl<const N: usize> VaeEstimator<N> {
         net.forward(&self.cv.phi, &self.hard.xc, b, cache);
         self.fb[..b].copy_from_slice(&cache.out[..b]);
     }
+}
+
+/// NVIL's combination (`nvil_combine`, also RLOO's) of layer `k` of the sampled pass `hard`
+/// for the first `b` rows, row `r` against the baseline `base[r]`: adds `inv` times each row's
+/// estimate to its row of `g` (the layer's logit gradient) and sets `terms[r].baseline` to
+/// the row's baseline gradient. Each row alone on the product threads (the same bits on any
+/// number of threads); an error names `what` and the first failing row's error.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn combine_rows<const N: usize>(
+    hard: &Pass,
+    draws: &[Draw<N>],
+    g: &mut [f32],
+    terms: &mut [RowTerms],
+    k: usize,
+    b: usize,
+    inv: f32,
+    what: &str,
+    base: &[f32],
+) -> Result<()> {
+    let (l, f) = (&hard.l[k], &hard.f);
+    let rows = g[..b * N]
+        .par_chunks_mut(N)
+        .zip(terms[..b].par_iter_mut())
+        .enumerate()
+        .with_min_len(rows_per_thread(b));
+    first_error(rows, |(r, (g, t))| {
+        let s = nvil_combine::<Bernoulli<N>, N>(row(l, r), &draws[r].b, f[r], base[r])
+            .map_err(|e| format!("{what}: {e}"))?;
+        add_scaled(g, &s.grad, inv);
+        t.baseline = s.baseline_grad;
+        Ok::<_, String>(())
+    })?;
+    Ok(())
 }
