@@ -66,8 +66,11 @@ const N: usize = 200;
 const P: usize = 784;
 const BATCH: usize = 24;
 
-/// What `steps` training iterations of `kind` on `model` allocated, after three that size
-/// whatever is sized on first use (on the calling thread's pool): allocations aligned
+/// Iterations run before counting (the estimator's and Adam's first steps).
+const WARM_UP: usize = 3;
+
+/// What `steps` training iterations of `kind` on `model` allocated, after [`WARM_UP`] that
+/// size whatever is sized on first use (on the calling thread's pool): allocations aligned
 /// below 32 bytes, all allocations, and `matrixmultiply`'s products.
 fn allocations(model: ModelKind, kind: EstimatorKind, steps: usize) -> (u64, u64, u64) {
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
@@ -96,7 +99,7 @@ fn allocations(model: ModelKind, kind: EstimatorKind, steps: usize) -> (u64, u64
             .expect("step");
         assert!(adam.step(&mut theta, &mut grad), "a finite gradient");
     };
-    for _ in 0..3 {
+    for _ in 0..WARM_UP {
         run(&mut rng);
     }
     SMALL_ALIGN.store(0, Ordering::SeqCst);
@@ -117,8 +120,10 @@ fn a_training_iteration_allocates_nothing_of_its_own() {
     let mut checked = 0;
     for threads in [1, 2] {
         linalg::set_threads(threads);
+        // As `relax vae` makes its pool: each thread makes its scratch buffers first.
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .start_handler(|_| linalg::prepare_thread())
             .build()
             .expect("pool");
         for model in [ModelKind::Linear1, ModelKind::Linear2, ModelKind::Nonlinear] {

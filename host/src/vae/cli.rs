@@ -384,6 +384,7 @@ pub fn run_cli(seed: u64, out: &Path, a: VaeArgs) -> Result<()> {
     super::linalg::set_threads(if jobs == 1 { cores } else { 1 });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(if jobs == 1 { cores } else { jobs })
+        .start_handler(|_| super::linalg::prepare_thread())
         .build()?;
     let one = |c: &TrainConfig| -> Result<RunResult> {
         let label = c.estimator.kind.label();

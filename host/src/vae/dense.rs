@@ -4,7 +4,7 @@
 
 use super::linalg::{
     account, by_column_blocks, column_cut, gemm, gemm_view, row_chunks, threads, timed,
-    worth_splitting,
+    worth_splitting, SCRATCH_MIN,
 };
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rand_core::Rng;
@@ -17,8 +17,25 @@ thread_local! {
     /// [`Dense::input_grad_cols`]'s buffers for the partial sums of the blocks after the
     /// first (on the calling thread; each block's task writes its own part): one taken for
     /// each call and given back after, so that a call nested in a task this thread runs
-    /// while it waits takes another; after the first iterations, no allocation.
+    /// while it waits takes another.
     static PARTIALS: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers [`PARTIALS`] starts with on a thread made ready ([`prepare_thread`]): calls
+/// nested this deep at once find theirs without allocating.
+const PARTIALS_FIRST: usize = 4;
+
+/// Fills this thread's [`PARTIALS`] with [`PARTIALS_FIRST`] buffers at their least size
+/// (see [`super::linalg::prepare_thread`]).
+pub(crate) fn prepare_thread() {
+    PARTIALS.with(|p| {
+        let mut pool = p.borrow_mut();
+        while pool.len() < PARTIALS_FIRST {
+            let mut buf = Vec::new();
+            super::linalg::scratch(&mut buf, SCRATCH_MIN);
+            pool.push(buf);
+        }
+    });
 }
 
 /// One affine layer: offsets of its weights (`inputs x outputs`) and bias in the flat
@@ -374,10 +391,7 @@ impl Dense {
             let mut buf = PARTIALS.with(|p| p.borrow_mut().pop()).unwrap_or_default();
             let first = &mut dx[..rows * n];
             let len = rows * n;
-            if buf.len() < (self.parts - 1) * len {
-                buf.resize((self.parts - 1) * len, 0.0);
-            }
-            let partials = &mut buf[..(self.parts - 1) * len];
+            let partials = super::linalg::scratch(&mut buf, (self.parts - 1) * len);
             let others = |(i, t): (usize, &mut [f32])| {
                 let q = i + 1;
                 if self.block(q).1 > 0 {

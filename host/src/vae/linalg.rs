@@ -151,6 +151,31 @@ where
     go(c, 0, parts, cols, parts, par, run);
 }
 
+/// Least length a per-thread scratch buffer is grown to ([`scratch`]; 128 KB): the
+/// training's packed panels and partial sums fit (784 x 24 at most), so a thread that first
+/// meets a small product and later a large one does not grow its buffer mid-run.
+pub const SCRATCH_MIN: usize = 1 << 15;
+
+/// The first `len` elements of a per-thread scratch buffer, grown (to at least
+/// [`SCRATCH_MIN`]) only when shorter: after a thread's first products, no allocation.
+pub fn scratch(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len.max(SCRATCH_MIN), 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// Makes this thread's scratch buffers of the products ([`super::skinny`]'s and
+/// [`super::skinny_t`]'s packed panels, [`super::dense::Dense::input_grad_cols`]'s partial
+/// sums) at their least size ([`SCRATCH_MIN`]), so that the training's first products on
+/// this thread do not allocate them mid-run: call it from the product pool's start handler
+/// (`relax vae` does).
+pub fn prepare_thread() {
+    super::skinny::prepare_thread();
+    super::skinny_t::prepare_thread();
+    super::dense::prepare_thread();
+}
+
 /// Rows of a view that [`row_chunks`] hands over at a time (their slices held on the stack).
 pub const ROW_CHUNK: usize = 64;
 

@@ -26,6 +26,13 @@ thread_local! {
     static PACK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Makes this thread's packed panel at its least size (see [`super::linalg::prepare_thread`]).
+pub(crate) fn prepare_thread() {
+    PACK.with(|p| {
+        super::linalg::scratch(&mut p.borrow_mut(), super::linalg::SCRATCH_MIN);
+    });
+}
+
 /// Whether [`product`] computes `c = alpha op(a) b + beta c` of `m x n x k` (with `b` not
 /// transposed) on this CPU, with `matrixmultiply`'s bits: a product with the batch's few
 /// rows (`m`), or a weight gradient `x^T dy` (`a` transposed, the batch's few rows the
@@ -139,8 +146,8 @@ pub fn product_rows(
     );
     PACK.with(|pack| {
         let mut pack = pack.borrow_mut();
-        pack.resize(k * MR, 0.0);
-        block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, &mut pack);
+        let pack = super::linalg::scratch(&mut pack, k * MR);
+        block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, pack);
     })
 }
 

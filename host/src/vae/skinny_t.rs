@@ -25,6 +25,15 @@ thread_local! {
     static AT: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
+/// Makes this thread's buffers at their least size (see [`super::linalg::prepare_thread`]).
+pub(crate) fn prepare_thread() {
+    AT.with(|b| {
+        let (at, pack) = &mut *b.borrow_mut();
+        super::linalg::scratch(at, super::linalg::SCRATCH_MIN);
+        super::linalg::scratch(pack, super::linalg::SCRATCH_MIN);
+    });
+}
+
 /// Whether [`product`] computes `c = a b^T + beta c` of `m x n x k` on this CPU with
 /// `matrixmultiply`'s bits: the batch's few rows (`m`), `beta` 0 or 1.
 pub fn takes(m: usize, n: usize, k: usize, beta: f32) -> bool {
@@ -53,8 +62,10 @@ pub fn product(
 ) {
     AT.with(|bufs| {
         let (at, pack) = &mut *bufs.borrow_mut();
-        at.resize(k * m, 0.0);
-        pack.resize(k * NR, 0.0);
+        let (at, pack) = (
+            super::linalg::scratch(at, k * m),
+            super::linalg::scratch(pack, k * NR),
+        );
         for i in 0..m {
             for (p, &v) in a[i * lda..][..k].iter().enumerate() {
                 at[p * m + i] = v;
