@@ -91,9 +91,10 @@ pub fn product(
     super::linalg::by_column_blocks(cv, n, parts, parts > 1, &run);
 }
 
-/// [`product_rows`] into the rows of `c` (a column block of a wider row-major matrix, or a
-/// whole one; its `m` rows are those of the result), [`super::linalg::ROW_CHUNK`] rows a
-/// call: each element is the same sum either way, so the same bits; nothing allocated.
+/// The few-row kernel (`product_rows`) into the rows of `c` (a column block of a wider
+/// row-major matrix, or a whole one; its `m` rows are those of the result),
+/// [`super::linalg::ROW_CHUNK`] rows a call: each element is the same sum either way, so the
+/// same bits; nothing allocated.
 #[allow(clippy::too_many_arguments)]
 pub fn product_view(
     k: usize,
@@ -128,7 +129,7 @@ pub fn product_view(
 /// row-major with `ldb` columns; for a shape [`takes`] (with `n = w`). The same bits as
 /// [`product`].
 #[allow(clippy::too_many_arguments)]
-pub fn product_rows(
+fn product_rows(
     m: usize,
     k: usize,
     a: &[f32],
