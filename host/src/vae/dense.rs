@@ -117,9 +117,9 @@ impl Dense {
     }
 
     /// `f(c0, r0, segs)` for each column block of the first `rows` rows of `y` (`rows x
-    /// outputs`, row-major): `segs` holds the block's part of rows `r0..r0 + segs.len()`
-    /// (up to [`super::linalg::ROW_CHUNK`] rows a call), whose first column is `c0`. Each block on the
-    /// thread that computes those columns in the products (the element-wise work on a
+    /// outputs`, row-major): `segs` holds the block's part of rows `r0..r0 + segs.len()` (up
+    /// to [`super::linalg::ROW_CHUNK`] rows a call), whose first column is `c0`. Each block
+    /// on the thread that computes those columns in the products (the element-wise work on a
     /// layer's outputs stays on the core that wrote them); one block is whole rows. Nothing
     /// is allocated (the blocks are views, the rows' slices on the stack).
     pub fn by_blocks(

@@ -176,8 +176,11 @@ pub fn prepare_thread() {
     super::dense::prepare_thread();
 }
 
-/// Rows of a view that [`row_chunks`] hands over at a time (their slices held on the stack).
-pub const ROW_CHUNK: usize = 64;
+/// Rows of a view that [`row_chunks`] hands over at a time (their slices held on the stack):
+/// a multiple of the few-row kernel's 6-row panels, so that a weight gradient's 784 rows cut
+/// in chunks make the same panels as uncut (64 left 4-row remainders, two 2-row panels a
+/// chunk, in each of 12 chunks).
+pub const ROW_CHUNK: usize = 96;
 
 /// `f(r0, rows)` over the rows of `c` (row-major rows: a whole matrix or a column block of
 /// one), [`ROW_CHUNK`] rows at a time, `rows` their slices and `r0` the first one's index.

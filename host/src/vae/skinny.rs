@@ -18,6 +18,8 @@ use std::cell::RefCell;
 const KC: usize = 256;
 /// Rows of the left factor a tile holds.
 const MR: usize = 6;
+// Chunks of rows ([`product_view`]) cut only between whole panels.
+const _: () = assert!(super::linalg::ROW_CHUNK.is_multiple_of(MR));
 /// Most rows this path takes (beyond, `matrixmultiply`'s packing pays for itself).
 pub const MAX_ROWS: usize = 32;
 
