@@ -31,9 +31,7 @@ pub(crate) fn prepare_thread() {
     PARTIALS.with(|p| {
         let mut pool = p.borrow_mut();
         while pool.len() < PARTIALS_FIRST {
-            let mut buf = Vec::new();
-            super::linalg::scratch(&mut buf, SCRATCH_MIN);
-            pool.push(buf);
+            pool.push(vec![0.0; SCRATCH_MIN]);
         }
     });
 }
@@ -313,9 +311,8 @@ impl Dense {
     ) where
         F: Fn(usize, usize, &mut [f32], &mut [f32]) + Sync,
     {
-        let (c0, _, _) = self.block(q0);
+        let (c0, wq, _) = self.block(q0);
         if q1 - q0 <= 1 {
-            let wq = self.block(q0).1;
             run(c0, wq, gw, gb);
             return;
         }

@@ -110,29 +110,17 @@ pub fn product_view(
     c: ArrayViewMut2<'_, f32>,
 ) {
     super::linalg::row_chunks(c, |r0, rows| {
-        product_rows(
-            rows.len(),
-            k,
-            &a[r0 * rsa..],
-            rsa,
-            csa,
-            b,
-            ldb,
-            j0,
-            beta,
-            rows,
-        )
+        product_rows(k, &a[r0 * rsa..], rsa, csa, b, ldb, j0, beta, rows)
     });
 }
 
 /// `rows = op(a) b[.., j0..j0 + w] + beta rows` on this thread, `rows` the `m` rows of the
-/// result (each `w` long: a column block of a wider matrix), `op(a)` `m x k` with element
-/// `(i, p)` at `a[i rsa + p csa]` with `csa = 1` (row-major) or `rsa = 1` (transposed), `b`
+/// result (each `w` long: a column block of a wider matrix; `m = rows.len()`), `op(a)` `m x k`
+/// with element `(i, p)` at `a[i rsa + p csa]` with `csa = 1` (row-major) or `rsa = 1` (transposed), `b`
 /// row-major with `ldb` columns; for a shape [`takes`] (with `n = w`). The same bits as
 /// [`product`].
 #[allow(clippy::too_many_arguments)]
 fn product_rows(
-    m: usize,
     k: usize,
     a: &[f32],
     rsa: usize,
@@ -150,7 +138,19 @@ fn product_rows(
     PACK.with(|pack| {
         let mut pack = pack.borrow_mut();
         let pack = super::linalg::scratch(&mut pack, k * MR);
-        block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, pack);
+        block(
+            rows.len(),
+            k,
+            a,
+            rsa,
+            csa,
+            b,
+            ldb,
+            j0,
+            rows,
+            beta == 0.0,
+            pack,
+        );
     })
 }
 

@@ -65,7 +65,7 @@ macro_rules! with_k {
 impl<const N: usize> VaeEstimator<N> {
     /// ARMS' draw for the single layer: the `K` antithetic samples of each example `r` go to
     /// rows `s * rows + r`; then `f` of every row.
-    pub(super) fn sample_arms<R: Rng + Send + ?Sized>(
+    pub(super) fn sample_arms<R: Rng + ?Sized>(
         &mut self,
         model: &Vae,
         theta: &[f32],
