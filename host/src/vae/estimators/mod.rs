@@ -107,8 +107,6 @@ pub struct VaeEstimator<const N: usize> {
     soft: Pass,
     /// REBAR, RELAX: each layer's relaxed pass's results.
     evals: Vec<relaxed::LayerEvals>,
-    /// REBAR, RELAX: the second soft pass (the temperature gradient's, beside `soft`'s).
-    soft2: Pass,
     /// REBAR, RELAX: each layer's temperature gradient's passes' results.
     temps: Vec<relaxed::TempEvals>,
     /// RELAX: each layer's network's input and `dr/dz`.
@@ -299,7 +297,6 @@ impl<const N: usize> VaeEstimator<N> {
             words: vec![0; cap * N],
             terms: vec![RowTerms::default(); cap],
             base: vec![0.0; cap],
-            soft2: model.pass(if relaxed { cap } else { 0 }),
             temps,
             batch,
         })

@@ -219,13 +219,13 @@ impl<const N: usize> Relaxing<'_, N> {
 
 impl<const N: usize> VaeEstimator<N> {
     /// REBAR and RELAX: samples every layer, then makes the hard pass (`f(b)` and the
-    /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass. Each
-    /// product and each row-by-row piece is split among the product threads; besides, the
-    /// relaxed passes at the temperatures run as one task beside RELAX's network and the
-    /// temperature gradient's passes (a second soft pass): a thread done with its task takes
-    /// the split pieces of the other's, so the two threads meet once where they met at every
-    /// piece of the shorter task. The tasks change no number: a piece's numbers do not depend
-    /// on the thread that computes it, and the tasks share nothing they write.
+    /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass, one after
+    /// another; each product and each row-by-row piece is split among the product threads.
+    /// The passes do not run as two tasks side by side: inside a task a product's column
+    /// blocks run wherever the work-stealing puts them, so each thread read the other's
+    /// columns of the weights, and Adam's step, writing its own columns, then took them back
+    /// from the other core (two-thread linear1 REBAR ran 1.33x faster without the tasks,
+    /// Adam 2.4x; docs/results.md, sixteenth round).
     pub(super) fn sample_relaxed<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
@@ -238,7 +238,7 @@ impl<const N: usize> VaeEstimator<N> {
         let kk = model.layers;
         self.draw(model, theta, b, rng)?;
         let (cfg, cv, soft, evals) = (&self.cfg, &self.cv, &mut self.soft, &mut self.evals);
-        let (soft2, temps) = (&mut self.soft2, &mut self.temps);
+        let temps = &mut self.temps;
         let (r_evals, r_cache) = (&mut self.r_evals, &mut self.r_cache);
         let (draws, ones, w) = (&self.draws, &self.ones, &self.w_inv[..b]);
         let gs = &mut self.g;
@@ -255,48 +255,21 @@ impl<const N: usize> VaeEstimator<N> {
             draws,
             ones,
         };
-        if crate::vae::linalg::threads() > 1 {
-            let mut at_temperature = || relaxing.passes(cv, soft, evals, b);
-            let mut beside = || {
-                r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
-                if train_cv {
-                    relaxing.temperature_passes(cfg, cv, soft2, temps, b);
-                }
-            };
-            // The calling thread takes the longer task, the other worker the shorter with the
-            // direct terms: a worker done with its task spins and takes the other's pieces,
-            // while the calling thread, waiting in the join, yields its core and after a few
-            // dozen turns sleeps (rayon's wait), and is woken late. REBAR's longer task is the
-            // relaxed pass at the temperature (157 against 116 us an iteration, linear1, two
-            // threads); RELAX's the other, which has its network's passes too (255 against
-            // 186 us).
-            if self.cfg.kind == EstimatorKind::Relax {
-                rayon::join(beside, || {
-                    scores(relaxing.from, draws, gs, b, kk);
-                    at_temperature()
-                });
-            } else {
-                rayon::join(at_temperature, || {
-                    scores(relaxing.from, draws, gs, b, kk);
-                    beside()
-                });
-            }
-        } else {
-            // One thread: one soft pass (with a second one, one thread ran 11-19% slower).
-            scores(relaxing.from, draws, gs, b, kk);
-            r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
-            relaxing.passes(cv, soft, evals, b);
-            if train_cv {
-                relaxing.temperature_passes(cfg, cv, soft, temps, b);
-            }
+        // One after another, each split among the product threads by the weights' column
+        // blocks (not as two tasks side by side: see the doc comment).
+        scores(relaxing.from, draws, gs, b, kk);
+        r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
+        relaxing.passes(cv, soft, evals, b);
+        if train_cv {
+            relaxing.temperature_passes(cfg, cv, soft, temps, b);
         }
         Ok(())
     }
 
     /// Backpropagates every layer's logit gradient `g` through the encoders into `grad`; in
-    /// RELAX's training, beside it (as a task beside the encoders', see
-    /// [`Self::sample_relaxed`]), its network's second derivative ([`r_mixed`]), then its
-    /// step ([`r_step`]).
+    /// RELAX's training, then its network's second derivative ([`r_mixed`]) and its step
+    /// ([`r_step`]) (one after another, each split among the product threads: see
+    /// [`Self::sample_relaxed`]).
     pub(super) fn encoders(
         &mut self,
         model: &Vae,
@@ -305,29 +278,23 @@ impl<const N: usize> VaeEstimator<N> {
         grad: &mut [f32],
         train_cv: bool,
     ) -> Result<()> {
-        let (kind, kk) = (self.cfg.kind, model.layers);
-        let relax_train = kind == EstimatorKind::Relax && train_cv;
-        let (gs, hard) = (&mut self.g, &mut self.hard);
-        let (cv, r_evals, r_cache) = (&self.cv, &self.r_evals, &mut self.r_cache);
-        let grad_phi = &mut self.grad_phi;
-        let mut backward = || {
-            for (k, g) in gs.iter_mut().enumerate().take(kk) {
-                flush(&mut g[..b * N]);
-                model.encoder_backward(theta, hard, b, k, g, grad);
-            }
-        };
-        if !relax_train {
-            backward();
-        } else {
-            // The network's second derivative is the longer task (see `sample_relaxed`).
-            rayon::join(
-                || r_mixed(model, cv, r_evals, r_cache, grad_phi, b),
-                backward,
+        let kk = model.layers;
+        for (k, g) in self.g.iter_mut().enumerate().take(kk) {
+            flush(&mut g[..b * N]);
+            model.encoder_backward(theta, &mut self.hard, b, k, g, grad);
+        }
+        if self.cfg.kind == EstimatorKind::Relax && train_cv {
+            r_mixed(
+                model,
+                &self.cv,
+                &self.r_evals,
+                &mut self.r_cache,
+                &mut self.grad_phi,
+                b,
             );
             // RELAX's network's Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
-            let (cv, adam, grad_phi) = (&mut self.cv, &mut self.adam, &mut self.grad_phi);
-            r_step(cv, adam, grad_phi, wd)?;
+            r_step(&mut self.cv, &mut self.adam, &mut self.grad_phi, wd)?;
         }
         Ok(())
     }

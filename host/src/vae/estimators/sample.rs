@@ -41,11 +41,13 @@ impl<const N: usize> VaeEstimator<N> {
                 model.encode_next(theta, &mut self.hard, b, k);
                 fill(words, rng);
             } else if crate::vae::linalg::threads() > 1 {
-                // The generator's words (one thread, in order) beside the first encoder's
-                // product, which the other thread starts and this one joins (a join: no
-                // task to allocate, as a scope's spawn would).
+                // The first encoder's product here, the generator's words (one thread, in
+                // order) beside it (a join: no task to allocate, as a scope's spawn would).
+                // The product on this thread keeps its first column block here, where the
+                // weights' first columns are read and stepped; the other worker, done with
+                // the words, takes the second block.
                 let hard = &mut self.hard;
-                rayon::join(|| fill(words, rng), || model.encode_first(theta, hard, b));
+                rayon::join(|| model.encode_first(theta, hard, b), || fill(words, rng));
             } else {
                 model.encode_first(theta, &mut self.hard, b);
                 fill(words, rng);
