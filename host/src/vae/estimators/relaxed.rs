@@ -267,9 +267,9 @@ impl<const N: usize> VaeEstimator<N> {
     }
 
     /// Backpropagates every layer's logit gradient `g` through the encoders into `grad`; in
-    /// RELAX's training, then its network's second derivative ([`r_mixed`]) and its step
-    /// ([`r_step`]) (one after another, each split among the product threads: see
-    /// [`Self::sample_relaxed`]).
+    /// RELAX's training, before it its network's second derivative ([`r_mixed`]) and after
+    /// it the network's step ([`r_step`]) (one after another, each split among the product
+    /// threads: see [`Self::sample_relaxed`]).
     pub(super) fn encoders(
         &mut self,
         model: &Vae,
@@ -278,20 +278,18 @@ impl<const N: usize> VaeEstimator<N> {
         grad: &mut [f32],
         train_cv: bool,
     ) -> Result<()> {
-        let kk = model.layers;
-        for (k, g) in self.g.iter_mut().enumerate().take(kk) {
+        let relax_train = self.cfg.kind == EstimatorKind::Relax && train_cv;
+        if relax_train {
+            let (cv, r_evals) = (&self.cv, &self.r_evals);
+            r_mixed(model, cv, r_evals, &mut self.r_cache, &mut self.grad_phi, b);
+        }
+        // The encoders' backward last, right before the model's Adam step reads the
+        // gradients it leaves.
+        for (k, g) in self.g.iter_mut().enumerate().take(model.layers) {
             flush(&mut g[..b * N]);
             model.encoder_backward(theta, &mut self.hard, b, k, g, grad);
         }
-        if self.cfg.kind == EstimatorKind::Relax && train_cv {
-            r_mixed(
-                model,
-                &self.cv,
-                &self.r_evals,
-                &mut self.r_cache,
-                &mut self.grad_phi,
-                b,
-            );
+        if relax_train {
             // RELAX's network's Adam step.
             let wd = self.cfg.cv_weight_decay * (b * b * b * N) as f32;
             r_step(&mut self.cv, &mut self.adam, &mut self.grad_phi, wd)?;
