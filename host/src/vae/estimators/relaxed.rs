@@ -221,11 +221,12 @@ impl<const N: usize> VaeEstimator<N> {
     /// REBAR and RELAX: samples every layer, then makes the hard pass (`f(b)` and the
     /// decoders' gradient into `grad`), RELAX's network, and every relaxed pass, one after
     /// another; each product and each row-by-row piece is split among the product threads.
-    /// The passes do not run as two tasks side by side: inside a task a product's column
-    /// blocks run wherever the work-stealing puts them, so each thread read the other's
-    /// columns of the weights, and Adam's step, writing its own columns, then took them back
-    /// from the other core (two-thread linear1 REBAR ran 1.33x faster without the tasks,
-    /// Adam 2.4x; docs/results.md, sixteenth round).
+    /// The passes do not run as two tasks side by side. Inside a task, a product's second
+    /// column block waits to be stolen while the other thread runs its own task, so the
+    /// task's thread ran both blocks and each core read all the weights. Adam's step, writing
+    /// each thread's own columns, then took those lines back from the other core. Without
+    /// the tasks, two-thread linear1 REBAR ran 1.24-1.36x faster and RELAX 0.93-1.02x
+    /// (docs/results.md, sixteenth round).
     pub(super) fn sample_relaxed<R: Rng + Send + ?Sized>(
         &mut self,
         model: &Vae,
