@@ -93,10 +93,12 @@ pub fn product(
     super::linalg::by_column_blocks(cv, n, parts, parts > 1, &run);
 }
 
-/// The few-row kernel (`product_rows`) into the rows of `c` (a column block of a wider
-/// row-major matrix, or a whole one; its `m` rows are those of the result),
+/// `c = op(a) b[.., j0..j0 + w] + beta c` on this thread, `c` the `m x w` result (a column
+/// block of a wider row-major matrix, or a whole one), `op(a)` `m x k` with element `(i, p)`
+/// at `a[i rsa + p csa]` with `csa = 1` (row-major) or `rsa = 1` (transposed), `b` row-major
+/// with `ldb` columns; for a shape [`takes`] (with `n = w`). The kernel takes
 /// [`super::linalg::ROW_CHUNK`] rows a call: each element is the same sum either way, so the
-/// same bits; nothing allocated.
+/// same bits as [`product`]; nothing allocated.
 #[allow(clippy::too_many_arguments)]
 pub fn product_view(
     k: usize,
@@ -109,48 +111,17 @@ pub fn product_view(
     beta: f32,
     c: ArrayViewMut2<'_, f32>,
 ) {
-    super::linalg::row_chunks(c, |r0, rows| {
-        product_rows(k, &a[r0 * rsa..], rsa, csa, b, ldb, j0, beta, rows)
-    });
-}
-
-/// `rows = op(a) b[.., j0..j0 + w] + beta rows` on this thread, `rows` the `m` rows of the
-/// result (each `w` long: a column block of a wider matrix; `m = rows.len()`), `op(a)` `m x k`
-/// with element `(i, p)` at `a[i rsa + p csa]` with `csa = 1` (row-major) or `rsa = 1` (transposed), `b`
-/// row-major with `ldb` columns; for a shape [`takes`] (with `n = w`). The same bits as
-/// [`product`].
-#[allow(clippy::too_many_arguments)]
-fn product_rows(
-    k: usize,
-    a: &[f32],
-    rsa: usize,
-    csa: usize,
-    b: &[f32],
-    ldb: usize,
-    j0: usize,
-    beta: f32,
-    rows: &mut [&mut [f32]],
-) {
     assert!(
         csa == 1 || rsa == 1,
-        "skinny::product_rows: a row-major or transposed left factor"
+        "skinny::product_view: a row-major or transposed left factor"
     );
     PACK.with(|pack| {
         let mut pack = pack.borrow_mut();
         let pack = super::linalg::scratch(&mut pack, k * MR);
-        block(
-            rows.len(),
-            k,
-            a,
-            rsa,
-            csa,
-            b,
-            ldb,
-            j0,
-            rows,
-            beta == 0.0,
-            pack,
-        );
+        super::linalg::row_chunks(c, |r0, rows| {
+            let (m, a) = (rows.len(), &a[r0 * rsa..]);
+            block(m, k, a, rsa, csa, b, ldb, j0, rows, beta == 0.0, pack);
+        });
     })
 }
 
@@ -215,7 +186,7 @@ fn panel<const R: usize>(
             }
         }
     } else {
-        // Transposed (`rsa = 1`, see `product_rows`): each `p`'s `R` values side by side.
+        // Transposed (`rsa = 1`, see `product_view`): each `p`'s `R` values side by side.
         for (p, dst) in pack.chunks_exact_mut(R).enumerate() {
             dst.copy_from_slice(&a[p * csa + i0..][..R]);
         }
