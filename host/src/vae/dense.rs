@@ -292,43 +292,31 @@ impl Dense {
                 }
             };
             let par = worth_splitting(rows * o * k);
-            self.grad_blocks(gw, gb, 0, self.parts, par, &run);
+            self.grad_blocks(gw, gb, par, &run);
         });
     }
 
-    /// `run(c0, wq, g, gb)` for the column blocks `q0..q1` of a weight gradient: `g` the
-    /// block's `inputs x wq` weights' gradient (stored one block after another, see
-    /// [`Dense`]), `gb` its bias's, `gw` and `gb` the blocks' stretches; halving recursively,
-    /// on the product threads with `par` (else in order here). Nothing is allocated.
-    fn grad_blocks<F>(
-        &self,
-        gw: &mut [f32],
-        gb: &mut [f32],
-        q0: usize,
-        q1: usize,
-        par: bool,
-        run: &F,
-    ) where
+    /// `run(c0, wq, g, gb)` for each column block of a weight gradient: `g` the block's
+    /// `inputs x wq` weights' gradient (stored one block after another, see [`Dense`]), `gb`
+    /// its bias's, `gw` and `gb` all the blocks' stretches; halving the blocks
+    /// ([`super::linalg::by_halves`]) on the product threads with `par` (else in order
+    /// here). Nothing is allocated.
+    fn grad_blocks<'g, F>(&self, gw: &'g mut [f32], gb: &'g mut [f32], par: bool, run: &F)
+    where
         F: Fn(usize, usize, &mut [f32], &mut [f32]) + Sync,
     {
-        let (c0, wq, _) = self.block(q0);
-        if q1 - q0 <= 1 {
+        type Part<'g> = (&'g mut [f32], &'g mut [f32]);
+        let split = |(gw, gb): Part<'g>, q0: usize, qm: usize| -> (Part<'g>, Part<'g>) {
+            let cut = self.block(qm).0 - self.block(q0).0;
+            let (gw0, gw1) = gw.split_at_mut(self.inputs * cut);
+            let (gb0, gb1) = gb.split_at_mut(cut);
+            ((gw0, gb0), (gw1, gb1))
+        };
+        let one = |q: usize, (gw, gb): Part<'g>| {
+            let (c0, wq, _) = self.block(q);
             run(c0, wq, gw, gb);
-            return;
-        }
-        let qm = q0 + (q1 - q0) / 2;
-        let cut = self.block(qm).0 - c0;
-        let (gw0, gw1) = gw.split_at_mut(self.inputs * cut);
-        let (gb0, gb1) = gb.split_at_mut(cut);
-        if par {
-            rayon::join(
-                || self.grad_blocks(gw0, gb0, q0, qm, par, run),
-                || self.grad_blocks(gw1, gb1, qm, q1, par, run),
-            );
-        } else {
-            self.grad_blocks(gw0, gb0, q0, qm, par, run);
-            self.grad_blocks(gw1, gb1, qm, q1, par, run);
-        }
+        };
+        super::linalg::by_halves((gw, gb), 0, self.parts, par, &split, &one);
     }
 
     /// `y = x W + b` for `rows` rows.

@@ -110,45 +110,53 @@ pub fn column_cut(cols: usize, parts: usize, q: usize) -> usize {
     ((cols * q / parts).div_ceil(ALIGN) * ALIGN).min(cols)
 }
 
-/// `run(q, c_q, block)` for each column block `q` of `c` (`cols` columns cut among `parts` as
-/// [`column_cut`] says; `block` the view of its columns), halving the blocks recursively: on
-/// the product threads with `par` (rayon's join, the first half on the calling thread), else
-/// in order on this thread. The blocks are views of `c`: nothing is allocated.
-pub fn by_column_blocks<F>(c: ArrayViewMut2<'_, f32>, cols: usize, parts: usize, par: bool, run: &F)
+/// `run(q, block)` for the blocks `q0..q1` held by `whole`, halving them recursively:
+/// `split(part, q0, qm)` cuts a part holding the blocks `q0..` into the part holding
+/// `q0..qm` and the rest. On the product threads with `par` (rayon's join, the first half on
+/// the calling thread, so block 0 stays on the thread that asked), else in order on this
+/// thread. Nothing is allocated.
+pub fn by_halves<T, S, F>(whole: T, q0: usize, q1: usize, par: bool, split: &S, run: &F)
 where
+    T: Send,
+    S: Fn(T, usize, usize) -> (T, T) + Sync,
+    F: Fn(usize, T) + Sync,
+{
+    if q1 - q0 <= 1 {
+        run(q0, whole);
+        return;
+    }
+    let qm = q0 + (q1 - q0) / 2;
+    let (l, r) = split(whole, q0, qm);
+    if par {
+        rayon::join(
+            || by_halves(l, q0, qm, par, split, run),
+            || by_halves(r, qm, q1, par, split, run),
+        );
+    } else {
+        by_halves(l, q0, qm, par, split, run);
+        by_halves(r, qm, q1, par, split, run);
+    }
+}
+
+/// `run(q, c_q, block)` for each column block `q` of `c` (`cols` columns cut among `parts` as
+/// [`column_cut`] says; `block` the view of its columns), halving the blocks recursively
+/// ([`by_halves`]): on the product threads with `par`, else in order on this thread. The
+/// blocks are views of `c`: nothing is allocated.
+pub fn by_column_blocks<'c, F>(
+    c: ArrayViewMut2<'c, f32>,
+    cols: usize,
+    parts: usize,
+    par: bool,
+    run: &F,
+) where
     F: Fn(usize, usize, ArrayViewMut2<'_, f32>) + Sync,
 {
-    #[allow(clippy::too_many_arguments)]
-    fn go<F>(
-        c: ArrayViewMut2<'_, f32>,
-        q0: usize,
-        q1: usize,
-        cols: usize,
-        parts: usize,
-        par: bool,
-        run: &F,
-    ) where
-        F: Fn(usize, usize, ArrayViewMut2<'_, f32>) + Sync,
-    {
-        let c0 = column_cut(cols, parts, q0);
-        if q1 - q0 <= 1 {
-            run(q0, c0, c);
-            return;
-        }
-        let qm = q0 + (q1 - q0) / 2;
-        let (l, r) = c.split_at(Axis(1), column_cut(cols, parts, qm) - c0);
-        if par {
-            rayon::join(
-                || go(l, q0, qm, cols, parts, par, run),
-                || go(r, qm, q1, cols, parts, par, run),
-            );
-        } else {
-            go(l, q0, qm, cols, parts, par, run);
-            go(r, qm, q1, cols, parts, par, run);
-        }
-    }
+    type View<'c> = ArrayViewMut2<'c, f32>;
     let parts = parts.max(1);
-    go(c, 0, parts, cols, parts, par, run);
+    let cut = |q| column_cut(cols, parts, q);
+    let split =
+        |c: View<'c>, q0, qm| -> (View<'c>, View<'c>) { c.split_at(Axis(1), cut(qm) - cut(q0)) };
+    by_halves(c, 0, parts, par, &split, &|q, c| run(q, cut(q), c));
 }
 
 /// Least length a per-thread scratch buffer is grown to ([`scratch`]; 128 KB): the
