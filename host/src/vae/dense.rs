@@ -134,7 +134,14 @@ impl Dense {
                 row_chunks(block, |r0, segs| f(c0, r0, segs));
             }
         };
-        by_column_blocks(yv, o, self.parts, self.parts > 1 && threads() > 1, &run);
+        by_column_blocks(yv, o, self.parts, self.split() && threads() > 1, &run);
+    }
+
+    /// Whether the weights are in more than one column block with columns: a layer narrower
+    /// than a tile per thread (a network's single output) has all its columns in the first
+    /// block, stored as with one part, and its work is not split.
+    fn split(&self) -> bool {
+        self.parts > 1 && column_cut(self.outputs, self.parts, 1) < self.outputs
     }
 
     /// Where `W[i][j]` is in the flat vector.
@@ -350,7 +357,8 @@ impl Dense {
         if n == 0 {
             return;
         }
-        if self.parts == 1 {
+        if !self.split() {
+            // One block with columns (the first): stored as with one part.
             let w = &p[self.w + cols.start * o..self.w + cols.end * o];
             gemm(rows, n, o, 1.0, dy, false, w, true, 0.0, dx);
             return;

@@ -48,8 +48,7 @@ pub fn takes(m: usize, n: usize, k: usize, alpha: f32, a_t: bool, b_t: bool, bet
         && !b_t
         && m >= 1
         && (m <= MAX_ROWS || (a_t && k <= MAX_ROWS))
-        && n >= 16
-        && n.is_multiple_of(8)
+        && n >= 1
         && k >= 1
         && avx512()
 }
@@ -362,6 +361,13 @@ pub(crate) mod tests {
             (200, 784, 24),
             (784, 88, 24),
             (59, 40, 7),
+            // One column (a network's single output: its forward product and weight
+            // gradient) and widths that are not whole 8-lane vectors.
+            (24, 1, 200),
+            (200, 1, 24),
+            (24, 9, 200),
+            (3, 13, 270),
+            (40, 3, 24),
         ] {
             let a = left_factor(m * k);
             let b = right_factor(k * n);
@@ -425,10 +431,10 @@ pub(crate) mod tests {
             !takes(784, 200, 33, 1.0, true, false, 1.0),
             "inner dimension > 32"
         );
-        assert!(!takes(24, 1, 200, 1.0, false, false, 1.0), "one column");
-        assert!(
-            !takes(24, 70, 200, 1.0, false, false, 1.0),
-            "columns not a multiple of 8"
-        );
+        // Any width: one column (a network's single output) and widths that are not whole
+        // vectors take the narrow tiles.
+        assert_eq!(takes(24, 1, 200, 1.0, false, false, 1.0), on);
+        assert_eq!(takes(24, 70, 200, 1.0, false, false, 1.0), on);
+        assert!(!takes(24, 0, 200, 1.0, false, false, 1.0), "no columns");
     }
 }
