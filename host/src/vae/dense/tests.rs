@@ -74,7 +74,15 @@ fn by_blocks_covers_each_element_once() {
 /// the blocks (within float rounding).
 #[test]
 fn blocks_give_the_products_of_the_whole_matrix() {
-    let (inputs, outputs, rows) = (37, 200, 24);
+    // A 200-unit layer in 2 or 3 blocks; 16 and 1 units (a network's single output) have
+    // all their columns in the first block and are not split.
+    for outputs in [200, 16, 1] {
+        blocks_match_the_whole(outputs);
+    }
+}
+
+fn blocks_match_the_whole(outputs: usize) {
+    let (inputs, rows) = (37, 24);
     let mut one = ParamLayout::with_parts(1);
     let d1 = one.dense(inputs, outputs);
     let mut p1 = vec![0.0f32; one.len];
@@ -118,6 +126,10 @@ fn blocks_give_the_products_of_the_whole_matrix() {
         let (mut dx1, mut dx) = (vec![0.0f32; rows * inputs], vec![0.0f32; rows * inputs]);
         d1.input_grad(&p1, &dy, rows, &mut dx1);
         d.input_grad(&p, &dy, rows, &mut dx);
+        if !d.split() {
+            // One block with columns: the one-part product itself.
+            assert_eq!(bits(&dx), bits(&dx1), "input gradient, {outputs} units");
+        }
         for (a, b) in dx.iter().zip(&dx1) {
             // A sum of 200 products of size <= 0.17: a few units of 1e-7 apart.
             assert!(
