@@ -64,12 +64,13 @@ impl AdamVec {
     /// out ([`balance`]): a column cut of uneven blocks (a 200-wide layer's 112/88) and the
     /// biases left the first thread 54% of linear1's elements, and the step waits for the
     /// longest share. Without matrices (or with one part), the vector is cut in equal
-    /// blocks. The bits are the same either way (each element's update is alone).
+    /// blocks; below [`SMALL_STEP`] elements it is not cut. The bits are the same either way
+    /// (each element's update is alone).
     pub fn set_matrices(&mut self, matrices: &[(usize, usize, usize)], parts: usize) {
         let n = self.m.len();
         self.owned.clear();
         self.parts = parts.max(1);
-        if self.parts == 1 {
+        if self.parts == 1 || n < SMALL_STEP {
             return;
         }
         let mut mats = matrices.to_vec();
@@ -166,7 +167,8 @@ impl AdamVec {
     /// One descent step on `grad`, which it leaves zero, ready for the next gradient's sums
     /// (set as each element is read: no second pass over it); a non-finite gradient is
     /// refused (returns false) and changes nothing, `grad` included. Split over
-    /// [`threads`] rayon tasks (each element's update alone, so the same bits).
+    /// [`threads`] rayon tasks (each element's update alone, so the same bits); a vector
+    /// below [`SMALL_STEP`] elements stays on this thread.
     pub fn step(&mut self, params: &mut [f32], grad: &mut [f32]) -> bool {
         let t0 = std::time::Instant::now();
         let ok = self.step_timed(params, grad);
@@ -190,7 +192,7 @@ impl AdamVec {
                     .filter(|(t, _)| *t == q)
                     .all(|(_, r)| all_finite(&grad[r.clone()]))
             })
-        } else if threads > 1 {
+        } else if threads > 1 && n >= SMALL_STEP {
             grad.par_chunks(chunk).all(all_finite)
         } else {
             all_finite(grad)
@@ -224,7 +226,7 @@ impl AdamVec {
                         adam_apply(c, p, g, m, v);
                     }
                 });
-        } else if threads > 1 {
+        } else if threads > 1 && n >= SMALL_STEP {
             params
                 .par_chunks_mut(chunk)
                 .zip(grad.par_chunks_mut(chunk))
@@ -279,6 +281,12 @@ fn balance(mut owned: Vec<(usize, Range<usize>)>, parts: usize) -> Vec<(usize, R
 
 /// Shares of [`balance`] this close are left as they are.
 const BALANCE_SLACK: usize = 1024;
+
+/// Vectors shorter than this are stepped (and zeroed) on the calling thread, whatever the
+/// threads: REBAR's control variates (a scale and a temperature a layer) took three forks
+/// an iteration (zeroing, the finiteness check, the update) for a few numbers, each fork
+/// costing microseconds.
+const SMALL_STEP: usize = 1 << 12;
 
 /// Each thread's stretches of a vector ([`split_owned`]): held inline (no allocation) up to
 /// 4 threads of 16 stretches each (a stretch a weight matrix, bias or gap, and a few more
@@ -362,8 +370,10 @@ mod tests {
     fn the_blocks_step_gives_the_bits_of_the_whole() {
         // Two matrices (one with rows that are not whole cache lines), a bias, and a
         // parameter in no matrix.
-        let mats = [(1, 7, 200), (1401, 1, 200), (1601, 5, 33)];
-        let n = 1601 + 5 * 33 + 3;
+        // (Past `SMALL_STEP` elements, so that the vector is cut.)
+        let mats = [(1, 7, 200), (1401, 1, 200), (1601, 5, 33), (1766, 12, 200)];
+        let n = 1766 + 12 * 200 + 3;
+        assert!(n >= SMALL_STEP);
         let grad_at = |i: usize, t: usize| ((i * 31 + t * 17) % 97) as f32 * 1e-3 - 0.048;
         let run = |parts: usize| {
             let mut adam = AdamVec::new(n, 1e-2, 0.999);
@@ -402,6 +412,10 @@ mod tests {
             at = r.end;
         }
         assert_eq!(at, n);
+        // A vector below `SMALL_STEP` is not cut (stepped on the calling thread).
+        let mut small = AdamVec::new(300, 1e-2, 0.999);
+        small.set_matrices(&[(0, 10, 20), (200, 1, 20)], 2);
+        assert!(small.owned.is_empty() && small.parts() == 2);
         // linear1's shapes (a 784 x 200 encoder cut 112/88, a 200 x 784 decoder, biases):
         // the shares are even, the stretches still cover the vector once, in order.
         let (enc, dec) = ((0, 784, 200), (784 * 200 + 200, 200, 784));
