@@ -139,7 +139,8 @@ impl Dense {
 
     /// Whether the weights are in more than one column block with columns: a layer narrower
     /// than a tile per thread (a network's single output) has all its columns in the first
-    /// block, stored as with one part, and its work is not split.
+    /// block, stored as with one part: its products take the one-part path and its
+    /// element-wise passes are not split.
     fn split(&self) -> bool {
         self.parts > 1 && column_cut(self.outputs, self.parts, 1) < self.outputs
     }
@@ -195,7 +196,7 @@ impl Dense {
         let (k, o) = (rin.len(), self.outputs);
         let beta = if bias { 1.0 } else { beta };
         let bias = bias.then(|| &p[self.b..self.b + o]);
-        if self.parts == 1 {
+        if !self.split() {
             if let Some(bias) = bias {
                 for r in 0..rows {
                     y[r * o..(r + 1) * o].copy_from_slice(bias);
@@ -267,7 +268,7 @@ impl Dense {
         };
         // The weights' gradient, then the bias's (right after it in the vector).
         let (gw, gb) = grad[self.w..self.b + o].split_at_mut(self.inputs * o);
-        if self.parts == 1 {
+        if !self.split() {
             let g = &mut gw[rin.start * o..rin.end * o];
             gemm(k, o, rows, 1.0, x, true, dy, false, 1.0, g);
             if bias {
