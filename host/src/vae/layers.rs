@@ -172,27 +172,21 @@ impl Net {
         dx: Option<&mut [f32]>,
     ) {
         let n = self.layers.len();
-        // cache.d[k] holds the gradient w.r.t. the output (pre-activation for hidden
-        // layers) of layer k.
-        // By the output layer's column blocks (where the caller computed dout, as the
-        // pixels' gradient is).
-        let (last, o) = (&self.layers[n - 1], self.outputs());
-        last.by_blocks(&mut cache.d[n - 1], rows, |c0, r0, segs| {
-            for (i, seg) in segs.iter_mut().enumerate() {
-                let r = r0 + i;
-                seg.copy_from_slice(&dout[r * o + c0..r * o + c0 + seg.len()]);
-            }
-        });
+        // cache.d[k] holds the gradient w.r.t. the pre-activation of hidden layer k; the
+        // output layer's is `dout` itself, read where the caller left it (not copied: a
+        // copy of a batch's pixels took about 4 us, on the product threads, in each of the
+        // iteration's five passes through a one-layer network).
         for k in (0..n).rev() {
             let l = &self.layers[k];
             let input: &[f32] = if k == 0 { x } else { &cache.post[k - 1] };
+            let (lo, hi) = cache.d.split_at_mut(k);
+            let dk: &[f32] = if k + 1 == n { dout } else { &hi[0] };
             if let Some(g) = grad.as_deref_mut() {
-                l.param_grad(input, &cache.d[k], rows, g);
+                l.param_grad(input, dk, rows, g);
             }
             if k > 0 {
-                let (lo, hi) = cache.d.split_at_mut(k);
                 let dprev = &mut lo[k - 1];
-                l.input_grad(p, &hi[0], rows, dprev);
+                l.input_grad(p, dk, rows, dprev);
                 let (pre, post) = (&cache.pre[k - 1], &cache.post[k - 1]);
                 let (o, act) = (l.inputs, self.act);
                 // By the column blocks of the layer below, which computed pre and post.
@@ -208,21 +202,28 @@ impl Net {
             }
         }
         if let Some(dx) = dx {
-            self.layers[0].input_grad(p, &cache.d[0], rows, dx);
+            let d0: &[f32] = if n == 1 { dout } else { &cache.d[0] };
+            self.layers[0].input_grad(p, d0, rows, dx);
         }
     }
 
-    /// After [`Net::backward`]: the columns `cols` of the input gradient (`rows x
+    /// After [`Net::backward`] from `dout`: the columns `cols` of the input gradient (`rows x
     /// cols.len()`), the same numbers as those columns of `backward`'s `dx`.
     pub fn input_grad_cols(
         &self,
         p: &[f32],
         rows: usize,
         cache: &NetCache,
+        dout: &[f32],
         cols: Range<usize>,
         dx: &mut [f32],
     ) {
-        self.layers[0].input_grad_cols(p, &cache.d[0], rows, cols, dx);
+        let d0: &[f32] = if self.layers.len() == 1 {
+            dout
+        } else {
+            &cache.d[0]
+        };
+        self.layers[0].input_grad_cols(p, d0, rows, cols, dx);
     }
 
     /// For a one-output ReLU network after [`Net::forward`] on `x`: adds to `grad` the

@@ -103,7 +103,7 @@ pub(super) fn r_passes<const N: usize>(
         net.forward(&cv.phi, &ev.rin, b, cache);
         net.backward(&cv.phi, &ev.rin, b, cache, &ones[..b], None, None);
         // dr/dz only: the z columns of the input gradient.
-        net.input_grad_cols(&cv.phi, b, cache, p..p + N, &mut ev.rdx);
+        net.input_grad_cols(&cv.phi, b, cache, &ones[..b], p..p + N, &mut ev.rdx);
         flush(&mut ev.rdx[..b * N]);
     }
 }
