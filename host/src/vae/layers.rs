@@ -169,7 +169,7 @@ impl Net {
         cache: &mut NetCache,
         dout: &[f32],
         mut grad: Option<&mut [f32]>,
-        dx: Option<&mut [f32]>,
+        mut dx: Option<&mut [f32]>,
     ) {
         let n = self.layers.len();
         // cache.d[k] holds the gradient w.r.t. the pre-activation of hidden layer k; the
@@ -199,11 +199,9 @@ impl Net {
                         }
                     }
                 });
+            } else if let Some(dx) = dx.as_deref_mut() {
+                l.input_grad(p, dk, rows, dx);
             }
-        }
-        if let Some(dx) = dx {
-            let d0: &[f32] = if n == 1 { dout } else { &cache.d[0] };
-            self.layers[0].input_grad(p, d0, rows, dx);
         }
     }
 
