@@ -183,6 +183,8 @@ impl AdamVec {
         // Equal blocks, unless the matrices' blocks are known.
         let chunk = n.div_ceil(threads).div_ceil(64) * 64;
         let owned = !self.owned.is_empty();
+        // Cut in equal blocks on the threads (when the matrices' blocks are not known).
+        let equal = threads > 1 && n >= SMALL_STEP;
         let ok = if owned {
             // Each thread checks its own stretches (the lines it wrote and will update).
             let owned = &self.owned;
@@ -192,7 +194,7 @@ impl AdamVec {
                     .filter(|(t, _)| *t == q)
                     .all(|(_, r)| all_finite(&grad[r.clone()]))
             })
-        } else if threads > 1 && n >= SMALL_STEP {
+        } else if equal {
             grad.par_chunks(chunk).all(all_finite)
         } else {
             all_finite(grad)
@@ -226,7 +228,7 @@ impl AdamVec {
                         adam_apply(c, p, g, m, v);
                     }
                 });
-        } else if threads > 1 && n >= SMALL_STEP {
+        } else if equal {
             params
                 .par_chunks_mut(chunk)
                 .zip(grad.par_chunks_mut(chunk))
