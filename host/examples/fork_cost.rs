@@ -1,15 +1,19 @@
 //! What one split of a piece of work between two threads costs on this machine: the time of
 //! `rayon::join(piece, piece)` on a two-worker pool whose other worker is kept spinning
 //! (`vae::awake`, as `relax vae --threads 2` runs), against one piece alone on one thread,
-//! and against the least a split can cost: a second thread that spins on a counter, runs its
-//! piece when the counter moves and says so on another (no queue, no job search). Pieces of
+//! and against the least a split can cost: a second thread that meets this one at a spinning
+//! barrier before and after its piece (no queue, no job search). Pieces of
 //! 0, 1, 3 and 10 microseconds of arithmetic; an iteration of two-thread linear1 training
 //! splits a few dozen times, most pieces 5-30 microseconds.
 //!
 //!   cargo run --release -p host --example fork_cost [REPS]    # REPS splits a size (20000)
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use host::vae::team::{BarrierError, SpinBarrier};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The longest either thread waits for the other at the barrier.
+const DEADLINE: Duration = Duration::from_secs(10);
 
 /// `n` dependent multiply-adds on integers (about 0.9 per nanosecond here).
 #[inline(never)]
@@ -31,42 +35,44 @@ fn per_call(reps: usize, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_secs_f64() / reps as f64 * 1e6
 }
 
-/// Microseconds a split of two pieces of `n` through a spinning partner thread.
-fn spin_partner(reps: usize, n: u64) -> f64 {
-    let go = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
+/// Microseconds a split of two pieces of `n` with a second thread that meets this one at a
+/// spinning barrier before and after its piece (`vae::team::SpinBarrier`: no queue, no job
+/// search; every wait has a deadline).
+fn spin_partner(reps: usize, n: u64) -> host::Result<f64> {
+    let bar = SpinBarrier::new(2, DEADLINE);
+    let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut seen = 0;
+        let partner = s.spawn(|| -> Result<(), BarrierError> {
+            let _guard = bar.guard();
             loop {
-                let g = go.load(Ordering::Acquire);
-                if g == seen {
-                    std::hint::spin_loop();
-                    continue;
+                bar.wait()?;
+                if stop.load(Ordering::Acquire) {
+                    return Ok(());
                 }
-                if g == usize::MAX {
-                    return;
-                }
-                seen = g;
                 work(n);
-                done.store(g, Ordering::Release);
+                bar.wait()?;
             }
         });
-        let mut i = 0;
+        let _guard = bar.guard();
+        let mut res = Ok(());
         let dt = per_call(reps, || {
-            i += 1;
-            go.store(i, Ordering::Release);
-            work(n);
-            while done.load(Ordering::Acquire) != i {
-                std::hint::spin_loop();
+            if res.is_ok() {
+                res = bar.wait().and_then(|()| {
+                    work(n);
+                    bar.wait()
+                });
             }
         });
-        go.store(usize::MAX, Ordering::Release);
-        dt
+        stop.store(true, Ordering::Release);
+        // Lets the partner see `stop` (a poisoned barrier releases it at once).
+        let _ = bar.wait();
+        let joined = partner.join().map_err(|_| "the partner thread panicked")?;
+        res.and(joined)?;
+        Ok(dt)
     })
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> host::Result<()> {
     let reps: usize = match std::env::args().nth(1) {
         None => 20_000,
         Some(s) => s
@@ -81,23 +87,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
     println!(
-        "| piece (us) | one piece alone | rayon::join | its cost | spinning partner | its cost |"
+        "| piece (us) | one piece alone | rayon::join | its cost | spinning barrier | its cost |"
     );
     println!("|---|---|---|---|---|---|");
     for us in [0.0f64, 1.0, 3.0, 10.0] {
         let n = (us * per_us) as u64;
-        let (alone, joined) = pool.install(|| -> Result<(f64, f64), String> {
-            let awake = host::vae::awake::KeepAwake::start().map_err(|e| e.to_string())?;
+        let (alone, joined) = pool.install(|| -> host::Result<(f64, f64)> {
+            let awake = host::vae::awake::KeepAwake::start()?;
             let joined = per_call(reps, || {
                 rayon::join(|| work(n), || work(n));
             });
             let alone = per_call(reps, || {
                 work(n);
             });
-            awake.stop().map_err(|e| e.to_string())?;
+            awake.stop()?;
             Ok((alone, joined))
         })?;
-        let spun = spin_partner(reps, n);
+        let spun = spin_partner(reps, n)?;
         println!(
             "| {us} | {alone:.2} | {joined:.2} | {:.2} | {spun:.2} | {:.2} |",
             joined - alone,
