@@ -29,7 +29,7 @@ fn wait_for(line: &Line, want: u64) -> host::Result<()> {
     while line.0.load(Ordering::Acquire) != want {
         std::hint::spin_loop();
         spins += 1;
-        if spins % 1024 == 0 {
+        if spins.is_multiple_of(1024) {
             let t = *started.get_or_insert_with(Instant::now);
             if t.elapsed() > DEADLINE {
                 return Err(format!(
