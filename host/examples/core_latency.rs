@@ -1,9 +1,10 @@
 //! How far apart the machine's two cores are right now: the round trip of one cache line
 //! between two threads (each writes a counter the other waits for). On a virtual machine the
 //! host decides where the guest's cores run, and may move them while it runs: on this
-//! project's AMD EPYC guest the round trip is 55-100 ns when the two cores share a die and
-//! 320-360 ns when they do not, and it changes between the two every few seconds (the
-//! twentieth round in docs/results.md). Work split between the threads at every product, as
+//! project's AMD EPYC guest (issue 13's session-26 note) the round trip was about 30 ns when
+//! the two virtual cores were one physical core's two hardware threads, 55-100 ns when they
+//! were two cores of one die and 320-360 ns when they were on two dies, changing every few
+//! seconds. Work split between the threads at every product, as
 //! `relax vae --threads 2` does, hands its cache lines across that distance each time;
 //! `scripts/vae-ab-threads.sh` measures it before and after each two-thread run.
 //!
