@@ -74,8 +74,9 @@ fn by_blocks_covers_each_element_once() {
 /// the blocks (within float rounding).
 #[test]
 fn blocks_give_the_products_of_the_whole_matrix() {
-    // A 200-unit layer in 2 or 3 blocks; 16 and 1 units (a network's single output) have
-    // all their columns in the first block and are not split.
+    // A 200-unit layer in 2 or 3 blocks; 16 units have all their columns in the first block
+    // and are not split; 1 unit (a network's single output) has its column in the last
+    // block, and its input gradient is each product alone on any number of blocks.
     for outputs in [200, 16, 1] {
         blocks_match_the_whole(outputs);
     }
@@ -126,8 +127,8 @@ fn blocks_match_the_whole(outputs: usize) {
         let (mut dx1, mut dx) = (vec![0.0f32; rows * inputs], vec![0.0f32; rows * inputs]);
         d1.input_grad(&p1, &dy, rows, &mut dx1);
         d.input_grad(&p, &dy, rows, &mut dx);
-        if !d.split() {
-            // One block with columns: the one-part product itself.
+        if !d.split() || outputs == 1 {
+            // One block with columns, or one output: the one-part product itself.
             assert_eq!(bits(&dx), bits(&dx1), "input gradient, {outputs} units");
         }
         for (a, b) in dx.iter().zip(&dx1) {
@@ -144,6 +145,45 @@ fn blocks_match_the_whole(outputs: usize) {
                 bits(&cols[r * 10..(r + 1) * 10]),
                 bits(&dx[r * inputs + 20..r * inputs + 30])
             );
+        }
+    }
+}
+
+/// A one-output layer's input gradient (a control variate's last layer) is each product
+/// `dy_r W_i` alone: the bits of the one-part product through `linalg::gemm` (its path
+/// before the direct loop), negative zeros included, on 1 to 3 blocks.
+#[test]
+fn one_output_input_gradient_is_the_products_bits() {
+    let (inputs, rows) = (200, 24);
+    let mut dy = values(rows, 6);
+    // Zeros of both signs, so that some products are negative zeros.
+    dy[3] = 0.0;
+    dy[4] = -0.0;
+    for parts in [1, 2, 3] {
+        let mut lay = ParamLayout::with_parts(parts);
+        let d = lay.dense(inputs, 1);
+        let mut p = vec![0.0f32; lay.len];
+        d.init(&mut p, 1.0, &mut Xoshiro128PlusPlus::seed_from_u64(8));
+        p[d.index(7, 0)] = 0.0;
+        p[d.index(8, 0)] = -0.0;
+        let w: Vec<f32> = (0..inputs).map(|i| p[d.index(i, 0)]).collect();
+        let mut want = vec![1.0f32; rows * inputs];
+        crate::vae::linalg::gemm(rows, inputs, 1, 1.0, &dy, false, &w, true, 0.0, &mut want);
+        let mut dx = vec![1.0f32; rows * inputs];
+        d.input_grad(&p, &dy, rows, &mut dx);
+        for (i, (a, b)) in dx.iter().zip(&want).enumerate() {
+            assert_eq!(
+                a.to_bits(),
+                b.to_bits(),
+                "element {i}, {parts} parts: {a} vs {b}"
+            );
+        }
+        let mut cols = vec![0.0f32; rows * 10];
+        d.input_grad_cols(&p, &dy, rows, 5..15, &mut cols);
+        for r in 0..rows {
+            for c in 0..10 {
+                assert_eq!(cols[r * 10 + c].to_bits(), dx[r * inputs + 5 + c].to_bits());
+            }
         }
     }
 }
