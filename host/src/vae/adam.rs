@@ -61,9 +61,9 @@ impl AdamVec {
     /// each stored in `parts` column blocks ([`super::layers::Dense`]): with `parts` threads,
     /// thread `q` updates block `q` of each, the columns it computes in the products; the
     /// parameters in no matrix go to the first thread. The threads' shares are then evened
-    /// out ([`balance`]): a column cut of uneven blocks (a 200-wide layer's 112/88) and the
-    /// biases left the first thread 54% of linear1's elements, and the step waits for the
-    /// longest share. Without matrices (or with one part), the vector is cut in equal
+    /// out ([`balance`]): a column cut of uneven blocks (a 200-wide layer's 112/88, when
+    /// blocks were cut at multiples of 16) and the biases left the first thread 54% of
+    /// linear1's elements, and the step waits for the longest share. Without matrices (or with one part), the vector is cut in equal
     /// blocks; below [`SMALL_STEP`] elements it is not cut. The bits are the same either way
     /// (each element's update is alone).
     pub fn set_matrices(&mut self, matrices: &[(usize, usize, usize)], parts: usize) {
@@ -418,7 +418,7 @@ mod tests {
         let mut small = AdamVec::new(300, 1e-2, 0.999);
         small.set_matrices(&[(0, 10, 20), (200, 1, 20)], 2);
         assert!(small.owned.is_empty() && small.parts() == 2);
-        // linear1's shapes (a 784 x 200 encoder cut 112/88, a 200 x 784 decoder, biases):
+        // linear1's shapes (a 784 x 200 encoder cut 104/96, a 200 x 784 decoder, biases):
         // the shares are even, the stretches still cover the vector once, in order.
         let (enc, dec) = ((0, 784, 200), (784 * 200 + 200, 200, 784));
         let n1 = 2 * 784 * 200 + 200 + 784 + 200;

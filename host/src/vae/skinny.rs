@@ -200,13 +200,15 @@ fn panel<const R: usize>(
             tile::<R, 64, 0, 0>(p0, p1, pack, b, ldb, j0, j, rows, store);
             j += 64;
         }
-        // A block's remainder in one tile where it can (a block of 112 or 88 of a 200-unit
-        // layer: 64 + 48, 64 + 24), not in 16-wide tiles that reload the packed rows for
-        // every 16 columns; every element is the same sum either way.
-        for w in [48, 32, 24] {
+        // A block's remainder in one tile where it can (a block of 104 or 96 of a 200-unit
+        // layer: 64 + 40, 64 + 32; 112 or 88: 64 + 48, 64 + 24), not in narrower tiles that
+        // reload the packed rows for every 16 columns; every element is the same sum either
+        // way.
+        for w in [48, 40, 32, 24] {
             if j + w <= width {
                 match w {
                     48 => tile::<R, 16, 16, 16>(p0, p1, pack, b, ldb, j0, j, rows, store),
+                    40 => tile::<R, 16, 16, 8>(p0, p1, pack, b, ldb, j0, j, rows, store),
                     32 => tile::<R, 16, 16, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
                     _ => tile::<R, 16, 8, 0>(p0, p1, pack, b, ldb, j0, j, rows, store),
                 }
@@ -232,7 +234,7 @@ fn panel<const R: usize>(
 /// An `R x (A + B + C)` tile at column `j` of the block over `p0..p1`: the accumulators
 /// start at zero, take one fused multiply-add per `p` in order, and are then stored or added
 /// to `c`. They are held in three arrays of `A`, `B` and `C` lanes a row (`B` and `C` may be
-/// 0): the 48-, 32- and 24-wide tiles written as one array of that width had the compiler
+/// 0): the 48-, 40-, 32- and 24-wide tiles written as one array of that width had the compiler
 /// keep the accumulators on the stack and store each one at every `p` (issue 13's eighth
 /// round: a block of 112 columns took as long as the whole 200), as it does not for 64, 16
 /// and 8.
@@ -350,9 +352,11 @@ pub(crate) mod tests {
             (5, 24, 7),
             (13, 72, 300),
             (32, 136, 513),
-            // Remainders of 48, 32 and 24 columns after the 64-wide tiles.
+            // Remainders of 48, 40, 32 and 24 columns after the 64-wide tiles.
             (24, 112, 784),
+            (24, 104, 784),
             (24, 88, 784),
+            (5, 40, 33),
             (7, 120, 50),
             (5, 56, 33),
             (9, 96, 300),
@@ -360,6 +364,7 @@ pub(crate) mod tests {
             (784, 200, 24),
             (200, 784, 24),
             (784, 88, 24),
+            (784, 104, 24),
             (59, 40, 7),
             // One column (a network's single output: its forward product and weight
             // gradient) and widths that are not whole 8-lane vectors.

@@ -74,9 +74,9 @@ fn by_blocks_covers_each_element_once() {
 /// the blocks (within float rounding).
 #[test]
 fn blocks_give_the_products_of_the_whole_matrix() {
-    // A 200-unit layer in 2 or 3 blocks; 16 units have all their columns in the first block
-    // and are not split; 1 unit (a network's single output) has its column in the last
-    // block, and its input gradient is each product alone on any number of blocks.
+    // A 200-unit layer in 2 or 3 blocks; 16 units in blocks of 8 (cut at multiples of 8,
+    // the third of 3 empty); 1 unit (a network's single output) has its column in
+    // the last block, and its input gradient is each product alone on any number of blocks.
     for outputs in [200, 16, 1] {
         blocks_match_the_whole(outputs);
     }
