@@ -137,10 +137,11 @@ impl Dense {
         by_column_blocks(yv, o, self.parts, self.split() && threads() > 1, &run);
     }
 
-    /// Whether the weights are in more than one column block with columns: a layer narrower
-    /// than a tile per thread (a network's single output) has all its columns in the first
-    /// block, stored as with one part: its products take the one-part path and its
-    /// element-wise passes are not split.
+    /// Whether the weights are in more than one column block with columns: a layer of 2 to 8
+    /// outputs has them all in the first block, stored as with one part (its products take
+    /// the one-part path, its element-wise passes are not split); a single output's column
+    /// is in the last block, the first ones empty (its input gradient is computed directly:
+    /// [`Dense::input_grad_cols`]).
     fn split(&self) -> bool {
         self.parts > 1 && column_cut(self.outputs, self.parts, 1) < self.outputs
     }
