@@ -63,9 +63,9 @@ impl AdamVec {
     /// parameters in no matrix go to the first thread. The threads' shares are then evened
     /// out ([`balance`]): a column cut of uneven blocks (a 200-wide layer's 112/88, when
     /// blocks were cut at multiples of 16) and the biases left the first thread 54% of
-    /// linear1's elements, and the step waits for the longest share. Without matrices (or with one part), the vector is cut in equal
-    /// blocks; below [`SMALL_STEP`] elements it is not cut. The bits are the same either way
-    /// (each element's update is alone).
+    /// linear1's elements, and the step waits for the longest share. Without matrices (or
+    /// with one part), the vector is cut in equal blocks; below [`SMALL_STEP`] elements it
+    /// is not cut. The bits are the same either way (each element's update is alone).
     pub fn set_matrices(&mut self, matrices: &[(usize, usize, usize)], parts: usize) {
         let n = self.m.len();
         self.owned.clear();

@@ -363,7 +363,8 @@ impl Dense {
             // One output (a control variate's last layer): each element is one product, as
             // the products compute it (added to zero: a negative zero comes out positive),
             // on this thread. Through the products it took 3-4 us on one thread and 7 on two
-            // (an empty first block, a partial of zeros, their sum); this takes well under 1.
+            // (an empty first block, a partial of zeros, their sum); this 0.75-1.6 (the
+            // probe of docs/results.md's twenty-first round, its timing included).
             account(rows, n, o, false, true);
             let w0 = self.index(cols.start, 0);
             let w = &p[w0..w0 + n];

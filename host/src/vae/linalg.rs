@@ -87,8 +87,8 @@ pub fn time_shapes(shapes: &BTreeMap<Shape, u64>, seconds: f64) -> BTreeMap<Shap
 /// microseconds; this is about 50 of them).
 const MIN_SPLIT: usize = 1 << 18;
 
-/// Blocks are cut at multiples of this (half an AVX-512 vector, the kernels' narrowest full
-/// tile: no partial tiles added). At 16 a 200-wide layer was cut 112/88, and the first
+/// Blocks are cut at multiples of this (half an AVX-512 vector, the kernels' narrowest
+/// vector tile: no partial tiles added). At 16 a 200-wide layer was cut 112/88, and the first
 /// thread's 56% was what its products waited for; at 8 it is cut 104/96 (52%).
 const ALIGN: usize = 8;
 
@@ -105,7 +105,7 @@ pub fn threads() -> usize {
 
 /// `c_q` of `0 = c_0 <= c_1 <= ... <= c_parts = cols`: how a product with `cols` columns of
 /// its result is cut among `parts` threads (near-equal blocks cut at multiples of 8, the
-/// kernels' narrowest full tile), thread `q` taking columns `c_q..c_(q+1)`
+/// kernels' narrowest vector tile), thread `q` taking columns `c_q..c_(q+1)`
 /// ([`by_column_blocks`]); Adam's step cuts each weight matrix the same way.
 pub fn column_cut(cols: usize, parts: usize, q: usize) -> usize {
     let parts = parts.max(1);

@@ -234,10 +234,10 @@ fn panel<const R: usize>(
 /// An `R x (A + B + C)` tile at column `j` of the block over `p0..p1`: the accumulators
 /// start at zero, take one fused multiply-add per `p` in order, and are then stored or added
 /// to `c`. They are held in three arrays of `A`, `B` and `C` lanes a row (`B` and `C` may be
-/// 0): the 48-, 40-, 32- and 24-wide tiles written as one array of that width had the compiler
+/// 0): the 48-, 32- and 24-wide tiles written as one array of that width had the compiler
 /// keep the accumulators on the stack and store each one at every `p` (issue 13's eighth
 /// round: a block of 112 columns took as long as the whole 200), as it does not for 64, 16
-/// and 8.
+/// and 8; the 40-wide tile is written the same way.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn tile<const R: usize, const A: usize, const B: usize, const C: usize>(
