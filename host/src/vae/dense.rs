@@ -137,11 +137,10 @@ impl Dense {
         by_column_blocks(yv, o, self.parts, self.split() && threads() > 1, &run);
     }
 
-    /// Whether the weights are in more than one column block with columns: a layer of 2 to 8
-    /// outputs has them all in the first block, stored as with one part (its products take
-    /// the one-part path, its element-wise passes are not split); a single output's column
-    /// is in the last block, the first ones empty (its input gradient is computed directly:
-    /// [`Dense::input_grad_cols`]).
+    /// Whether the weights are in more than one column block with columns: a layer of at
+    /// most 8 outputs (a network's single output) has them all in the first block, stored
+    /// as with one part: its products take the one-part path and its element-wise passes
+    /// are not split.
     fn split(&self) -> bool {
         self.parts > 1 && column_cut(self.outputs, self.parts, 1) < self.outputs
     }
@@ -362,9 +361,8 @@ impl Dense {
         if o == 1 {
             // One output (a control variate's last layer): each element is one product, as
             // the products compute it (added to zero: a negative zero comes out positive),
-            // on this thread. Through the products it took 3-4 us on one thread and 7 on two
-            // (an empty first block, a partial of zeros, their sum); this 0.75-1.6 (the
-            // probe of docs/results.md's twenty-first round, its timing included).
+            // on this thread. Through `gemm` it took 3-4 us; this 0.75-1.6 (the probe of
+            // docs/results.md's twenty-first round, its timing included).
             account(rows, n, o, false, true);
             let w0 = self.index(cols.start, 0);
             let w = &p[w0..w0 + n];

@@ -106,10 +106,12 @@ pub fn threads() -> usize {
 /// `c_q` of `0 = c_0 <= c_1 <= ... <= c_parts = cols`: how a product with `cols` columns of
 /// its result is cut among `parts` threads (near-equal blocks cut at multiples of 8, the
 /// kernels' narrowest vector tile), thread `q` taking columns `c_q..c_(q+1)`
-/// ([`by_column_blocks`]); Adam's step cuts each weight matrix the same way.
+/// ([`by_column_blocks`]); Adam's step cuts each weight matrix the same way. A layer of at
+/// most 8 columns is all in the first block (rounded up, not down: with `cols < parts` the
+/// floor had left a single column to the last block, behind empty ones).
 pub fn column_cut(cols: usize, parts: usize, q: usize) -> usize {
     let parts = parts.max(1);
-    ((cols * q / parts).div_ceil(ALIGN) * ALIGN).min(cols)
+    ((cols * q).div_ceil(parts).div_ceil(ALIGN) * ALIGN).min(cols)
 }
 
 /// `run(q, block)` for the blocks `q0..q1` held by `whole`, halving them recursively:

@@ -75,10 +75,14 @@ fn by_blocks_covers_each_element_once() {
 #[test]
 fn blocks_give_the_products_of_the_whole_matrix() {
     // A 200-unit layer in 2 or 3 blocks; 16 units in blocks of 8 (cut at multiples of 8,
-    // the third of 3 empty); 1 unit (a network's single output) has its column in
-    // the last block, and its input gradient is each product alone on any number of blocks.
+    // the third of 3 empty); 1 unit (a network's single output) all in the first block,
+    // not split.
     for outputs in [200, 16, 1] {
         blocks_match_the_whole(outputs);
+    }
+    // 1 unit is not split, on any number of blocks.
+    for parts in [2, 3, 4] {
+        assert!(!ParamLayout::with_parts(parts).dense(37, 1).split());
     }
 }
 
@@ -127,8 +131,8 @@ fn blocks_match_the_whole(outputs: usize) {
         let (mut dx1, mut dx) = (vec![0.0f32; rows * inputs], vec![0.0f32; rows * inputs]);
         d1.input_grad(&p1, &dy, rows, &mut dx1);
         d.input_grad(&p, &dy, rows, &mut dx);
-        if !d.split() || outputs == 1 {
-            // One block with columns, or one output: the one-part product itself.
+        if !d.split() {
+            // One block with columns: the one-part product itself.
             assert_eq!(bits(&dx), bits(&dx1), "input gradient, {outputs} units");
         }
         for (a, b) in dx.iter().zip(&dx1) {
