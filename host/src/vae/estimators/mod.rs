@@ -246,6 +246,14 @@ impl<const N: usize> VaeEstimator<N> {
                 1
             };
         let relaxed = matches!(cfg.kind, EstimatorKind::Rebar | EstimatorKind::Relax);
+        // REBAR's and RELAX's soft pass also holds the top layer's temperature rows
+        // (`Relaxing::passes`): `fd_rows` at each of two temperatures.
+        let soft_cap = cap
+            + if relaxed {
+                2 * cfg.fd_rows.clamp(1, cap)
+            } else {
+                0
+            };
         let evals = (0..if relaxed { kk } else { 0 })
             .map(|_| relaxed::LayerEvals::new(cap, N))
             .collect();
@@ -272,7 +280,7 @@ impl<const N: usize> VaeEstimator<N> {
             adam,
             centre: MovingAverage::new(0.99).map_err(|e| e.to_string())?,
             hard: model.pass(cap),
-            soft: model.pass(cap),
+            soft: model.pass(soft_cap),
             evals,
             r_evals,
             draws: vec![vec![zero_draw; cap]; kk],
@@ -281,7 +289,7 @@ impl<const N: usize> VaeEstimator<N> {
             a: vec![0.0; cap],
             fb: vec![0.0; cap],
             w_inv: vec![0.0; cap],
-            ones: vec![1.0; cap],
+            ones: vec![1.0; soft_cap],
             dbase: vec![0.0; cap],
             r_cache: r.iter().map(|n| n.cache(cap)).collect(),
             b_cache: baseline.as_ref().map(|b| b.cache(cap)),

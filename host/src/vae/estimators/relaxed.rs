@@ -104,115 +104,112 @@ pub(super) struct Relaxing<'a, const N: usize> {
 
 impl<const N: usize> Relaxing<'_, N> {
     /// `f(sigma_lambda(z_k))` of the first `b` rows with the layers above chained softly into
-    /// `soft.f`, and its `z_k`-gradient into `gc`.
-    fn soft_eval(&self, soft: &mut Pass, b: usize, k: usize, lam: f32, gc: &mut [f32]) {
+    /// `soft.f[..b]`, and its `z_k`-gradient into `gc`. With `temps = Some((fr, lams, pgc))`
+    /// (the top layer only: no layer above it is chained at a temperature), also the first
+    /// `fr` rows at each temperature of `lams`, as rows `b + i fr + r` of the same pass
+    /// (values in `soft.f[b..b + 2 fr]`, `z_k`-gradients in `pgc`): each row's products are
+    /// the same sums as in a pass of its own, so the same bits, and the weights are read
+    /// once for all the rows.
+    fn soft_eval(
+        &self,
+        soft: &mut Pass,
+        b: usize,
+        k: usize,
+        lam: f32,
+        gc: &mut [f32],
+        temps: Option<(usize, [f32; 2], &mut [f32])>,
+    ) {
         let (model, theta) = (self.model, self.theta);
         prep(self.from, soft, b, k, false);
-        let per = rows_per_thread(b);
-        soft.s[k][..b * N]
+        let (fr, lams, pgc) = match temps {
+            Some((fr, lams, pgc)) => (fr, lams, pgc),
+            None => (0, [lam; 2], &mut [][..]),
+        };
+        let rows = b + 2 * fr;
+        debug_assert!(fr == 0 || (k + 1 == model.layers && fr <= b && rows <= soft.cap));
+        // The extra rows: copies of the first `fr` (nothing above `k` to copy noise for).
+        let (p, m) = (model.pixels, fr * N);
+        for o in [b, b + fr].into_iter().take(if fr > 0 { 2 } else { 0 }) {
+            soft.x.copy_within(..fr * p, o * p);
+            for j in 0..=k {
+                soft.l[j].copy_within(..m, o * N);
+                if j < k {
+                    soft.s[j].copy_within(..m, o * N);
+                }
+            }
+        }
+        // Row `r`'s temperature and the row of the sampled pass it copies.
+        let lam_of = |r: usize| if r < b { lam } else { lams[(r - b) / fr] };
+        let src = |r: usize| if r < b { r } else { (r - b) % fr };
+        let per = rows_per_thread(rows);
+        soft.s[k][..rows * N]
             .par_chunks_mut(N)
-            .zip(self.draws[k][..b].par_iter())
+            .enumerate()
             .with_min_len(per)
-            .for_each(|(s, d)| s.copy_from_slice(&Bernoulli::<N>::relax(&d.z, lam)));
-        model.forward(theta, soft, b, k, Chain::Soft(lam));
-        model.backward(theta, soft, b, k, Chain::Soft(lam), &self.ones[..b], None);
+            .for_each(|(r, s)| {
+                s.copy_from_slice(&Bernoulli::<N>::relax(&self.draws[k][src(r)].z, lam_of(r)))
+            });
+        model.forward(theta, soft, rows, k, Chain::Soft(lam));
+        let ones = &self.ones[..rows];
+        model.backward(theta, soft, rows, k, Chain::Soft(lam), ones, None);
         let (s, ds, l) = (
-            &soft.s[k][..b * N],
-            &soft.ds[k][..b * N],
+            &soft.s[k][..rows * N],
+            &soft.ds[k][..rows * N],
             &self.from.l[k][..b * N],
         );
         gc[..b * N]
             .par_chunks_mut(N)
+            .chain(pgc[..2 * fr * N].par_chunks_mut(N))
             .enumerate()
             .with_min_len(per)
             .for_each(|(r, gc)| {
-                let gz = Bernoulli::<N>::relax_jvp(row(s, r), lam, row(ds, r));
-                gc.copy_from_slice(&Bernoulli::<N>::z_vjp(row(l, r), &gz));
+                let gz = Bernoulli::<N>::relax_jvp(row(s, r), lam_of(r), row(ds, r));
+                gc.copy_from_slice(&Bernoulli::<N>::z_vjp(row(l, src(r)), &gz));
                 flush(gc);
             });
     }
 
-    /// [`Self::soft_eval`] of the first `fr` rows at two temperatures in one pass, for the
-    /// top layer `k` only: rows `i fr + r` hold row `r` at `lams[i]` (values in `soft.f`,
-    /// `z_k`-gradients in `gc`).
-    fn soft_eval_pair(&self, soft: &mut Pass, fr: usize, k: usize, lams: [f32; 2], gc: &mut [f32]) {
-        let (model, theta) = (self.model, self.theta);
-        debug_assert!(k + 1 == model.layers && 2 * fr <= soft.cap);
-        let rows = 2 * fr;
-        prep(self.from, soft, fr, k, false);
-        let (p, m) = (model.pixels, fr * N);
-        soft.x.copy_within(..fr * p, fr * p);
-        for j in 0..=k {
-            soft.l[j].copy_within(..m, m);
-            if j < k {
-                soft.s[j].copy_within(..m, m);
-            }
-        }
-        for (i, &lam) in lams.iter().enumerate() {
-            for r in 0..fr {
-                let x = Bernoulli::<N>::relax(&self.draws[k][r].z, lam);
-                let o = i * fr + r;
-                soft.s[k][o * N..(o + 1) * N].copy_from_slice(&x);
-            }
-        }
-        // The temperature of the chain is unused: no layer above k.
-        model.forward(theta, soft, rows, k, Chain::Soft(lams[0]));
-        let ones = &self.ones[..rows];
-        model.backward(theta, soft, rows, k, Chain::Soft(lams[0]), ones, None);
-        for (i, &lam) in lams.iter().enumerate() {
-            for r in 0..fr {
-                let o = i * fr + r;
-                let gz = Bernoulli::<N>::relax_jvp(row(&soft.s[k], o), lam, row(&soft.ds[k], o));
-                let gz = Bernoulli::<N>::z_vjp(row(&self.from.l[k], r), &gz);
-                gc[o * N..(o + 1) * N].copy_from_slice(&gz);
-            }
-        }
-        flush(&mut gc[..rows * N]);
-    }
-
     /// Every layer's relaxed pass for REBAR or RELAX into `evals`: `f` and its
-    /// `z`-gradient at `sigma_lambda(z)`.
+    /// `z`-gradient at `sigma_lambda(z)`; with `temps` (in training), also the passes of
+    /// each layer's temperature gradient (see `relax_layer`) into `temps`: `f` and its
+    /// `z`-gradient of the first `fd_rows` rows at the two temperatures. The top layer's
+    /// are extra rows of its relaxed pass (where `soft` has room; [`VaeEstimator::new`]
+    /// makes it), the others' passes of their own.
     pub(super) fn passes(
-        &self,
-        cv: &CvParams,
-        soft: &mut Pass,
-        evals: &mut [LayerEvals],
-        b: usize,
-    ) {
-        for (k, ev) in evals.iter_mut().enumerate().take(self.model.layers) {
-            let t = cv.phi[cv.log_temp[k]];
-            self.soft_eval(soft, b, k, t.exp(), &mut ev.gc);
-            ev.fz[..b].copy_from_slice(&soft.f[..b]);
-        }
-    }
-
-    /// In training, every layer's passes of the temperature's gradient (see `relax_layer`)
-    /// into `temps`: `f` and its `z`-gradient at the two temperatures.
-    pub(super) fn temperature_passes(
         &self,
         cfg: &EstimatorConfig,
         cv: &CvParams,
         soft: &mut Pass,
-        temps: &mut [TempEvals],
+        evals: &mut [LayerEvals],
+        mut temps: Option<&mut [TempEvals]>,
         b: usize,
     ) {
-        for (k, ev) in temps.iter_mut().enumerate().take(self.model.layers) {
+        let kk = self.model.layers;
+        let h = cfg.fd_step;
+        let fr = cfg.fd_rows.clamp(1, b);
+        for (k, ev) in evals.iter_mut().enumerate().take(kk) {
             let t = cv.phi[cv.log_temp[k]];
-            // Both temperatures in one pass where the layer is the top one (nothing above
-            // it is chained at a temperature): each row's products are the same sums, so
-            // the same bits, and the weights are read once instead of twice.
-            let h = cfg.fd_step;
-            let fr = cfg.fd_rows.clamp(1, b);
             let lams = [(t + h).exp(), (t - h).exp()];
-            if k + 1 == self.model.layers && 2 * fr <= soft.cap {
-                self.soft_eval_pair(soft, fr, k, lams, &mut ev.pgc);
-                ev.pf[..2 * fr].copy_from_slice(&soft.f[..2 * fr]);
-            } else {
-                for (i, &lam) in lams.iter().enumerate() {
-                    self.soft_eval(soft, fr, k, lam, &mut ev.pgc[i * fr * N..]);
-                    ev.pf[i * fr..(i + 1) * fr].copy_from_slice(&soft.f[..fr]);
+            let joint = k + 1 == kk && b + 2 * fr <= soft.cap;
+            match temps.as_deref_mut().map(|tv| &mut tv[k]) {
+                Some(tv) if joint => {
+                    let extra = Some((fr, lams, &mut tv.pgc[..]));
+                    self.soft_eval(soft, b, k, t.exp(), &mut ev.gc, extra);
+                    tv.pf[..2 * fr].copy_from_slice(&soft.f[b..b + 2 * fr]);
+                }
+                tv => {
+                    self.soft_eval(soft, b, k, t.exp(), &mut ev.gc, None);
+                    if let Some(tv) = tv {
+                        ev.fz[..b].copy_from_slice(&soft.f[..b]);
+                        for (i, &lam) in lams.iter().enumerate() {
+                            self.soft_eval(soft, fr, k, lam, &mut tv.pgc[i * fr * N..], None);
+                            tv.pf[i * fr..(i + 1) * fr].copy_from_slice(&soft.f[..fr]);
+                        }
+                        continue;
+                    }
                 }
             }
+            ev.fz[..b].copy_from_slice(&soft.f[..b]);
         }
     }
 }
@@ -260,10 +257,7 @@ impl<const N: usize> VaeEstimator<N> {
         // blocks (not as two tasks side by side: see the doc comment).
         scores(relaxing.from, draws, gs, b, kk);
         r_passes(relaxing.from, draws, ones, cv, r_evals, r_cache, b);
-        relaxing.passes(cv, soft, evals, b);
-        if train_cv {
-            relaxing.temperature_passes(cfg, cv, soft, temps, b);
-        }
+        relaxing.passes(cfg, cv, soft, evals, train_cv.then_some(&mut temps[..]), b);
         Ok(())
     }
 
