@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where a VAE training iteration's time goes, phase by phase, on one thread and on two
 # (docs/results.md, "Twenty-second round"). The timers are temporary code, kept out of
-# main: this script checks out BASE (the commit scripts/phase-probe.patch was made against)
+# main: this script checks out BASE (the commit scripts/phase-probe.patch was made against;
+# the training code of 94616a9, before the temperature rows joined the relaxed pass in 4dc7c52)
 # in a scratch worktree, applies the patch there, builds it into its own target directory
 # (target/phase-probe), and runs `relax vae` REPEATS times at one thread and at two,
 # alternating. It prints, for each timed phase, the microseconds a call at each thread count
